@@ -1,0 +1,255 @@
+"""Parquet shards of a mix: atomic, Hive-partitioned by language, with a resumable manifest.
+
+Layout of a mix folder::
+
+    OUT/
+      lang=eng_Latn/part-<chunk>.parquet     rows of mix.schema.SCHEMA, zstd, row groups <= 64k
+      lang=deu_Latn/part-<chunk>.parquet
+      _rejected/part-<chunk>.arrow           rejected rows (schema + reason), Arrow IPC + zstd
+      _manifest/chunks/<chunk>.json          one completion record per finished chunk
+      manifest.json                          summary written by ShardWriter.finalize()
+
+A chunk is the unit of work. :meth:`ShardWriter.write_chunk` writes every file of a chunk under
+a temporary hidden name, renames it into place, and only then writes the chunk's completion
+record (itself written atomically). A crash at any point leaves either a complete chunk or no
+record; a re-run skips recorded chunks (:meth:`ShardWriter.is_done`) and rewrites the others
+over any stale files, so rows are never duplicated.
+
+Rejected rows are Arrow IPC files, not Parquet, so that ``OUT/**/*.parquet`` matches the mix's
+rows only. Read a mix with ``pl.scan_parquet(f"{OUT}/**/*.parquet", hive_partitioning=True)``,
+``datasets.load_dataset("parquet", data_files=f"{OUT}/lang=*/*.parquet")`` or :func:`scan`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+
+from polymix.mix.schema import REJECTED_SCHEMA, SCHEMA, conform
+
+ROW_GROUP_SIZE = 65_536
+COMPRESSION = "zstd"
+MANIFEST = "manifest.json"
+CHUNKS_DIR = Path("_manifest") / "chunks"
+REJECTED_DIR = "_rejected"
+_CHUNK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> dict[str, Any]:
+    """Write one Parquet (or, for ``*.arrow``, Arrow IPC) file atomically; return its record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if path.suffix == ".arrow":
+            feather.write_feather(table, tmp, compression=COMPRESSION)
+        else:
+            pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        checksum = sha256_file(tmp)
+        size = tmp.stat().st_size
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"rows": table.num_rows, "bytes": size, "sha256": checksum}
+
+
+class ShardWriter:
+    """Writes chunks of a mix into ``root``; see the module docstring for the layout."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / CHUNKS_DIR).mkdir(parents=True, exist_ok=True)
+
+    def _record_path(self, chunk_id: str) -> Path:
+        return self.root / CHUNKS_DIR / f"{chunk_id}.json"
+
+    def is_done(self, chunk_id: str) -> bool:
+        """True when the chunk has a completion record whose files all exist."""
+        record = self.record(chunk_id)
+        return record is not None and all((self.root / f["path"]).exists() for f in record["files"])
+
+    def record(self, chunk_id: str) -> dict[str, Any] | None:
+        path = self._record_path(chunk_id)
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def write_chunk(
+        self,
+        chunk_id: str,
+        table: pa.Table,
+        rejected: pa.Table | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write a chunk's rows (split by ``lang``) and rejected rows, then record it done.
+
+        ``stats`` (counters such as rows in, rejected by reason) is stored in the record and
+        summed by :meth:`finalize`.
+        """
+        if not _CHUNK_ID.match(chunk_id):
+            raise ValueError(f"bad chunk id {chunk_id!r}: use letters, digits, '.', '_' and '-'")
+        table = conform(table, SCHEMA)
+        files: list[dict[str, Any]] = []
+        for lang in sorted(pc.unique(table["lang"]).to_pylist()):
+            part = table.filter(pc.equal(table["lang"], lang))
+            rel = Path(f"lang={lang}") / f"part-{chunk_id}.parquet"
+            files.append({"path": rel.as_posix(), "lang": lang, **write_table_atomic(part, self.root / rel)})
+        if rejected is not None and rejected.num_rows:
+            rel = Path(REJECTED_DIR) / f"part-{chunk_id}.arrow"
+            info = write_table_atomic(conform(rejected, REJECTED_SCHEMA), self.root / rel)
+            files.append({"path": rel.as_posix(), "lang": None, "rejected": True, **info})
+        record = {
+            "chunk": chunk_id,
+            "rows": table.num_rows,
+            "rejected": 0 if rejected is None else rejected.num_rows,
+            "files": files,
+            "stats": stats or {},
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        # The completion record comes last: its presence means every file above is in place.
+        atomic_write_json(self._record_path(chunk_id), record)
+        return record
+
+    def records(self) -> list[dict[str, Any]]:
+        return read_records(self.root)
+
+    def finalize(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write ``manifest.json``: chunk list, totals, rows per language, summed stats."""
+        return write_manifest(self.root, info)
+
+
+def read_records(root: str | Path) -> list[dict[str, Any]]:
+    folder = Path(root) / CHUNKS_DIR
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    root = Path(root)
+    records = read_records(root)
+    per_lang: Counter[str] = Counter()
+    stats: Counter[str] = Counter()
+    for rec in records:
+        for f in rec["files"]:
+            if not f.get("rejected"):
+                per_lang[f["lang"]] += f["rows"]
+        for key, value in rec.get("stats", {}).items():
+            if isinstance(value, (int, float)):
+                stats[key] += value
+    previous = load_manifest(root) if (root / MANIFEST).exists() else {}
+    manifest = {
+        **previous,
+        **(info or {}),
+        "format": "polymix-mix/1",
+        "schema": [f"{f.name}: {f.type}" for f in SCHEMA],
+        "rows": sum(rec["rows"] for rec in records),
+        "rejected": sum(rec["rejected"] for rec in records),
+        "rows_per_lang": dict(sorted(per_lang.items())),
+        "stats": dict(sorted(stats.items())),
+        "chunks": [
+            {k: rec[k] for k in ("chunk", "rows", "rejected", "files", "finished_at")} for rec in records
+        ],
+    }
+    atomic_write_json(root / MANIFEST, manifest)
+    return manifest
+
+
+def load_manifest(root: str | Path) -> dict[str, Any]:
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {root} is not a finished polymix mix (run `polymix prepare` first)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def verify(root: str | Path) -> list[str]:
+    """Problems found by checking every recorded file's existence, row count and checksum."""
+    root = Path(root)
+    problems = []
+    for rec in read_records(root):
+        for f in rec["files"]:
+            path = root / f["path"]
+            if not path.exists():
+                problems.append(f"{f['path']}: missing (chunk {rec['chunk']})")
+            elif sha256_file(path) != f["sha256"]:
+                problems.append(f"{f['path']}: checksum differs from the manifest")
+            elif _num_rows(path) != f["rows"]:
+                problems.append(f"{f['path']}: row count differs from the manifest")
+    return problems
+
+
+def _num_rows(path: Path) -> int:
+    if path.suffix == ".arrow":
+        return feather.read_table(path, memory_map=True).num_rows
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def shard_files(root: str | Path, langs: Iterable[str] | None = None) -> list[Path]:
+    """The finished row files of a mix (rejected rows excluded), optionally for some languages."""
+    wanted = set(langs) if langs is not None else None
+    files = []
+    for rec in read_records(root):
+        for f in rec["files"]:
+            if not f.get("rejected") and (wanted is None or f["lang"] in wanted):
+                files.append(Path(root) / f["path"])
+    return sorted(files)
+
+
+def scan(root: str | Path, rejected: bool = False):
+    """A lazy Polars frame over a mix (or its rejected rows)."""
+    import polars as pl
+
+    if rejected:
+        files = sorted((Path(root) / REJECTED_DIR).glob("*.arrow"))
+        if not files:
+            return pl.from_arrow(REJECTED_SCHEMA.empty_table()).lazy()
+        return pl.concat([pl.scan_ipc(f) for f in files])
+    return pl.scan_parquet(f"{Path(root)}/lang=*/*.parquet", hive_partitioning=True)
+
+
+def iter_batches(root: str | Path, langs: Iterable[str] | None = None, batch_size: int = 8192) -> Iterator[pa.RecordBatch]:
+    """Stream a mix in record batches without loading it into memory."""
+    for path in shard_files(root, langs):
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=list(SCHEMA.names))
