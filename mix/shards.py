@@ -133,8 +133,14 @@ class ShardWriter:
         if not _CHUNK_ID.match(chunk_id):
             raise ValueError(f"bad chunk id {chunk_id!r}: use letters, digits, '.', '_' and '-'")
         table = conform(table, SCHEMA)
+        langs = set(pc.unique(table["lang"]).to_pylist())
+        # Files left by an earlier, interrupted attempt at this chunk in languages it no longer
+        # has would be read as rows: remove them before writing.
+        for stale in self.root.glob(f"lang=*/part-{chunk_id}.parquet"):
+            if stale.parent.name.removeprefix("lang=") not in langs:
+                stale.unlink()
         files: list[dict[str, Any]] = []
-        for lang in sorted(pc.unique(table["lang"]).to_pylist()):
+        for lang in sorted(langs):
             part = table.filter(pc.equal(table["lang"], lang))
             rel = Path(f"lang={lang}") / f"part-{chunk_id}.parquet"
             files.append({"path": rel.as_posix(), "lang": lang, **write_table_atomic(part, self.root / rel)})
@@ -156,6 +162,13 @@ class ShardWriter:
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.root)
+
+    def remove_chunk(self, chunk_id: str) -> None:
+        """Delete a chunk's record first (so it counts as unfinished), then its files."""
+        record = self.record(chunk_id)
+        self._record_path(chunk_id).unlink(missing_ok=True)
+        for f in (record or {}).get("files", []):
+            (self.root / f["path"]).unlink(missing_ok=True)
 
     def finalize(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write ``manifest.json``: chunk list, totals, rows per language, summed stats."""

@@ -27,9 +27,14 @@ TASK_SLOTS: dict[str, tuple[str, ...]] = {
     "short_caption": ("caption",),
     "vqa": ("question", "answer"),
     "vqg": ("question", "answer"),
-    "vqa_mc": ("question", "answer", "choices"),
+    "vqa_mc": ("question", "choices", "correct_choice"),
     "vqa_rationale": ("question", "answer", "rationale"),
 }
+
+# Texts an item must have, non-empty, for the tasks that use them. An item that has none of a
+# task's core slots does not feed that task (a caption item and ``vqa``); one that has some but
+# an empty or missing other (a question without an answer) is rejected as ``empty_text``.
+CORE_SLOTS = ("caption", "question", "answer")
 
 IMAGE_CHECKS = ("off", "exists", "header")
 
@@ -118,14 +123,18 @@ class Source(ABC):
         for item in self.items():
             self.stats["items"] += 1
             image_problem = self.image_problem(item.image)
+            fed = False
             for task in chosen:
-                missing = [s for s in TASK_SLOTS[task] if _empty(item.slots.get(s))]
-                if missing:
-                    # An item without choices simply does not feed vqa_mc; only a missing core
-                    # text (caption/question/answer) is a rejection.
-                    if any(s in ("caption", "question", "answer") for s in missing):
-                        yield self._reject(item, task, "empty_text")
+                needed = TASK_SLOTS[task]
+                core = [s for s in needed if s in CORE_SLOTS]
+                if all(s not in item.slots for s in core):
+                    continue  # e.g. a caption item and the vqa task: not this item's task
+                fed = True
+                if any(_empty(item.slots.get(s)) for s in core):
+                    yield self._reject(item, task, "empty_text")
                     continue
+                if any(_empty(item.slots.get(s)) for s in needed if s not in CORE_SLOTS):
+                    continue  # optional extras (choices, rationale) absent: the item skips this task
                 if image_problem:
                     yield self._reject(item, task, image_problem)
                     continue
@@ -140,6 +149,8 @@ class Source(ABC):
                     slots_en=encode_slots(item.slots),
                     answers_en=[str(a) for a in item.answers],
                 )
+            if not fed:
+                self.stats["items_for_other_tasks"] += 1
 
     def _reject(self, item: SourceItem, task: str, reason: str) -> Rejection:
         self.stats[f"rejected_{reason}"] += 1

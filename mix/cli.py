@@ -1,0 +1,211 @@
+"""The ``polymix`` command line. ``polymix --help`` lists the commands, ``polymix CMD --help`` explains each.
+
+Configuration errors (bad options, unknown languages/sources, malformed input files) end the
+command with exit code 2 and one message that says what is wrong and what is valid.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="polymix: build multilingual vision-language instruction mixes (the mBLIP recipe) and train on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _friendly(fn):
+    """Turn the project's configuration errors into a one-line message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from polymix.mix.languages import UnknownLanguageError
+        from polymix.mix.prepare import DuplicateIdError
+        from polymix.mix.sources.base import ConfigError, SourceFormatError
+        from polymix.templates import TemplateError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, SourceFormatError, UnknownLanguageError, DuplicateIdError, TemplateError, FileNotFoundError) as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+@_friendly
+def langs(
+    languages: Annotated[str, typer.Option("--langs", help="'all' (default) or a comma list of NLLB / ISO 639-1 codes")] = "all",
+) -> None:
+    """Print the language registry: mBLIP's 95 target languages plus English."""
+    from polymix.mix import languages as L
+
+    codes = L.resolve(languages, include_english=True)
+    table = Table(title=f"{len(codes)} languages (share: mBLIP's mC4 sampling distribution)")
+    for col in ("NLLB", "name", "ISO 639-1", "ISO 639-3", "script", "mC4 %", "langid"):
+        table.add_column(col, justify="right" if col == "mC4 %" else "left")
+    for code in codes:
+        lang = L.get(code)
+        table.add_row(lang.nllb, lang.name, lang.iso639_1 or "-", lang.iso639_3, lang.script, f"{lang.mc4_share:.4f}", lang.langid or "-")
+    console.print(table)
+
+
+@app.command()
+@_friendly
+def sources() -> None:
+    """List the English sources, the tasks each can feed, and their options."""
+    from polymix.mix.sources import option_help, registry
+
+    for name, cls in registry().items():
+        console.print(f"[bold]{name}[/]: {cls.description}", highlight=False)
+        console.print(f"  tasks: {', '.join(cls.tasks)} (default: {', '.join(cls.default_tasks)})", highlight=False)
+        if cls.formats:
+            console.print(f"  reads: {cls.formats}", highlight=False)
+        for opt, default, text in option_help(cls):
+            console.print(f"    {opt}={default}  {text}", highlight=False)
+
+
+@app.command()
+@_friendly
+def templates(task: Annotated[Optional[str], typer.Argument(help="show one task only")] = None) -> None:
+    """List the instruction templates by task, with their versioned ids."""
+    from polymix.templates import registry, templates_for
+
+    tasks = [task] if task else list(registry())
+    for t in tasks:
+        table = Table(title=t)
+        for col in ("id", "instruction", "target"):
+            table.add_column(col)
+        for tpl in templates_for(t):
+            table.add_row(tpl.versioned_id, tpl.instruction, tpl.target)
+        console.print(table)
+
+
+def _parse_options(pairs: list[str]) -> dict[str, str]:
+    from polymix.mix.sources.base import ConfigError
+
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE (for example --option path=captions.json)")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+@app.command()
+@_friendly
+def prepare(
+    source: Annotated[str, typer.Option(help="English source by registry name (`polymix sources` lists them)")] = "shapes",
+    out: Annotated[Path, typer.Option(help="output mix folder")] = Path("out/demo"),
+    path: Annotated[Optional[str], typer.Option(help="shortcut for --option path=PATH (the source's input file)")] = None,
+    option: Annotated[list[str], typer.Option("--option", "-o", help="source option KEY=VALUE, repeatable (see `polymix sources`)")] = [],
+    image_root: Annotated[Optional[Path], typer.Option(help="folder the image paths are relative to (shapes: where images are drawn; default OUT/images/shapes)")] = None,
+    tasks: Annotated[Optional[str], typer.Option(help="comma list of tasks (default: the source's defaults)")] = None,
+    chunk_size: Annotated[int, typer.Option(help="examples per chunk: the unit of atomic writes and of resuming")] = 10_000,
+    limit: Annotated[Optional[int], typer.Option(help="stop after this many examples")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the per-example template choice")] = 0,
+    image_check: Annotated[str, typer.Option(help="off | exists | header: how hard to check each local image")] = "header",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="rebuild this source's chunks instead of resuming")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Turn an English source into templated English instruction examples, written as Parquet shards.
+
+    Re-running with the same settings resumes: finished chunks are skipped.
+    """
+    from polymix.mix.prepare import PrepareSettings, prepare as run_prepare
+
+    options = _parse_options(option)
+    if path is not None:
+        options["path"] = path
+    settings = PrepareSettings(
+        source=source,
+        out=out,
+        options=options,
+        image_root=image_root,
+        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks else (),
+        chunk_size=chunk_size,
+        limit=limit,
+        seed=seed,
+        image_check=image_check,
+    )
+    manifest = run_prepare(settings, overwrite=overwrite, progress=not quiet)
+    run = manifest["run"]
+    console.print(
+        f"[green]prepared[/] {source} -> {out}: {manifest['rows']} rows, {manifest['rejected']} rejected "
+        f"({run.get('chunks_written', 0)} chunks written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s)",
+        highlight=False,
+    )
+    _print_rejections(manifest)
+
+
+def _print_rejections(manifest: dict) -> None:
+    reasons = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
+    if reasons:
+        console.print("rejected by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())), highlight=False)
+
+
+@app.command()
+@_friendly
+def inspect(
+    path: Annotated[Path, typer.Argument(help="a mix folder (written by prepare/translate)")],
+    samples: Annotated[int, typer.Option(help="how many sample rows to show")] = 5,
+    lang: Annotated[Optional[str], typer.Option(help="show samples of this language only")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="check every file against the manifest's row counts and checksums")] = False,
+) -> None:
+    """Show rows per language and task, rejections by reason, and a few sample rows."""
+    import polars as pl
+
+    from polymix.mix import languages as L, shards
+
+    manifest = shards.load_manifest(path)
+    frame = shards.scan(path)
+    counts = frame.group_by("lang", "task").len().collect().pivot(on="task", index="lang", values="len").fill_null(0).sort("lang")
+    table = Table(title=f"{path}: {manifest['rows']} rows in {len(manifest['chunks'])} chunks, {manifest['rejected']} rejected")
+    table.add_column("lang")
+    tasks = [c for c in counts.columns if c != "lang"]
+    for t in tasks:
+        table.add_column(t, justify="right")
+    for row in counts.iter_rows(named=True):
+        table.add_row(row["lang"], *(str(row[t]) for t in tasks))
+    console.print(table)
+    _print_rejections(manifest)
+
+    sample = frame
+    if lang:
+        sample = sample.filter(pl.col("lang") == L.normalize(lang))
+    rows = sample.select("lang", "task", "template_id", "instruction", "target", "image").head(samples).collect()
+    st = Table(title=f"{rows.height} sample rows")
+    for col in rows.columns:
+        st.add_column(col, overflow="fold")
+    for row in rows.iter_rows():
+        st.add_row(*(str(v) for v in row))
+    console.print(st)
+
+    if verify:
+        problems = shards.verify(path)
+        for p in problems:
+            err_console.print(f"[red]{p}[/]")
+        if problems:
+            raise typer.Exit(1)
+        console.print("[green]every file matches the manifest[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
