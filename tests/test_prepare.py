@@ -101,3 +101,10 @@ def test_two_sources_in_one_mix(tmp_path):
 def test_settings_are_validated():
     with pytest.raises(ConfigError, match="chunk_size"):
         PrepareSettings(source="shapes", out="x", chunk_size=0)
+
+
+def test_a_source_with_no_item_for_the_chosen_tasks_is_a_config_error(tmp_path):
+    data = tmp_path / "caps.jsonl"
+    data.write_text('{"id": "a", "image": "https://example.org/a.jpg", "caption": "A cat."}\n')
+    with pytest.raises(ConfigError, match="none of its 1 items"):
+        prepare(PrepareSettings(source="generic", out=tmp_path / "mix", options={"path": str(data)}, tasks=("vqa",)), progress=False)

@@ -269,28 +269,30 @@ def test_hf_embedded_images_written_once(offline, tmp_path):
     root = tmp_path / "root"
 
     src = get_source("hf")(image_root=root, dataset=str(saved))
+    d = src.image_dir
+    assert d.startswith("hf_images/saved-") and d.endswith("/train")
     examples, rejections = run(src)
     assert rejections == []
     assert [e.source_id for e in examples] == ["0", "1"]
-    assert [e.image for e in examples] == ["hf_images/0.jpg", "hf_images/1.png"]
-    with Image.open(root / "hf_images/0.jpg") as im:
+    assert [e.image for e in examples] == [f"{d}/0.jpg", f"{d}/1.png"]
+    with Image.open(root / f"{d}/0.jpg") as im:
         assert im.format == "JPEG" and im.size == (5, 4)
-    with Image.open(root / "hf_images/1.png") as im:
+    with Image.open(root / f"{d}/1.png") as im:
         assert im.format == "PNG" and im.getpixel((0, 0)) == (0, 0, 255)
     assert src.stats["images_written"] == 2
 
     # A second run re-uses the files (same mtime, nothing written).
-    mtime = (root / "hf_images/0.jpg").stat().st_mtime_ns
+    mtime = (root / f"{d}/0.jpg").stat().st_mtime_ns
     again = get_source("hf")(image_root=root, dataset=str(saved))
-    assert [e.image for e in run(again)[0]] == ["hf_images/0.jpg", "hf_images/1.png"]
+    assert [e.image for e in run(again)[0]] == [f"{d}/0.jpg", f"{d}/1.png"]
     assert again.stats["images_reused"] == 2 and again.stats["images_written"] == 0
-    assert (root / "hf_images/0.jpg").stat().st_mtime_ns == mtime
+    assert (root / f"{d}/0.jpg").stat().st_mtime_ns == mtime
 
     # Ids from a column are made file-name safe (and kept distinct).
     keyed = get_source("hf")(image_root=root, dataset=str(saved), id_column="key")
     images = [e.image for e in run(keyed)[0]]
-    assert images[1] == "hf_images/b2.png"
-    assert images[0].startswith("hf_images/r_1-") and "/" not in images[0][len("hf_images/"):]
+    assert images[1] == f"{d}/b2.png"
+    assert images[0].startswith(f"{d}/r_1-") and "/" not in images[0][len(d) + 1:]
 
     # Embedded images need an image root.
     with pytest.raises(ConfigError, match="--image-root"):

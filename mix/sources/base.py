@@ -151,6 +151,11 @@ class Source(ABC):
                 )
             if not fed:
                 self.stats["items_for_other_tasks"] += 1
+        if self.stats["items"] and self.stats["items_for_other_tasks"] == self.stats["items"]:
+            raise ConfigError(
+                f"source {self.name!r}: none of its {self.stats['items']} items has the texts for task(s) "
+                f"{', '.join(chosen)} (slots {sorted({s for t in chosen for s in TASK_SLOTS[t]})}); check the field/column options"
+            )
 
     def _reject(self, item: SourceItem, task: str, reason: str) -> Rejection:
         self.stats[f"rejected_{reason}"] += 1

@@ -88,10 +88,13 @@ class GenericSource(Source):
             raise SourceFormatError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; accepted suffixes: {ACCEPTED}")
         if not path.is_file():
             raise SourceFormatError(f"{path}: file not found (expected {self.formats})")
-        if suffix in JSONL_SUFFIXES:
-            yield from self._jsonl(path)
-        else:
-            yield from self._csv(path, CSV_SUFFIXES[suffix])
+        try:
+            if suffix in JSONL_SUFFIXES:
+                yield from self._jsonl(path)
+            else:
+                yield from self._csv(path, CSV_SUFFIXES[suffix])
+        except UnicodeDecodeError as err:
+            raise SourceFormatError(f"{path}: not UTF-8 text ({err}); expected {self.formats}") from None
 
     @staticmethod
     def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -15,7 +15,7 @@ row has any, else the caption.
 
 The image column may hold a path/URL string (used as is, relative to the image root) or an
 embedded image (an ``Image`` feature, a PIL image, or a ``{"bytes", "path"}`` dict). Embedded
-images are written once under the image root as ``hf_images/<row_id>.jpg`` (JPEG bytes are kept
+images are written once under the image root as ``hf_images/<dataset>-<hash>/<split>/<row_id>.jpg`` (JPEG bytes are kept
 as they are) or ``.png`` (everything else), and an existing file is re-used on later runs.
 
 Without explicit tasks: ``caption`` when the caption column exists, else ``vqa``. ``datasets``
@@ -67,6 +67,13 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+def _dataset_slug(dataset: str, split: str) -> str:
+    """``flickr30k-1a2b3c4d/test``: the dataset's last path part plus a hash of the full id or path."""
+    name = _UNSAFE.sub("_", Path(dataset.rstrip("/")).name).lstrip(".") or "dataset"
+    digest = hashlib.blake2b(dataset.encode("utf-8"), digest_size=4).hexdigest()
+    return f"{name}-{digest}/{_file_stem(split)}"
+
+
 def _file_stem(row_id: str) -> str:
     safe = _UNSAFE.sub("_", row_id).lstrip(".") or "_"
     if safe != row_id:  # keep distinct ids distinct after sanitizing
@@ -106,6 +113,11 @@ class HuggingFaceSource(Source):
         self._has_caption = False
 
     # -- loading ----------------------------------------------------------------------------
+    @property
+    def image_dir(self) -> str:
+        """Where embedded images go under the image root; row ids repeat across splits and datasets."""
+        return f"{IMAGE_DIR}/{_dataset_slug(self.options.dataset, self.options.split)}"
+
     def _load(self) -> Any:
         import datasets
 
@@ -245,7 +257,7 @@ class HuggingFaceSource(Source):
         )
 
     def _write(self, row_id: str, data: bytes | None = None, image: Any = None, original: str = "") -> str:
-        """Write one embedded image as ``hf_images/<row_id>.<ext>`` unless it is already there.
+        """Write one embedded image as ``hf_images/<dataset>/<split>/<row_id>.<ext>`` unless it is already there.
 
         JPEG and PNG bytes are written as they are; other encoded images are converted to PNG;
         bytes that are not an image are kept (with the original suffix) so that the image check
@@ -257,7 +269,8 @@ class HuggingFaceSource(Source):
             ext = _sniff(data) or "png"
         else:
             ext = "jpg" if getattr(image, "format", None) == "JPEG" and image.mode in ("RGB", "L") else "png"
-        stem = f"{IMAGE_DIR}/{_file_stem(row_id)}"
+        # dataset and split in the path: row ids repeat across splits and datasets.
+        stem = f"{self.image_dir}/{_file_stem(row_id)}"
         if (self.image_root / f"{stem}.{ext}").is_file():
             self.stats["images_reused"] += 1
             return f"{stem}.{ext}"
