@@ -3,11 +3,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.polymix-installed
-OUT    ?= out/demo
+OUT    ?=
 SOURCE ?= shapes
 LIMIT  ?=
+IN     ?= out/demo
+LANGS  ?= all
+MODEL  ?= facebook/nllb-200-distilled-1.3B
+DEMO_OUT := out/demo
 
-.PHONY: help install demo prepare test test-fast langs clean
+.PHONY: help install demo prepare translate test test-fast langs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,12 +25,15 @@ $(STAMP): pyproject.toml scripts/install-torch.sh
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $(STAMP)
 
-demo: install ## build the demo mix from the embedded `shapes` sample into $(OUT)
-	$(BIN)/polymix prepare --source $(SOURCE) --out $(OUT) --overwrite $(if $(LIMIT),--limit $(LIMIT),)
-	$(BIN)/polymix inspect $(OUT)
+demo: install ## build the demo mix from the embedded `shapes` sample into out/demo
+	$(BIN)/polymix prepare --source shapes --out $(DEMO_OUT) --overwrite $(if $(LIMIT),--limit $(LIMIT),)
+	$(BIN)/polymix inspect $(DEMO_OUT)
 
-prepare: install ## English sources -> templated English shards (SOURCE=..., OUT=...)
-	$(BIN)/polymix prepare --source $(SOURCE) --out $(OUT) $(if $(LIMIT),--limit $(LIMIT),)
+prepare: install ## English source -> templated English shards (SOURCE=shapes OUT=out/demo)
+	$(BIN)/polymix prepare --source $(SOURCE) --out $(or $(OUT),out/demo) $(if $(LIMIT),--limit $(LIMIT),)
+
+translate: install ## translate an English mix (IN=out/demo OUT=out/translated LANGS=all MODEL=hub-id-or-folder)
+	$(BIN)/polymix translate --in $(IN) --out $(or $(OUT),out/translated) --langs $(LANGS) --model $(MODEL)
 
 langs: install ## print the 95 target languages (+ English) with codes and mC4 shares
 	$(BIN)/polymix langs

@@ -151,6 +151,72 @@ def prepare(
     _print_rejections(manifest)
 
 
+@app.command()
+@_friendly
+def translate(
+    input: Annotated[Path, typer.Option("--in", help="English mix folder (from `polymix prepare`)")],
+    out: Annotated[Path, typer.Option(help="output mix folder, partitioned by language")],
+    langs: Annotated[str, typer.Option(help="'all' (mBLIP's 95 languages), or a comma list of NLLB / ISO 639-1 codes")] = "all",
+    distribution: Annotated[str, typer.Option(help="mc4: mBLIP's mC4 shares, English keeps 43.8%; uniform; replicate: every example into every language")] = "mc4",
+    english_share: Annotated[Optional[float], typer.Option(help="share of examples kept in English (default 0.438 for mc4, 0 for uniform)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the language assignment")] = 0,
+    model: Annotated[str, typer.Option(help="hub id, local transformers folder, or local CTranslate2 folder")] = "facebook/nllb-200-distilled-1.3B",
+    quantization: Annotated[str, typer.Option(help="weights of the converted model: int8, int8_float16, float16, bfloat16, float32")] = "int8",
+    revision: Annotated[Optional[str], typer.Option(help="hub revision (branch, tag or commit)")] = None,
+    cache: Annotated[Optional[str], typer.Option(help="translation cache file (default ~/.cache/polymix/translations.sqlite); 'none' disables it")] = None,
+    beam_size: Annotated[int, typer.Option(help="beam width (1 = greedy, as mBLIP)")] = 1,
+    sampling_topk: Annotated[int, typer.Option(help="sample among the k most likely tokens (1 = no sampling)")] = 1,
+    sampling_temperature: Annotated[float, typer.Option(help="temperature when sampling")] = 1.0,
+    no_repeat_ngram_size: Annotated[int, typer.Option(help="forbid repeated n-grams of this size (0 = off): the repetition guard")] = 4,
+    repetition_penalty: Annotated[float, typer.Option(help="penalty on already generated tokens (1.0 = off)")] = 1.0,
+    length_ratio: Annotated[float, typer.Option(help="output tokens <= length_ratio x input tokens + 10")] = 2.0,
+    max_input_tokens: Annotated[int, typer.Option(help="longer texts are split into sentences, translated and joined")] = 200,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    device_index: Annotated[str, typer.Option(help="comma list of GPU ids (one model replica each)")] = "0",
+    compute_type: Annotated[str, typer.Option(help="CTranslate2 compute type (auto: int8_float16 on CUDA, int8 on CPU)")] = "auto",
+    inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel")] = 1,
+    intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0 = CTranslate2 default)")] = 0,
+    max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch")] = 4096,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Translate an English mix into target languages with NLLB-200 on CTranslate2.
+
+    Each distinct string is translated once (persistent cache). Killed and run again with the same
+    settings, it resumes: finished chunks are skipped.
+    """
+    from polymix.translate.model import ModelUnavailableError
+    from polymix.translate.nllb import DecodeSettings, RuntimeSettings
+    from polymix.translate.stage import TranslateSettings, translate_mix
+
+    try:
+        indices = tuple(int(i) for i in device_index.split(",") if i.strip())
+    except ValueError:
+        raise typer.BadParameter(f"--device-index {device_index!r}: expected a comma list of integers") from None
+    try:
+        settings = TranslateSettings(
+            input=input, out=out, langs=langs, distribution=distribution, english_share=english_share, seed=seed,
+            model=model, quantization=quantization, revision=revision, cache=cache,
+            decode=DecodeSettings(beam_size=beam_size, sampling_topk=sampling_topk, sampling_temperature=sampling_temperature,
+                                  no_repeat_ngram_size=no_repeat_ngram_size, repetition_penalty=repetition_penalty,
+                                  length_ratio=length_ratio, max_input_tokens=max_input_tokens, seed=seed),
+            runtime=RuntimeSettings(device=device, device_index=indices, compute_type=compute_type, inter_threads=inter_threads,
+                                    intra_threads=intra_threads, max_batch_tokens=max_batch_tokens),
+        )
+        manifest = translate_mix(settings, progress=not quiet)
+    except (ModelUnavailableError, ValueError) as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise typer.Exit(2) from None
+    table = Table(title=f"translated {input} -> {out} with {manifest['mt_model']}")
+    for col in ("lang", "rows", "strings translated", "cache hits", "passthrough", "seconds"):
+        table.add_column(col, justify="left" if col == "lang" else "right")
+    for row in manifest["summary"]:
+        table.add_row(row["lang"], str(row["rows"]), str(row["translated"]), str(row["cache_hits"]), str(row["passthrough"]), f"{row['seconds']:.2f}")
+    console.print(table)
+    run = manifest["run"]
+    console.print(f"{manifest['rows']} rows in the mix; {run.get('chunks_written', 0)} chunks written, "
+                  f"{run.get('chunks_skipped', 0)} already done, {run['seconds']} s", highlight=False)
+
+
 def _print_rejections(manifest: dict) -> None:
     reasons = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
     if reasons:

@@ -1,0 +1,248 @@
+"""Batched NLLB-200 translation on CTranslate2, with NLLB's conventions done right.
+
+* source tokens ``[src_lang] tokens </s>``; target prefix ``[tgt_lang]``, stripped from the output;
+  output detokenized with the model's own tokenizer;
+* token-budget batching over length-sorted inputs (a batch holds at most ``max_batch_tokens``
+  padded tokens), batches may mix target languages, and are submitted asynchronously so that
+  several replicas (``device_index`` x ``inter_threads``) work at once;
+* a decoding length bound relative to each batch's input length, and a repetition guard
+  (``no_repeat_ngram_size``, ``repetition_penalty``);
+* inputs longer than ``max_input_tokens`` are split into sentences, translated and joined.
+
+This class translates; :mod:`polymix.translate.service` adds the cache and de-duplication.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections import deque
+from typing import Any, Sequence
+
+from polymix.translate.model import ResolvedModel
+from polymix.translate.text import joiner, split_long
+
+log = logging.getLogger(__name__)
+SOURCE_LANG = "eng_Latn"
+
+
+@dataclasses.dataclass
+class DecodeSettings:
+    """Decoding settings: they change the output, so they are part of the cache key."""
+
+    beam_size: int = 1
+    """beam width (1 = greedy, as mBLIP ran NLLB)"""
+    sampling_topk: int = 1
+    """sample from the k most likely tokens (1 = no sampling)"""
+    sampling_temperature: float = 1.0
+    """sampling temperature (with sampling_topk > 1)"""
+    no_repeat_ngram_size: int = 4
+    """forbid repeating any n-gram of this size (0 = off): guards against "I'm sorry, I'm sorry, ..." loops"""
+    repetition_penalty: float = 1.0
+    """penalty for tokens already generated (1.0 = off)"""
+    length_ratio: float = 2.0
+    """output may be at most length_ratio x input tokens + length_extra"""
+    length_extra: int = 10
+    """see length_ratio"""
+    max_input_tokens: int = 200
+    """longer inputs are split into sentences (then runs of words), translated and joined"""
+    seed: int = 0
+    """random seed for sampling"""
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1 or self.sampling_topk < 1 or self.max_input_tokens < 8 or self.length_ratio <= 0:
+            raise ValueError("beam_size and sampling_topk must be >= 1, max_input_tokens >= 8, length_ratio > 0")
+
+    def cache_key(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class RuntimeSettings:
+    """Where and how fast to run; these do not change the output (beyond float rounding)."""
+
+    device: str = "auto"
+    """auto | cpu | cuda (auto: CUDA when CTranslate2 sees a GPU)"""
+    device_index: tuple[int, ...] = (0,)
+    """GPU ids to use; one model replica per id"""
+    compute_type: str = "auto"
+    """CTranslate2 compute type; auto: int8_float16 on CUDA for int8 models, int8 on CPU"""
+    inter_threads: int = 1
+    """replicas per device (parallel batches)"""
+    intra_threads: int = 0
+    """threads per replica on CPU (0 = CTranslate2's default)"""
+    max_batch_tokens: int = 4096
+    """padded tokens per batch"""
+
+    def resolve_device(self) -> str:
+        import ctranslate2
+
+        if self.device == "auto":
+            return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device {self.device!r}: valid values are auto, cpu, cuda")
+        return self.device
+
+    def resolve_compute_type(self, device: str, quantization: str) -> str:
+        import ctranslate2
+
+        supported = ctranslate2.get_supported_compute_types(device)
+        if self.compute_type != "auto":
+            if self.compute_type not in supported:
+                raise ValueError(f"compute_type {self.compute_type!r} not supported on {device}: {sorted(supported)}")
+            return self.compute_type
+        if device == "cuda":
+            wanted = {"int8": "int8_float16", "float16": "float16", "bfloat16": "bfloat16"}.get(quantization, "int8_float16")
+        else:
+            wanted = "int8" if quantization.startswith("int8") else "float32"
+        return wanted if wanted in supported else "default"
+
+
+class NllbTranslator:
+    """Translate English strings into NLLB target languages (no cache; see service.py)."""
+
+    def __init__(self, model: ResolvedModel, decode: DecodeSettings | None = None,
+                 runtime: RuntimeSettings | None = None, src_lang: str = SOURCE_LANG):
+        self.model = model
+        self.decode = decode or DecodeSettings()
+        self.runtime = runtime or RuntimeSettings()
+        self.src_lang = src_lang
+        self._translator = None
+        self._tokenizer = None
+        self.stats = {"sentences": 0, "pieces": 0, "split_texts": 0, "tokens_in": 0, "tokens_out": 0, "seconds": 0.0}
+
+    # -- lazy loading: models load inside the worker that uses them ---------------------------
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(str(self.model.path))
+            tok.src_lang = self.src_lang
+            unk = tok.unk_token_id
+            if tok.convert_tokens_to_ids(self.src_lang) in (None, unk):
+                raise ValueError(f"{self.model.path}: the tokenizer has no language code {self.src_lang}; is it an NLLB tokenizer?")
+            self._tokenizer = tok
+        return self._tokenizer
+
+    @property
+    def translator(self):
+        if self._translator is None:
+            import ctranslate2
+
+            device = self.runtime.resolve_device()
+            compute_type = self.runtime.resolve_compute_type(device, self.model.quantization)
+            kwargs: dict[str, Any] = {"device": device, "compute_type": compute_type, "inter_threads": self.runtime.inter_threads}
+            if device == "cuda":
+                kwargs["device_index"] = list(self.runtime.device_index)
+            if self.runtime.intra_threads:
+                kwargs["intra_threads"] = self.runtime.intra_threads
+            log.info("loading %s on %s (%s)", self.model.path, device, compute_type)
+            self._translator = ctranslate2.Translator(str(self.model.path), **kwargs)
+            self.replicas = (len(self.runtime.device_index) if device == "cuda" else 1) * self.runtime.inter_threads
+        return self._translator
+
+    def check_language(self, lang: str) -> None:
+        tid = self.tokenizer.convert_tokens_to_ids(lang)
+        if tid is None or tid == self.tokenizer.unk_token_id:
+            raise ValueError(f"the model's tokenizer has no language code {lang!r}")
+
+    # -- translation -----------------------------------------------------------------------
+    def source_tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        ids = self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+        return [self.tokenizer.convert_ids_to_tokens(row) for row in ids]
+
+    def _n_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str) -> list[str]:
+        """Translate ``texts[i]`` into ``tgt_langs[i]`` (or one language for all)."""
+        if isinstance(tgt_langs, str):
+            tgt_langs = [tgt_langs] * len(texts)
+        if len(tgt_langs) != len(texts):
+            raise ValueError("texts and tgt_langs differ in length")
+        if not texts:
+            return []
+        started = time.perf_counter()
+        # Split long inputs; remember which pieces belong to which text.
+        pieces: list[str] = []
+        piece_langs: list[str] = []
+        owner: list[int] = []
+        for i, (text, lang) in enumerate(zip(texts, tgt_langs)):
+            parts = split_long(text, self._n_tokens, self.decode.max_input_tokens)
+            self.stats["split_texts"] += len(parts) > 1
+            pieces += parts
+            piece_langs += [lang] * len(parts)
+            owner += [i] * len(parts)
+        outputs = self._translate_pieces(pieces, piece_langs)
+        joined: list[list[str]] = [[] for _ in texts]
+        for i, out in zip(owner, outputs):
+            joined[i].append(out)
+        result = [joiner(lang).join(parts) for parts, lang in zip(joined, tgt_langs)]
+        self.stats["sentences"] += len(texts)
+        self.stats["pieces"] += len(pieces)
+        self.stats["seconds"] += time.perf_counter() - started
+        return result
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices grouped into batches of at most max_batch_tokens padded tokens, by length."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            # sorted ascending, so lengths[i] is the batch's longest so far
+            if current and (len(current) + 1) * lengths[i] > self.runtime.max_batch_tokens:
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _translate_pieces(self, pieces: list[str], langs: list[str]) -> list[str]:
+        translator = self.translator
+        tokens = self.source_tokens(pieces)
+        lengths = [len(t) for t in tokens]
+        self.stats["tokens_in"] += sum(lengths)
+        d = self.decode
+        options = dict(
+            beam_size=d.beam_size,
+            sampling_topk=d.sampling_topk,
+            sampling_temperature=d.sampling_temperature,
+            no_repeat_ngram_size=d.no_repeat_ngram_size,
+            repetition_penalty=d.repetition_penalty,
+            return_scores=False,
+        )
+        if d.sampling_topk > 1:
+            import ctranslate2
+
+            ctranslate2.set_random_seed(d.seed)
+        outputs: list[str | None] = [None] * len(pieces)
+        pending: deque = deque()
+
+        def collect(batch: list[int], results: list) -> None:
+            for i, res in zip(batch, results):
+                hyp = res.result().hypotheses[0] if hasattr(res, "result") else res.hypotheses[0]
+                if hyp and hyp[0] == langs[i]:
+                    hyp = hyp[1:]
+                self.stats["tokens_out"] += len(hyp)
+                ids = self.tokenizer.convert_tokens_to_ids(hyp)
+                outputs[i] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+        for batch in self._batches(lengths):
+            longest = max(lengths[i] for i in batch)
+            results = translator.translate_batch(
+                [tokens[i] for i in batch],
+                target_prefix=[[langs[i]] for i in batch],
+                max_decoding_length=math.ceil(d.length_ratio * longest + d.length_extra) + 1,  # +1: the prefix
+                asynchronous=True,
+                **options,
+            )
+            pending.append((batch, results))
+            while len(pending) > 2 * self.replicas:
+                collect(*pending.popleft())
+        while pending:
+            collect(*pending.popleft())
+        return outputs  # type: ignore[return-value]

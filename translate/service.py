@@ -1,0 +1,76 @@
+"""Translate each distinct string once: de-duplication, pass-through and the persistent cache.
+
+:class:`TranslationService` sits in front of :class:`~polymix.translate.nllb.NllbTranslator`.
+Given (text, target language) requests it answers pass-through strings (empty, numbers,
+punctuation) itself, looks the rest up in the cache, sends each distinct missing pair to the
+model once, stores the results, and counts hits and misses per language.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Sequence
+
+from polymix.translate.cache import TranslationCache, namespace
+from polymix.translate.nllb import NllbTranslator
+from polymix.translate.text import passthrough
+
+
+class TranslationService:
+    def __init__(self, translator: NllbTranslator, cache: TranslationCache | str | Path | None = None):
+        self.translator = translator
+        self.cache = TranslationCache(cache) if isinstance(cache, (str, Path)) else cache
+        self.counts: dict[str, Counter[str]] = defaultdict(Counter)
+        """per target language: requests, passthrough, hits, translated (distinct strings sent to the model)"""
+        self.seconds: Counter[str] = Counter()
+
+    @property
+    def model_key(self) -> str:
+        return self.translator.model.key
+
+    def _ns(self, lang: str) -> str:
+        return namespace(self.model_key, lang, self.translator.decode.cache_key())
+
+    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str) -> list[str]:
+        if isinstance(tgt_langs, str):
+            tgt_langs = [tgt_langs] * len(texts)
+        answers: dict[tuple[str, str], str] = {}
+        todo: dict[str, set[str]] = defaultdict(set)
+        for text, lang in zip(texts, tgt_langs):
+            self.counts[lang]["requests"] += 1
+            if passthrough(text):
+                self.counts[lang]["passthrough"] += 1
+                answers[(text, lang)] = text
+            elif (text, lang) not in answers:
+                todo[lang].add(text)
+        # cache lookups, per language namespace
+        missing: list[tuple[str, str]] = []
+        for lang, distinct in todo.items():
+            found = self.cache.get_many(self._ns(lang), distinct) if self.cache else {}
+            self.counts[lang]["hits"] += len(found)
+            answers.update({(t, lang): v for t, v in found.items()})
+            missing += [(t, lang) for t in sorted(distinct) if t not in found]
+        if missing:
+            started = time.perf_counter()
+            outputs = self.translator.translate([t for t, _ in missing], [lang for _, lang in missing])
+            elapsed = time.perf_counter() - started
+            fresh: dict[str, dict[str, str]] = defaultdict(dict)
+            total_chars = sum(len(t) for t, _ in missing) or 1
+            for (text, lang), out in zip(missing, outputs):
+                answers[(text, lang)] = out
+                fresh[lang][text] = out
+                self.counts[lang]["translated"] += 1
+                # batches mix languages: attribute time by share of the input text
+                self.seconds[lang] += elapsed * len(text) / total_chars
+            if self.cache:
+                for lang, pairs in fresh.items():
+                    self.cache.put_many(self._ns(lang), pairs)
+        return [answers[(t, lang)] for t, lang in zip(texts, tgt_langs)]
+
+    def totals(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for c in self.counts.values():
+            out.update(c)
+        return out
