@@ -111,7 +111,8 @@ class NllbTranslator:
         self.src_lang = src_lang
         self._translator = None
         self._tokenizer = None
-        self.stats = {"sentences": 0, "pieces": 0, "split_texts": 0, "tokens_in": 0, "tokens_out": 0, "seconds": 0.0}
+        self.stats = {"sentences": 0, "pieces": 0, "split_texts": 0, "tokens_in": 0, "tokens_out": 0,
+                      "hit_length_bound": 0, "seconds": 0.0}
 
     # -- lazy loading: models load inside the worker that uses them ---------------------------
     @property
@@ -222,11 +223,19 @@ class NllbTranslator:
         outputs: list[str | None] = [None] * len(pieces)
         pending: deque = deque()
 
+        def bound(length: int) -> int:
+            return math.ceil(d.length_ratio * length + d.length_extra)
+
         def collect(batch: list[int], results: list) -> None:
             for i, res in zip(batch, results):
-                hyp = res.result().hypotheses[0] if hasattr(res, "result") else res.hypotheses[0]
+                hyp = res.result().hypotheses[0]
                 if hyp and hyp[0] == langs[i]:
                     hyp = hyp[1:]
+                # The batch decodes up to its longest input's bound; each output is held to its
+                # own, so the result of a text does not depend on which batch it landed in.
+                if len(hyp) >= bound(lengths[i]):
+                    hyp = hyp[: bound(lengths[i])]
+                    self.stats["hit_length_bound"] += 1
                 self.stats["tokens_out"] += len(hyp)
                 ids = self.tokenizer.convert_tokens_to_ids(hyp)
                 outputs[i] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
@@ -236,7 +245,7 @@ class NllbTranslator:
             results = translator.translate_batch(
                 [tokens[i] for i in batch],
                 target_prefix=[[langs[i]] for i in batch],
-                max_decoding_length=math.ceil(d.length_ratio * longest + d.length_extra) + 1,  # +1: the prefix
+                max_decoding_length=bound(longest) + 1,  # +1: the target prefix
                 asynchronous=True,
                 **options,
             )

@@ -48,7 +48,7 @@ class TranslationService:
         # cache lookups, per language namespace
         missing: list[tuple[str, str]] = []
         for lang, distinct in todo.items():
-            found = self.cache.get_many(self._ns(lang), distinct) if self.cache else {}
+            found = self.cache.get_many(self._ns(lang), distinct) if self.cache is not None else {}
             self.counts[lang]["hits"] += len(found)
             answers.update({(t, lang): v for t, v in found.items()})
             missing += [(t, lang) for t in sorted(distinct) if t not in found]
@@ -64,7 +64,7 @@ class TranslationService:
                 self.counts[lang]["translated"] += 1
                 # batches mix languages: attribute time by share of the input text
                 self.seconds[lang] += elapsed * len(text) / total_chars
-            if self.cache:
+            if self.cache is not None:
                 for lang, pairs in fresh.items():
                     self.cache.put_many(self._ns(lang), pairs)
         return [answers[(t, lang)] for t, lang in zip(texts, tgt_langs)]

@@ -93,7 +93,7 @@ def _nllb_tokenizer(spm_dir: Path, languages: list[str]):
         vocab[code] = len(vocab)
     tok = NllbTokenizer(
         vocab=vocab, merges=merges, _spm_precompiled_charsmap=base64.b64decode(charsmap),
-        extra_special_tokens=list(languages), src_lang=languages[0] if "eng_Latn" not in languages else "eng_Latn",
+        extra_special_tokens=list(languages), src_lang="eng_Latn" if "eng_Latn" in languages else languages[0],
     )  # fmt: skip
     if len(tok) != len(vocab):
         raise RuntimeError(f"tokenizer has {len(tok)} entries, expected {len(vocab)}")

@@ -1,0 +1,209 @@
+"""The translation path on a tiny NLLB-shaped model: reference check against transformers, batching,
+cache, long inputs, model resolution, and the stage end to end with resume."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import polars as pl
+import pytest
+
+from polymix.mix.prepare import PrepareSettings, prepare
+from polymix.translate import model as M
+from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
+from polymix.translate.service import TranslationService
+from polymix.translate.stage import TranslateSettings, translate_mix
+
+TEXTS = [
+    "The man sits on a red chair.",
+    "Two dogs are playing in the water near the house.",
+    "What is the small bird holding?",
+    "A cat.",
+    "The old woman looks at the blue train and the young child holds a picture of two horses.",
+]
+
+
+def _resolved(folder, quantization="float32"):
+    return M.ResolvedModel(folder, str(folder), M.fingerprint(folder), quantization)
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_nllb_ct2):
+    return NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+
+
+def test_translation_equals_transformers_generate_token_for_token(translator, tiny_nllb, tok):
+    """The reference check for prefix and special-token handling: [eng_Latn] ... </s> in,
+    [deu_Latn] prefix stripped, detokenized by the model's tokenizer."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(tiny_nllb)).eval()
+    tok.src_lang = "eng_Latn"
+    d = translator.decode
+    ours = translator.translate(TEXTS, "deu_Latn")
+    for text, got in zip(TEXTS, ours):
+        inputs = tok(text, return_tensors="pt")
+        n = inputs["input_ids"].shape[1]
+        assert inputs["input_ids"][0, 0].item() == tok.convert_tokens_to_ids("eng_Latn")
+        assert inputs["input_ids"][0, -1].item() == tok.eos_token_id
+        with torch.no_grad():
+            out = model.generate(**inputs, forced_bos_token_id=tok.convert_tokens_to_ids("deu_Latn"), num_beams=1,
+                                 do_sample=False, no_repeat_ngram_size=d.no_repeat_ngram_size,
+                                 max_new_tokens=math.ceil(d.length_ratio * n + d.length_extra) + 1)
+        ids = out[0].tolist()
+        assert ids[:2] == [2, tok.convert_tokens_to_ids("deu_Latn")]
+        assert got == tok.decode(ids[2:], skip_special_tokens=True).strip()
+        assert got  # the tiny model's noise is never empty
+
+
+def test_results_do_not_depend_on_batch_size_order_or_mixed_languages(tiny_nllb_ct2):
+    def run(texts, langs, budget):
+        t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu", max_batch_tokens=budget))
+        return t.translate(texts, langs)
+
+    langs = ["deu_Latn", "fra_Latn", "deu_Latn", "zho_Hans", "fra_Latn"]
+    one_by_one = [run([t], [lang], 32)[0] for t, lang in zip(TEXTS, langs)]
+    assert run(TEXTS, langs, 4096) == one_by_one
+    assert run(TEXTS[::-1], langs[::-1], 64)[::-1] == one_by_one
+
+
+def test_long_inputs_are_split_into_sentences_and_joined(tiny_nllb_ct2):
+    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(max_input_tokens=18), RuntimeSettings(device="cpu"))
+    long_text = " ".join(TEXTS[:3])
+    assert max(len(t.tokenizer(s)["input_ids"]) for s in TEXTS[:3]) <= 18 < len(t.tokenizer(long_text)["input_ids"])
+    whole = t.translate([long_text], "deu_Latn")[0]
+    assert t.stats["split_texts"] == 1 and t.stats["pieces"] == 3
+    pieces = t.translate(TEXTS[:3], "deu_Latn")
+    assert whole == " ".join(pieces)
+    assert t.translate([long_text], "zho_Hans")[0] == "".join(t.translate(TEXTS[:3], "zho_Hans"))
+    # a sentence longer than the limit is cut into runs of words; no word is lost
+    t.decode.max_input_tokens = 8
+    t.translate([TEXTS[4]], "deu_Latn")
+    assert t.stats["pieces"] > 3 + 3 + 3 + 1
+
+
+def test_service_translates_each_distinct_string_once_and_caches_it(tiny_nllb_ct2, tmp_path):
+    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+    service = TranslationService(t, tmp_path / "cache.sqlite")
+    texts = ["A cat.", "two", "A cat.", "", "42", "two", "A dog."]
+    first = service.translate(texts, "deu_Latn")
+    assert first[3] == "" and first[4] == "42"  # passed through
+    assert first[0] == first[2] and first[1] == first[5]
+    assert service.counts["deu_Latn"]["translated"] == 3 and t.stats["sentences"] == 3
+    assert service.counts["deu_Latn"]["passthrough"] == 2
+    # a new service on the same cache file: all hits, identical results, nothing sent to the model
+    t2 = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+    again = TranslationService(t2, tmp_path / "cache.sqlite")
+    assert again.translate(texts, "deu_Latn") == first
+    assert again.counts["deu_Latn"]["hits"] == 3 and again.counts["deu_Latn"]["translated"] == 0
+    assert t2.stats["sentences"] == 0
+    # other decoding settings are another namespace: no stale hits
+    t3 = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(no_repeat_ngram_size=0), RuntimeSettings(device="cpu"))
+    other = TranslationService(t3, tmp_path / "cache.sqlite")
+    other.translate(["A cat."], "deu_Latn")
+    assert other.counts["deu_Latn"]["hits"] == 0 and other.counts["deu_Latn"]["translated"] == 1
+
+
+def test_resolve_converts_a_transformers_folder_once_into_the_cache(tiny_nllb, tmp_path):
+    first = M.resolve(str(tiny_nllb), "int8", cache_dir=tmp_path)
+    assert M.is_ct2_folder(first.path) and (first.path / "tokenizer.json").exists()
+    assert first.path.is_relative_to(tmp_path / "ct2")
+    stamp = (first.path / "model.bin").stat().st_mtime_ns
+    second = M.resolve(str(tiny_nllb), "int8", cache_dir=tmp_path)
+    assert second == first and (second.path / "model.bin").stat().st_mtime_ns == stamp
+    assert M.resolve(str(first.path)).path == first.path.resolve()  # a CTranslate2 folder is used as is
+    t = NllbTranslator(first, runtime=RuntimeSettings(device="cpu"))
+    assert t.translate(["A cat."], "fra_Latn")[0]
+
+
+def test_an_offline_hub_id_fails_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(M.ModelUnavailableError) as err:
+        M.resolve("facebook/nllb-200-distilled-600M", cache_dir=tmp_path)
+    message = str(err.value)
+    assert "cannot be reached" in message and "--model /path/to/" in message
+    with pytest.raises(M.ModelUnavailableError, match="no such folder"):
+        M.resolve("./missing/model")
+    with pytest.raises(ValueError, match="quantization"):
+        M.resolve("x/y", quantization="int3")
+
+
+@pytest.fixture()
+def english_mix(tmp_path):
+    out = tmp_path / "english"
+    prepare(PrepareSettings(source="shapes", out=out, options={"count": 6}, chunk_size=12), progress=False)
+    return out
+
+
+def _settings(english_mix, out, model, **kw):
+    base = dict(input=english_mix, out=out, langs="de,fr,zh", distribution="uniform", english_share=0.25,
+                model=str(model), quantization="float32", cache=str(out.parent / "cache.sqlite"),
+                runtime=RuntimeSettings(device="cpu"))
+    base.update(kw)
+    return TranslateSettings(**base)
+
+
+def _frame(path):
+    return pl.scan_parquet(f"{path}/**/*.parquet", hive_partitioning=True).collect().sort("id")
+
+
+@pytest.mark.slow
+def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(english_mix, tiny_nllb_ct2, tmp_path, monkeypatch):
+    from polymix.translate import stage
+
+    reference = translate_mix(_settings(english_mix, tmp_path / "ref" / "mix", tiny_nllb_ct2), progress=False)
+    ref = _frame(tmp_path / "ref" / "mix")
+    english = _frame(english_mix)
+    assert ref.height == english.height == reference["rows"]
+    assert set(ref["lang"].unique()) == {"eng_Latn", "deu_Latn", "fra_Latn", "zho_Hans"}
+    translated = ref.filter(pl.col("lang") != "eng_Latn")
+    assert translated["mt_model"].str.contains("float32").all()
+    assert (translated["instruction"] != translated["instruction_en"]).all()
+    assert ref.filter(pl.col("lang") == "eng_Latn")["mt_model"].is_null().all()
+    summary = {row["lang"]: row for row in reference["summary"]}
+    assert summary["deu_Latn"]["rows"] == ref.filter(pl.col("lang") == "deu_Latn").height
+    assert sum(r["translated"] for r in reference["summary"]) > 0
+
+    # crash in the third chunk, then run again: same rows, finished chunks not redone
+    calls = {"n": 0}
+    real = stage.translate_chunk
+
+    def crashing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "translate_chunk", crashing)
+    out = tmp_path / "run" / "mix"
+    with pytest.raises(KeyboardInterrupt):
+        translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
+    monkeypatch.setattr(stage, "translate_chunk", real)
+    resumed = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
+    assert resumed["run"]["chunks_skipped"] == 2
+    assert _frame(out).equals(ref)
+
+    # other settings on the same output are refused
+    with pytest.raises(Exception, match="other settings"):
+        translate_mix(_settings(english_mix, out, tiny_nllb_ct2, langs="de"), progress=False)
+
+
+@pytest.mark.slow
+def test_replicate_puts_every_example_in_every_language_and_reuses_the_cache(english_mix, tiny_nllb_ct2, tmp_path):
+    out = tmp_path / "rep" / "mix"
+    first = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
+    english = _frame(english_mix)
+    frame = _frame(out)
+    assert frame.height == 2 * english.height
+    assert frame.group_by("lang").len().sort("lang")["len"].to_list() == [english.height] * 2
+    # the same template text and the same answers repeat: far fewer strings than rows
+    assert sum(r["translated"] for r in first["summary"]) < frame.height
+    shutil.rmtree(out)
+    again = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
+    assert sum(r["translated"] for r in again["summary"]) == 0
+    assert _frame(out).equals(frame)
