@@ -32,12 +32,14 @@ def _friendly(fn):
     def wrapper(*args, **kwargs):
         from polymix.mix.languages import UnknownLanguageError
         from polymix.mix.prepare import DuplicateIdError
+        from polymix.mix.shards import BuildLockedError
         from polymix.mix.sources.base import ConfigError, SourceFormatError
         from polymix.templates import TemplateError
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, SourceFormatError, UnknownLanguageError, DuplicateIdError, TemplateError, FileNotFoundError) as err:
+        except (ConfigError, SourceFormatError, UnknownLanguageError, DuplicateIdError, TemplateError, FileNotFoundError,
+                BuildLockedError) as err:
             err_console.print(f"[bold red]error:[/] {err}", highlight=False)
             raise typer.Exit(2) from None
 
@@ -210,7 +212,7 @@ def translate(
     for col in ("lang", "rows", "strings translated", "cache hits", "passthrough", "seconds"):
         table.add_column(col, justify="left" if col == "lang" else "right")
     for row in manifest["summary"]:
-        table.add_row(row["lang"], str(row["rows"]), str(row["translated"]), str(row["cache_hits"]), str(row["passthrough"]), f"{row['seconds']:.2f}")
+        table.add_row(row["lang"], str(row["rows"]), str(row["translated"]), str(row["hits"]), str(row["passthrough"]), f"{row['seconds']:.2f}")
     console.print(table)
     run = manifest["run"]
     console.print(f"{manifest['rows']} rows in the mix; {run.get('chunks_written', 0)} chunks written, "

@@ -122,7 +122,18 @@ def clear_source(out: Path, source: str) -> None:
 
 def prepare(settings: PrepareSettings, overwrite: bool = False, progress: bool = True,
             on_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Run the stage; return the manifest. See the module docstring."""
+    """Run the stage; return the manifest. See the module docstring.
+
+    The output folder is locked for the run: a second build writing it at once is refused.
+    """
+    if settings.out.exists() and not (settings.out / "_manifest").is_dir() and any(settings.out.iterdir()):
+        raise ConfigError(f"{settings.out} exists and is not a polymix mix; choose another --out")
+    with shards.BuildLock(settings.out, f"polymix prepare --source {settings.source}"):
+        return _prepare(settings, overwrite, progress, on_chunk)
+
+
+def _prepare(settings: PrepareSettings, overwrite: bool, progress: bool,
+             on_chunk: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     out = settings.out
     if settings.source == "shapes" and settings.image_root is None:
         settings.image_root = out / "images" / "shapes"

@@ -175,6 +175,45 @@ class ShardWriter:
         return write_manifest(self.root, info)
 
 
+class BuildLockedError(RuntimeError):
+    """Another build holds the output folder."""
+
+
+class BuildLock:
+    """Exclusive lock on a mix folder for the duration of a build.
+
+    An OS-level lock (``flock``) on ``OUT/.polymix.lock``: a second build on the same folder is
+    refused at once with the holder's pid and command; the lock dies with its process, so a
+    killed build never leaves a stale lock behind.
+    """
+
+    def __init__(self, root: str | Path, what: str = "build"):
+        from filelock import FileLock
+
+        self.root = Path(root)
+        self.what = what
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.root / ".polymix.lock"))
+        self._info = self.root / ".polymix.lock.owner"
+
+    def __enter__(self) -> "BuildLock":
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            owner = self._info.read_text(encoding="utf-8").strip() if self._info.exists() else "unknown"
+            raise BuildLockedError(
+                f"{self.root} is being written by another build ({owner}); wait for it to finish or choose another output folder"
+            ) from None
+        self._info.write_text(f"pid {os.getpid()}, {self.what}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._info.unlink(missing_ok=True)
+        self._lock.release()
+
+
 def read_records(root: str | Path) -> list[dict[str, Any]]:
     folder = Path(root) / CHUNKS_DIR
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]

@@ -115,3 +115,20 @@ def test_iter_batches_streams_every_row(tmp_path):
     batches = list(shards.iter_batches(tmp_path, batch_size=16))
     assert sum(b.num_rows for b in batches) == 100 and max(b.num_rows for b in batches) <= 16
     assert sum(b.num_rows for b in shards.iter_batches(tmp_path, langs=["deu_Latn"])) == 50
+
+
+def test_build_lock_refuses_a_second_build_and_is_released(tmp_path):
+    with shards.BuildLock(tmp_path, "first build"):
+        with pytest.raises(shards.BuildLockedError, match="first build"):
+            with shards.BuildLock(tmp_path, "second build"):
+                pass
+    with shards.BuildLock(tmp_path, "third build"):  # released: a later build goes ahead
+        pass
+
+
+def test_prepare_refuses_a_folder_another_build_is_writing(tmp_path):
+    from polymix.mix.prepare import PrepareSettings, prepare
+
+    with shards.BuildLock(tmp_path / "mix", "polymix translate"):
+        with pytest.raises(shards.BuildLockedError, match="another build"):
+            prepare(PrepareSettings(source="shapes", out=tmp_path / "mix", options={"count": 2}), progress=False)

@@ -171,7 +171,7 @@ def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(en
 
     # crash in the third chunk, then run again: same rows, finished chunks not redone
     calls = {"n": 0}
-    real = stage.translate_chunk
+    real = stage.translate_examples
 
     def crashing(*args, **kwargs):
         calls["n"] += 1
@@ -179,11 +179,11 @@ def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(en
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stage, "translate_chunk", crashing)
+    monkeypatch.setattr(stage, "translate_examples", crashing)
     out = tmp_path / "run" / "mix"
     with pytest.raises(KeyboardInterrupt):
         translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
-    monkeypatch.setattr(stage, "translate_chunk", real)
+    monkeypatch.setattr(stage, "translate_examples", real)
     resumed = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
     assert resumed["run"]["chunks_skipped"] == 2
     assert _frame(out).equals(ref)

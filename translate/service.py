@@ -23,8 +23,8 @@ class TranslationService:
         self.translator = translator
         self.cache = TranslationCache(cache) if isinstance(cache, (str, Path)) else cache
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
-        """per target language: requests, passthrough, hits, translated (distinct strings sent to the model)"""
-        self.seconds: Counter[str] = Counter()
+        """per target language: requests, passthrough, hits, translated (distinct strings sent to
+        the model), seconds (share of model time, by input length: batches mix languages)"""
 
     @property
     def model_key(self) -> str:
@@ -33,15 +33,23 @@ class TranslationService:
     def _ns(self, lang: str) -> str:
         return namespace(self.model_key, lang, self.translator.decode.cache_key())
 
-    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str) -> list[str]:
+    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str,
+                  stats: dict[str, Counter[str]] | None = None) -> list[str]:
+        """Translations of ``texts[i]`` into ``tgt_langs[i]``. Counts go to ``self.counts`` and,
+        when given, to ``stats`` (per-call counters, e.g. for one chunk while others run)."""
         if isinstance(tgt_langs, str):
             tgt_langs = [tgt_langs] * len(texts)
+        sinks = [self.counts] if stats is None else [self.counts, stats]
+
+        def count(lang: str, key: str, n: float = 1) -> None:
+            for sink in sinks:
+                sink.setdefault(lang, Counter())[key] += n
         answers: dict[tuple[str, str], str] = {}
         todo: dict[str, set[str]] = defaultdict(set)
         for text, lang in zip(texts, tgt_langs):
-            self.counts[lang]["requests"] += 1
+            count(lang, "requests")
             if passthrough(text):
-                self.counts[lang]["passthrough"] += 1
+                count(lang, "passthrough")
                 answers[(text, lang)] = text
             elif (text, lang) not in answers:
                 todo[lang].add(text)
@@ -49,7 +57,7 @@ class TranslationService:
         missing: list[tuple[str, str]] = []
         for lang, distinct in todo.items():
             found = self.cache.get_many(self._ns(lang), distinct) if self.cache is not None else {}
-            self.counts[lang]["hits"] += len(found)
+            count(lang, "hits", len(found))
             answers.update({(t, lang): v for t, v in found.items()})
             missing += [(t, lang) for t in sorted(distinct) if t not in found]
         if missing:
@@ -61,9 +69,9 @@ class TranslationService:
             for (text, lang), out in zip(missing, outputs):
                 answers[(text, lang)] = out
                 fresh[lang][text] = out
-                self.counts[lang]["translated"] += 1
+                count(lang, "translated")
                 # batches mix languages: attribute time by share of the input text
-                self.seconds[lang] += elapsed * len(text) / total_chars
+                count(lang, "seconds", elapsed * len(text) / total_chars)
             if self.cache is not None:
                 for lang, pairs in fresh.items():
                     self.cache.put_many(self._ns(lang), pairs)

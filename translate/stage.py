@@ -3,23 +3,32 @@
     polymix translate --in out/english --out out/mix --langs all
     make translate LANGS=all IN=out/english OUT=out/mix
 
-Each English chunk of the input becomes one output chunk with the same id. Every example goes
-to the language(s) :mod:`polymix.translate.assign` gives it; its template pieces and slot values
-are translated through :class:`~polymix.translate.service.TranslationService` (each distinct
-string once, cached across runs), and the row is written with ``mt_model`` set. Finished chunks
-are recorded in the output's manifest: a run that is killed and started again skips them, and
-the strings translated before the kill come back from the cache.
+The stage is three plain steps, which the Prefect flows (``flows/``) run as tasks:
+
+1. :func:`plan` assigns every English example its target language(s) and writes the plan to
+   ``OUT/_manifest/plan.arrow``, so workers on other processes or machines read the same one;
+2. :func:`run_chunk` turns one English chunk into one output chunk with the same id: template
+   pieces and slot values go through :class:`~polymix.translate.service.TranslationService`
+   (each distinct string once, cached across runs), rows get ``mt_model``, and the chunk is
+   written atomically with its counts;
+3. :func:`finish` writes the manifest and checks the accounting.
+
+Finished chunks are recorded in the output's manifest: a run that is killed and started again
+skips them, and strings translated before the kill come back from the cache.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -31,6 +40,9 @@ from polymix.translate.model import DEFAULT_MODEL, cache_root, resolve
 from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
 from polymix.translate.render import render_translated, strings_needed
 from polymix.translate.service import TranslationService
+
+PLAN = Path("_manifest") / "plan.arrow"  # not .parquet: OUT/**/*.parquet must match rows only
+SETTINGS = Path("_manifest") / "translate.json"
 
 
 @dataclasses.dataclass
@@ -60,9 +72,13 @@ class TranslateSettings:
 
     def __post_init__(self) -> None:
         self.input, self.out = Path(self.input), Path(self.out)
+        if isinstance(self.decode, dict):
+            self.decode = DecodeSettings(**self.decode)
+        if isinstance(self.runtime, dict):
+            self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", (0,)))})
         if self.distribution not in assign.DISTRIBUTIONS:
             raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
-        self.lang_list = L.resolve(self.langs, include_english=False) if self.langs.strip().lower() == "all" else L.resolve(self.langs)
+        self.lang_list = L.resolve(self.langs)
 
     def fingerprint(self, model_key: str) -> dict[str, Any]:
         """What decides the output rows; a resumed run must match it."""
@@ -76,9 +92,138 @@ class TranslateSettings:
             "decode": self.decode.cache_key(),
         }
 
+    def service_key(self) -> str:
+        return json.dumps([self.model, self.quantization, self.revision, self.cache,
+                           dataclasses.asdict(self.decode), dataclasses.asdict(self.runtime)], sort_keys=True, default=str)
 
-def _ids(files: list[Path]) -> list[str]:
-    return [i for path in files for i in pq.read_table(path, columns=["id"])["id"].to_pylist()]
+
+# -- models load lazily, once per worker process ---------------------------------------------
+_SERVICES: dict[str, TranslationService] = {}
+
+
+def get_service(settings: TranslateSettings) -> TranslationService:
+    key = settings.service_key()
+    if key not in _SERVICES:
+        model = resolve(settings.model, settings.quantization, settings.revision)
+        translator = NllbTranslator(model, settings.decode, settings.runtime)
+        cache = None if (settings.cache or "").lower() == "none" else Path(settings.cache or cache_root() / "translations.sqlite")
+        _SERVICES[key] = TranslationService(translator, cache)
+    return _SERVICES[key]
+
+
+# -- 1. plan ---------------------------------------------------------------------------------
+def english_chunks(input_root: Path) -> dict[str, list[Path]]:
+    """English row files of each finished input chunk, by chunk id."""
+    return {
+        r["chunk"]: [input_root / f["path"] for f in r["files"] if f.get("lang") == ENGLISH]
+        for r in shards.read_records(input_root)
+    }
+
+
+def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
+    """Check settings against an earlier run, write the language plan; return rows planned per chunk."""
+    shards.load_manifest(settings.input)  # the input must be a finished mix
+    if settings.out.resolve() == settings.input.resolve():
+        raise ConfigError("--out must differ from --in: the English mix is the input of every later run")
+    fingerprint = settings.fingerprint(model_key)
+    settings_file = settings.out / SETTINGS
+    if settings_file.exists() and json.loads(settings_file.read_text(encoding="utf-8")) != fingerprint:
+        raise ConfigError(f"{settings.out} was translated with other settings ({settings_file}); "
+                          "use the same settings to resume, or another --out")
+    chunks = english_chunks(settings.input)
+    ids_by_chunk = {c: [i for p in files for i in pq.read_table(p, columns=["id"])["id"].to_pylist()] for c, files in chunks.items()}
+    ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
+    langs = assign.expand(ids, settings.lang_list, settings.distribution, settings.english_share, settings.seed)
+    path = settings.out / PLAN
+    if not path.exists():  # the plan is a pure function of the fingerprint: keep the first one
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.table({"id": ids, "langs": langs}, schema=pa.schema([("id", pa.string()), ("langs", pa.list_(pa.string()))]))
+        shards.write_table_atomic(table, path)
+        shards.atomic_write_json(settings_file, fingerprint)
+    per_id = dict(zip(ids, langs))
+    return {c: sum(len(per_id[i]) for i in chunk_ids) for c, chunk_ids in ids_by_chunk.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_plan(path: str, mtime_ns: int) -> dict[str, list[str]]:
+    table = feather.read_table(path)
+    return dict(zip(table["id"].to_pylist(), table["langs"].to_pylist()))
+
+
+def load_plan(out: Path) -> dict[str, list[str]]:
+    path = out / PLAN
+    return _load_plan(str(path), path.stat().st_mtime_ns)
+
+
+# -- 2. one chunk ----------------------------------------------------------------------------
+def translate_examples(examples: list[Example], plan: dict[str, list[str]], service: TranslationService,
+                       stats: dict[str, Counter] | None = None) -> list[Example]:
+    """The output rows of English examples (all their target languages, translated)."""
+    requests: list[tuple[str, str]] = []
+    for ex in examples:
+        for lang in plan[ex.id]:
+            if lang != ENGLISH:
+                requests += [(s, lang) for s in strings_needed(ex)]
+    translated = service.translate([t for t, _ in requests], [lang for _, lang in requests], stats=stats)
+    table = dict(zip(requests, translated))
+    rows: list[Example] = []
+    for ex in examples:
+        for lang in plan[ex.id]:
+            if lang == ENGLISH:
+                rows.append(ex)
+                continue
+            instruction, target = render_translated(ex, lambda s, lang=lang: table[(s, lang)])
+            rows.append(ex.with_lang(lang, instruction=instruction, target=target, mt_model=service.model_key,
+                                     lid_label=None, lid_score=None))
+    return rows
+
+
+def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationService | None = None) -> dict[str, Any]:
+    """Translate and write one chunk (skipped when already recorded); return its record."""
+    writer = shards.ShardWriter(settings.out)
+    done = writer.record(chunk_id)
+    if done is not None and writer.is_done(chunk_id):
+        return {**done, "skipped": True}
+    service = service or get_service(settings)
+    plan_ = load_plan(settings.out)
+    files = english_chunks(settings.input)[chunk_id]
+    examples = [ex for path in files for ex in from_table(pq.read_table(path))]
+    per_lang: dict[str, Counter] = {}
+    rows = translate_examples(examples, plan_, service, stats=per_lang)
+    stats: dict[str, float] = {"in": sum(len(plan_[e.id]) for e in examples), "out": len(rows), "english_in": len(examples)}
+    for lang, counter in per_lang.items():
+        for key in ("translated", "hits", "passthrough", "seconds"):
+            stats[f"{key}:{lang}"] = round(counter[key], 4)
+    return writer.write_chunk(chunk_id, to_table(rows), stats=stats)
+
+
+# -- 3. finish -------------------------------------------------------------------------------
+def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
+    in_manifest = shards.load_manifest(settings.input)
+    manifest = shards.ShardWriter(settings.out).finalize({
+        "image_roots": _rebase(in_manifest.get("image_roots", {}), settings.input, settings.out),
+        "translated_from": str(settings.input.resolve()),
+        "mt_model": model_key,
+        "langs": settings.lang_list,
+        "distribution": settings.distribution,
+        "decode": settings.decode.cache_key(),
+    })
+    planned = manifest["stats"].get("in", 0)
+    if planned != manifest["rows"] + manifest["rejected"]:
+        raise RuntimeError(f"accounting broken: planned {planned} rows, wrote {manifest['rows']} + {manifest['rejected']} rejected")
+    manifest["summary"] = summary(manifest)
+    return manifest
+
+
+def summary(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per language: rows in the mix, strings translated, cache hits, pass-through, model seconds."""
+    stats = manifest["stats"]
+    langs = sorted(set(manifest["rows_per_lang"]) | {k.split(":", 1)[1] for k in stats if ":" in k})
+    return [
+        {"lang": lang, "rows": manifest["rows_per_lang"].get(lang, 0),
+         **{key: stats.get(f"{key}:{lang}", 0) for key in ("translated", "hits", "passthrough", "seconds")}}
+        for lang in langs
+    ]
 
 
 def _rebase(image_roots: dict[str, str | None], input_root: Path, out: Path) -> dict[str, str | None]:
@@ -95,108 +240,28 @@ def _rebase(image_roots: dict[str, str | None], input_root: Path, out: Path) -> 
     return rebased
 
 
-def translate_chunk(examples: list[Example], plan: dict[str, list[str]], service: TranslationService) -> list[Example]:
-    """The output rows of one English chunk (all its target languages, translated)."""
-    requests: list[tuple[str, str]] = []
-    for ex in examples:
-        for lang in plan[ex.id]:
-            if lang != ENGLISH:
-                requests += [(s, lang) for s in strings_needed(ex)]
-    translated = service.translate([t for t, _ in requests], [lang for _, lang in requests])
-    table = dict(zip(requests, translated))
-    rows: list[Example] = []
-    for ex in examples:
-        for lang in plan[ex.id]:
-            if lang == ENGLISH:
-                rows.append(ex)
-                continue
-            instruction, target = render_translated(ex, lambda s, lang=lang: table[(s, lang)])
-            rows.append(ex.with_lang(lang, instruction=instruction, target=target, mt_model=service.model_key,
-                                     lid_label=None, lid_score=None))
-    return rows
-
-
-def build_service(settings: TranslateSettings) -> TranslationService:
-    model = resolve(settings.model, settings.quantization, settings.revision)
-    translator = NllbTranslator(model, settings.decode, settings.runtime)
-    cache = None if (settings.cache or "").lower() == "none" else Path(settings.cache or cache_root() / "translations.sqlite")
-    return TranslationService(translator, cache)
-
-
 def translate_mix(settings: TranslateSettings, service: TranslationService | None = None, progress: bool = True,
-                  on_chunk=None) -> dict[str, Any]:
-    """Run the stage (see the module docstring); return the output manifest with a per-language summary."""
-    in_manifest = shards.load_manifest(settings.input)
-    service = service or build_service(settings)
+                  on_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the whole stage in this process (see the module docstring); return the output manifest."""
+    service = service or get_service(settings)
     for lang in settings.lang_list:
         if lang != ENGLISH:
             service.translator.check_language(lang)
-
-    out = settings.out
-    if out.resolve() == settings.input.resolve():
-        raise ConfigError("--out must differ from --in: the English mix is the input of every later run")
-    writer = shards.ShardWriter(out)
-    fingerprint = settings.fingerprint(service.model_key)
-    settings_file = out / "_manifest" / "translate.json"
-    if settings_file.exists() and json.loads(settings_file.read_text(encoding="utf-8")) != fingerprint:
-        raise ConfigError(f"{out} was translated with other settings ({settings_file}); use the same settings to resume, or another --out")
-    shards.atomic_write_json(settings_file, fingerprint)
-
-    records = shards.read_records(settings.input)
-    files_by_chunk = {r["chunk"]: [settings.input / f["path"] for f in r["files"] if f.get("lang") == ENGLISH] for r in records}
-    ids_by_chunk = {chunk: _ids(files) for chunk, files in files_by_chunk.items()}
-    ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
-    langs_per_id = assign.expand(ids, settings.lang_list, settings.distribution, settings.english_share, settings.seed)
-    plan = dict(zip(ids, langs_per_id))
-
-    totals: Counter[str] = Counter()
-    rows_per_lang: Counter[str] = Counter()
     started = time.perf_counter()
-    bar = tqdm(total=sum(len(v) for v in langs_per_id), desc="translate", unit=" rows", disable=not progress)
-    for chunk_id, files in files_by_chunk.items():
-        expected = sum(len(plan[i]) for i in ids_by_chunk[chunk_id])
-        if writer.is_done(chunk_id):
-            totals["chunks_skipped"] += 1
-            bar.update(expected)
-            continue
-        examples = [ex for path in files for ex in from_table(pq.read_table(path))]
-        rows = translate_chunk(examples, plan, service)
-        record = writer.write_chunk(chunk_id, to_table(rows), stats={"in": expected, "out": len(rows), "english_in": len(examples)})
-        totals["chunks_written"] += 1
-        rows_per_lang.update(r.lang for r in rows)
-        bar.update(len(rows))
-        stats = service.translator.stats
-        if stats["seconds"]:
-            bar.set_postfix(sent_s=f"{stats['sentences'] / stats['seconds']:.0f}", tok_s=f"{stats['tokens_out'] / stats['seconds']:.0f}")
-        if on_chunk:
-            on_chunk(record)
-    bar.close()
-
-    manifest = writer.finalize({
-        "image_roots": _rebase(in_manifest.get("image_roots", {}), settings.input, out),
-        "translated_from": str(settings.input.resolve()),
-        "mt_model": service.model_key,
-        "langs": settings.lang_list,
-        "distribution": settings.distribution,
-    })
-    if manifest["stats"].get("in") != manifest["rows"] + manifest["rejected"]:
-        raise RuntimeError(f"accounting broken: planned {manifest['stats'].get('in')} rows, wrote {manifest['rows']} + {manifest['rejected']} rejected")
-    manifest["run"] = {**totals, "seconds": round(time.perf_counter() - started, 2)}
-    manifest["summary"] = summary(service, rows_per_lang)
+    with shards.BuildLock(settings.out, "polymix translate"):
+        planned = plan(settings, service.model_key)
+        run: Counter[str] = Counter()
+        bar = tqdm(total=sum(planned.values()), desc="translate", unit=" rows", disable=not progress)
+        for chunk_id, rows in planned.items():
+            record = run_chunk(settings, chunk_id, service)
+            run["chunks_skipped" if record.get("skipped") else "chunks_written"] += 1
+            bar.update(rows)
+            t = service.translator.stats
+            if t["seconds"]:
+                bar.set_postfix(sent_s=f"{t['sentences'] / t['seconds']:.0f}", tok_s=f"{t['tokens_out'] / t['seconds']:.0f}")
+            if on_chunk:
+                on_chunk(record)
+        bar.close()
+        manifest = finish(settings, service.model_key)
+    manifest["run"] = {**run, "seconds": round(time.perf_counter() - started, 2)}
     return manifest
-
-
-def summary(service: TranslationService, rows_per_lang: Counter[str]) -> list[dict[str, Any]]:
-    """Per language: rows written this run, strings translated, cache hits, seconds."""
-    langs = sorted(set(rows_per_lang) | set(service.counts))
-    return [
-        {
-            "lang": lang,
-            "rows": rows_per_lang.get(lang, 0),
-            "translated": service.counts[lang]["translated"],
-            "cache_hits": service.counts[lang]["hits"],
-            "passthrough": service.counts[lang]["passthrough"],
-            "seconds": round(service.seconds[lang], 2),
-        }
-        for lang in langs
-    ]
