@@ -107,10 +107,17 @@ def _chunks(stream: Iterator[Example | Rejection], size: int) -> Iterator[list[E
         yield chunk
 
 
+def _foreign(out: Path) -> bool:
+    """True for an existing folder that holds something other than a polymix mix (or its lock)."""
+    if not out.exists() or (out / "_manifest").is_dir():
+        return False
+    return any(not p.name.startswith(".") for p in out.iterdir())
+
+
 def clear_source(out: Path, source: str) -> None:
     """Remove one source's chunks from a mix (``--overwrite``)."""
     if not (out / "_manifest").is_dir():
-        if out.exists() and any(out.iterdir()):
+        if _foreign(out):
             raise ConfigError(f"{out} exists and is not a polymix mix; refusing to overwrite it (choose another --out)")
         return
     writer = shards.ShardWriter(out)
@@ -126,7 +133,7 @@ def prepare(settings: PrepareSettings, overwrite: bool = False, progress: bool =
 
     The output folder is locked for the run: a second build writing it at once is refused.
     """
-    if settings.out.exists() and not (settings.out / "_manifest").is_dir() and any(settings.out.iterdir()):
+    if _foreign(settings.out):
         raise ConfigError(f"{settings.out} exists and is not a polymix mix; choose another --out")
     with shards.BuildLock(settings.out, f"polymix prepare --source {settings.source}"):
         return _prepare(settings, overwrite, progress, on_chunk)
