@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import threading
 import time
 from collections import deque
 from typing import Any, Sequence
@@ -111,12 +112,18 @@ class NllbTranslator:
         self.src_lang = src_lang
         self._translator = None
         self._tokenizer = None
+        self._load_lock = threading.RLock()  # chunks run in threads: load the model once
+        self._tok_lock = threading.Lock()  # fast tokenizers raise "Already borrowed" when shared by threads
         self.stats = {"sentences": 0, "pieces": 0, "split_texts": 0, "tokens_in": 0, "tokens_out": 0,
                       "hit_length_bound": 0, "seconds": 0.0}
 
     # -- lazy loading: models load inside the worker that uses them ---------------------------
     @property
     def tokenizer(self):
+        with self._load_lock:
+            return self._load_tokenizer()
+
+    def _load_tokenizer(self):
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
@@ -130,6 +137,10 @@ class NllbTranslator:
 
     @property
     def translator(self):
+        with self._load_lock:
+            return self._load_translator()
+
+    def _load_translator(self):
         if self._translator is None:
             import ctranslate2
 
@@ -152,11 +163,15 @@ class NllbTranslator:
 
     # -- translation -----------------------------------------------------------------------
     def source_tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        ids = self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
-        return [self.tokenizer.convert_ids_to_tokens(row) for row in ids]
+        tok = self.tokenizer
+        with self._tok_lock:
+            ids = tok(list(texts), add_special_tokens=True)["input_ids"]
+            return [tok.convert_ids_to_tokens(row) for row in ids]
 
     def _n_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        tok = self.tokenizer
+        with self._tok_lock:
+            return len(tok(text, add_special_tokens=True)["input_ids"])
 
     def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str) -> list[str]:
         """Translate ``texts[i]`` into ``tgt_langs[i]`` (or one language for all)."""
@@ -203,7 +218,7 @@ class NllbTranslator:
         return batches
 
     def _translate_pieces(self, pieces: list[str], langs: list[str]) -> list[str]:
-        translator = self.translator
+        translator, tok = self.translator, self.tokenizer
         tokens = self.source_tokens(pieces)
         lengths = [len(t) for t in tokens]
         self.stats["tokens_in"] += sum(lengths)
@@ -237,8 +252,8 @@ class NllbTranslator:
                     hyp = hyp[: bound(lengths[i])]
                     self.stats["hit_length_bound"] += 1
                 self.stats["tokens_out"] += len(hyp)
-                ids = self.tokenizer.convert_tokens_to_ids(hyp)
-                outputs[i] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+                with self._tok_lock:
+                    outputs[i] = tok.decode(tok.convert_tokens_to_ids(hyp), skip_special_tokens=True).strip()
 
         for batch in self._batches(lengths):
             longest = max(lengths[i] for i in batch)

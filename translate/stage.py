@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -99,16 +100,23 @@ class TranslateSettings:
 
 # -- models load lazily, once per worker process ---------------------------------------------
 _SERVICES: dict[str, TranslationService] = {}
+_SERVICES_LOCK = threading.Lock()
 
 
 def get_service(settings: TranslateSettings) -> TranslationService:
+    """The process's translation service for these settings (created once, also under threads)."""
     key = settings.service_key()
-    if key not in _SERVICES:
-        model = resolve(settings.model, settings.quantization, settings.revision)
-        translator = NllbTranslator(model, settings.decode, settings.runtime)
-        cache = None if (settings.cache or "").lower() == "none" else Path(settings.cache or cache_root() / "translations.sqlite")
-        _SERVICES[key] = TranslationService(translator, cache)
-    return _SERVICES[key]
+    with _SERVICES_LOCK:
+        if key not in _SERVICES:
+            _SERVICES[key] = _new_service(settings)
+        return _SERVICES[key]
+
+
+def _new_service(settings: TranslateSettings) -> TranslationService:
+    model = resolve(settings.model, settings.quantization, settings.revision)
+    translator = NllbTranslator(model, settings.decode, settings.runtime)
+    cache = None if (settings.cache or "").lower() == "none" else Path(settings.cache or cache_root() / "translations.sqlite")
+    return TranslationService(translator, cache)
 
 
 # -- 1. plan ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["NLLB_LANGUAGE_CODES", "build_tiny_nllb", "convert_to_ct2", "default_corpus"]
+__all__ = ["NLLB_LANGUAGE_CODES", "build_tiny_nllb", "convert_to_ct2", "default_corpus", "nllb_config", "write_tokenizer"]
 
 _INIT_GAIN = 4.0  # std of the projections = gain / sqrt(fan_in); see _reinit
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
@@ -126,6 +126,37 @@ def _reinit(model, d_model: int) -> None:
                     module.bias.zero_()
 
 
+def write_tokenizer(out_dir: Path, corpus: list[str], vocab_size: int, languages: list[str] | None = None):
+    """Train sentencepiece on ``corpus`` and save an NLLB tokenizer (the language codes checked)
+    plus its ``sentencepiece.bpe.model`` into ``out_dir``; return the tokenizer."""
+    out_dir = Path(out_dir)
+    languages = list(languages or NLLB_LANGUAGE_CODES)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_bytes = _train_sentencepiece(corpus, vocab_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "sentencepiece.bpe.model").write_bytes(model_bytes)
+        tok = _nllb_tokenizer(Path(tmp), languages)
+    _check_codes(tok, languages)
+    tok.save_pretrained(str(out_dir))
+    (out_dir / "sentencepiece.bpe.model").write_bytes(model_bytes)
+    return tok
+
+
+def nllb_config(vocab_size: int, *, d_model: int, layers: int, ffn: int, heads: int, dropout: float = 0.1):
+    """An M2M100Config with NLLB-200's conventions (pre-norm, ReLU, scaled tied embeddings,
+    bos 0 / pad 1 / eos 2, decoder start ``</s>``) at the given size."""
+    from transformers import M2M100Config
+
+    return M2M100Config(
+        vocab_size=vocab_size, d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+        encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, encoder_attention_heads=heads, decoder_attention_heads=heads,
+        max_position_embeddings=1024, activation_function="relu", scale_embedding=True,
+        dropout=dropout, attention_dropout=dropout, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
+        init_std=0.02, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
+        tie_word_embeddings=True, tokenizer_class="NllbTokenizer", use_cache=True,
+    )  # fmt: skip
+
+
 def build_tiny_nllb(
     out_dir: Path,
     *,
@@ -146,27 +177,11 @@ def build_tiny_nllb(
     defaults to NLLB-200's 202 codes. Same arguments -> same files.
     """
     import torch
-    from transformers import GenerationConfig, M2M100Config, M2M100ForConditionalGeneration
+    from transformers import GenerationConfig, M2M100ForConditionalGeneration
 
     out_dir = Path(out_dir)
-    languages = list(languages or NLLB_LANGUAGE_CODES)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_bytes = _train_sentencepiece(corpus or default_corpus(seed), vocab_size)
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "sentencepiece.bpe.model").write_bytes(model_bytes)
-        tok = _nllb_tokenizer(Path(tmp), languages)
-    _check_codes(tok, languages)
-    tok.save_pretrained(str(out_dir))
-    (out_dir / "sentencepiece.bpe.model").write_bytes(model_bytes)
-
-    config = M2M100Config(
-        vocab_size=len(tok), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
-        encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, encoder_attention_heads=heads, decoder_attention_heads=heads,
-        max_position_embeddings=1024, activation_function="relu", scale_embedding=True,
-        dropout=0.1, attention_dropout=0.1, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
-        init_std=0.02, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-        tie_word_embeddings=True, tokenizer_class="NllbTokenizer", use_cache=True,
-    )  # fmt: skip
+    tok = write_tokenizer(out_dir, corpus or default_corpus(seed), vocab_size, languages)
+    config = nllb_config(len(tok), d_model=d_model, layers=layers, ffn=ffn, heads=heads)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = M2M100ForConditionalGeneration(config).eval()

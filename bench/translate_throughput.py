@@ -1,0 +1,669 @@
+"""Translation throughput: polymix's path against transformers ``generate`` as mBLIP ran it.
+
+    .venv/bin/python bench/translate_throughput.py                  # small NLLB shape on CPU, a few minutes
+    .venv/bin/python bench/translate_throughput.py --shape 1.3B     # on a GPU: mBLIP's NLLB-1.3B shape
+    .venv/bin/python bench/translate_throughput.py --help
+
+A benchmark, not a test. One run translates the same English inputs with the same model two ways:
+
+* **polymix**: :class:`polymix.translate.nllb.NllbTranslator` on CTranslate2 -- per-text length
+  check and split, source tokenization, token-budget batches over length-sorted inputs submitted
+  asynchronously, prefix stripping and detokenization -- in polymix's default compute type
+  (int8 on CPU, int8_float16 on CUDA), and once more in the compute type transformers runs in
+  (float32 on CPU, float16 on CUDA) so that "same model" is visible in the table;
+* **transformers**: ``model.generate`` as mBLIP ran NLLB: batches of 256 texts in data order,
+  padded to the longest, greedy, ``forced_bos_token_id`` = target language, fp32 on CPU / fp16 on
+  GPU, then ``batch_decode``.
+
+Both are timed from English strings to target-language strings (tokenization and detokenization
+included), after one warm-up run each, with the same number of threads (``--threads`` sets
+CTranslate2's ``intra_threads`` and ``torch.set_num_threads``).
+
+The model has random weights (:func:`polymix.translate.tiny.build_tiny_nllb`: NLLB's
+architecture and tokenizer conventions). Random weights never stop on their own, so both paths
+are forced to decode exactly ``--output-tokens`` tokens per sentence after the language token:
+CTranslate2 counts the target prefix in its decoding length, transformers counts the forced
+language token in its new tokens, so CTranslate2 gets ``min_decoding_length =
+max_decoding_length = T + 1`` and transformers ``min_new_tokens = max_new_tokens = T + 1``; the
+script checks that both produced ``T`` tokens for every sentence. (Forcing one length for every
+sentence hides one advantage of length-sorted batching -- a batch of short inputs also stops
+early -- so the ratio is conservative.)
+
+Vocabulary. A random model cannot come with a 256k-piece tokenizer, so the tokenizer is a small
+sentencepiece model trained on the benchmark's own English (realistic tokens per word), laid out
+like NLLB's. For the ``small``, ``600M`` and ``1.3B`` shapes the model's vocabulary is then
+*extended* to the shape's size (``config.vocab_size``; CTranslate2's converter pads its
+vocabulary with ``madeupwordN`` entries up to it, exactly as it does for the real NLLB's 256206
+entries against its 256204-entry tokenizer). Both runtimes therefore compute embeddings, output
+projection and argmax over the full vocabulary -- the output layer is the largest single cost of
+an NLLB decoding step -- while tokenization stays real. Generated ids beyond the tokenizer decode
+to nothing in both paths (the text is noise anyway).
+
+A second figure shows what polymix's de-duplication and cache save on a realistic mix:
+VQA-style rows (templates from :mod:`polymix.templates`, questions that repeat, short answers
+with VQAv2's Zipf-like distribution) plus some captions, each assigned one of a few target
+languages, translated chunk by chunk as the translate stage does (``strings_needed`` ->
+``TranslationService`` with a temporary SQLite cache -> ``render_translated``). It reports
+strings sent to the model per output row: mBLIP translated every row's instruction and target
+(2 per row); polymix sends each distinct (string, language) once. These counts do not depend on the model, so that part runs on the
+default tiny model whatever ``--shape`` says.
+
+The last line is for scripts:
+``ratio=<polymix/transformers> polymix_sps=<...> transformers_sps=<...> strings_per_row=<...>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TARGET_LANG = "deu_Latn"
+NLLB_VOCAB = 256206  # config.vocab_size of every NLLB-200 checkpoint
+MBLIP_BATCH = 256  # mBLIP's translation batch size (data order, padded to the longest)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    d_model: int
+    layers: int  # encoder layers = decoder layers
+    ffn: int
+    heads: int
+    vocab: int | None  # model vocabulary; None: the tokenizer's own size (no extension)
+    note: str
+
+
+SHAPES = {
+    "tiny": Shape(128, 2, 512, 4, None, "plumbing check; overheads dominate, not a throughput figure"),
+    "small": Shape(512, 6, 2048, 8, 32000, "transformer-base body; vocabulary sized so the output layer "
+                   "takes about the share of a decoding step it takes in NLLB-600M; CPU default"),
+    "600M": Shape(1024, 12, 4096, 16, NLLB_VOCAB, "nllb-200-distilled-600M (GPU)"),
+    "1.3B": Shape(1024, 24, 8192, 16, NLLB_VOCAB, "nllb-200-distilled-1.3B, mBLIP's translator (GPU)"),
+}
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# -- inputs ------------------------------------------------------------------------------------
+_SUBJECTS = [
+    "a man", "a woman", "a young boy", "a little girl", "two men", "a group of people", "a dog", "a brown dog",
+    "a black cat", "a cat", "a baseball player", "a tennis player", "a skateboarder", "a surfer", "an old man",
+    "a giraffe", "two zebras", "an elephant", "a herd of sheep", "a horse", "a bird", "a chef", "a couple",
+    "a child", "three kids", "a police officer", "a person", "a teddy bear", "a red bus", "a white truck",
+]
+_VERBS = [
+    "is standing next to", "is sitting on", "is riding", "is holding", "is eating", "is looking at", "walks along",
+    "is playing with", "is parked in front of", "is lying on", "is carrying", "is jumping over", "is throwing",
+    "is waiting near", "stands beside", "is cutting", "is flying over", "is running across",
+]
+_OBJECTS = [
+    "a wooden bench", "a surfboard", "a large pizza", "a frisbee", "a red umbrella", "a kite", "a laptop",
+    "a cell phone", "a plate of food", "a bicycle", "a motorcycle", "a fire hydrant", "a stop sign", "a clock tower",
+    "a pile of bananas", "a tennis racket", "a skateboard", "a slice of cake", "a cup of coffee", "a snowboard",
+    "a traffic light", "a table", "the ball", "a small boat", "a train", "a sandwich", "the fence", "a bowl of fruit",
+]
+_PLACES = [
+    "on a sandy beach", "in a kitchen", "on a busy city street", "in a grassy field", "next to a brick building",
+    "under a large tree", "in a living room", "at the airport", "near the water", "in the snow", "on a dirt road",
+    "in front of a store", "at a train station", "in a park", "on the sidewalk", "in a small bathroom",
+]
+_ADJUNCTS = [
+    "while people watch", "on a sunny day", "at night", "in the rain", "with a smile", "during a game",
+    "while talking on the phone", "as the sun sets", "in front of a crowd", "with its mouth open",
+]
+_COLORS = ["white", "black", "red", "blue", "green", "brown", "yellow", "gray", "orange", "pink"]
+_QUESTIONS_COMMON = [  # VQAv2's most frequent questions, in rough order of frequency
+    "What color is the {o}?", "How many people are there?", "Is this a {o}?", "What is the {s} holding?",
+    "What is the man doing?", "Is it raining?", "What sport is being played?", "Where is the {s}?",
+    "What room is this?", "How many {o}s are in the picture?", "Is the {s} happy?", "What is on the table?",
+    "Are there any people in the photo?", "What time of day is it?", "Why is the {s} smiling?",
+    "What is the woman wearing?", "Is this picture taken indoors?", "What animal is this?",
+    "What is the {s} {v}?", "Does the {s} look tired?",
+]
+_ANSWERS = [  # VQAv2's most frequent answers, most frequent first (numbers pass through in polymix)
+    "yes", "no", "2", "1", "white", "3", "blue", "red", "black", "4", "green", "brown", "yellow", "0", "tennis",
+    "baseball", "frisbee", "kitchen", "gray", "5", "dog", "giraffe", "orange", "surfing", "skiing", "pizza",
+    "cat", "right", "left", "wood", "water", "umbrella", "daytime", "night", "table", "bathroom", "living room",
+    "skateboarding", "pink", "grass", "snow", "on table", "eating", "standing", "sitting", "playing",
+    "walking", "on the table", "in the sky", "on the plate", "a frisbee", "a surfboard", "two dogs",
+    "to eat", "playing tennis", "because it is cold", "the man on the left", "it is raining",
+]
+
+
+def _noun(phrase: str) -> str:
+    return phrase.split(" ", 1)[1] if phrase.split(" ", 1)[0] in ("a", "an", "the", "two", "three") else phrase
+
+
+def caption(rng: random.Random) -> str:
+    """A COCO-style caption of 8 to 20 words."""
+    while True:
+        parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS)]
+        if rng.random() < 0.8:
+            parts.append(rng.choice(_PLACES))
+        if rng.random() < 0.45:
+            parts.append(rng.choice(_ADJUNCTS))
+        text = " ".join(parts)
+        if 8 <= len(text.split()) <= 20:
+            return text[0].upper() + text[1:] + "."
+
+
+def question(rng: random.Random, zipf: float = 1.1) -> str:
+    """A VQA-style question; frequent forms repeat (Zipf over the list), slots vary."""
+    weights = [1 / (k + 1) ** zipf for k in range(len(_QUESTIONS_COMMON))]
+    form = rng.choices(_QUESTIONS_COMMON, weights)[0]
+    return form.format(s=_noun(rng.choice(_SUBJECTS)), o=_noun(rng.choice(_OBJECTS)),
+                       v=rng.choice(["holding", "eating", "looking at", "carrying", "doing"]))
+
+
+def answer(rng: random.Random, zipf: float = 1.2) -> str:
+    """A short VQA answer, Zipf-distributed like VQAv2's (yes/no dominate)."""
+    weights = [1 / (k + 1) ** zipf for k in range(len(_ANSWERS))]
+    return rng.choices(_ANSWERS, weights)[0]
+
+
+def make_inputs(n: int, seed: int) -> list[str]:
+    """``n`` English strings of an instruction mix, in data order (not sorted): captions (8-20
+    words), questions, short answers and template instructions, interleaved at random."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.40:
+            out.append(caption(rng))
+        elif r < 0.75:
+            out.append(question(rng))
+        elif r < 0.90:
+            a = answer(rng)
+            out.append(a if not a.isdigit() else rng.choice(_COLORS))  # numbers would not reach the model
+        else:
+            out.append(rng.choice(["Describe the image.", "Short answer:", "Answer in a few words.",
+                                   "Write a caption for this image.", "Look at the image and answer the question:"]))
+    return out
+
+
+def tokenizer_corpus(seed: int) -> list[str]:
+    """English the benchmark's sentencepiece model is trained on (same generators, other seed)."""
+    rng = random.Random(seed + 7919)
+    texts = [caption(rng) for _ in range(3000)] + [question(rng) for _ in range(1500)]
+    texts += _ANSWERS + _COLORS
+    return texts
+
+
+# -- model -------------------------------------------------------------------------------------
+def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size: int) -> Path:
+    """A random-weight NLLB-shaped transformers folder in ``folder`` (reused when already built)."""
+    import torch
+    from transformers import GenerationConfig, M2M100Config, M2M100ForConditionalGeneration
+
+    from polymix.translate.tiny import build_tiny_nllb
+
+    stamp = folder / "bench-shape.json"
+    wanted = {"shape": shape_name, **dataclasses.asdict(shape), "seed": seed, "spm_size": spm_size}
+    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        log(f"[model] reusing {folder}")
+        return folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    started = time.perf_counter()
+    corpus = tokenizer_corpus(seed)
+    if shape.vocab is None:
+        build_tiny_nllb(folder, corpus=corpus, d_model=shape.d_model, layers=shape.layers, ffn=shape.ffn,
+                        heads=shape.heads, vocab_size=spm_size, seed=seed)
+    else:
+        # The tokenizer (and the config conventions) from the tiny builder, then the same
+        # architecture at the shape's size with the vocabulary extended to ``shape.vocab``.
+        with tempfile.TemporaryDirectory() as tmp:
+            small = build_tiny_nllb(Path(tmp) / "tok", corpus=corpus, d_model=16, layers=1, ffn=16, heads=2,
+                                    vocab_size=spm_size, seed=seed)
+            config = M2M100Config.from_pretrained(str(small))
+            folder.mkdir(parents=True)
+            for name in TOKENIZER_FILES:
+                if (small / name).is_file():
+                    shutil.copy2(small / name, folder / name)
+        if shape.vocab < config.vocab_size:
+            raise ValueError(f"shape vocabulary {shape.vocab} is smaller than the tokenizer's {config.vocab_size}")
+        config.vocab_size = shape.vocab
+        config.d_model = shape.d_model
+        config.encoder_layers = config.decoder_layers = shape.layers
+        config.encoder_ffn_dim = config.decoder_ffn_dim = shape.ffn
+        config.encoder_attention_heads = config.decoder_attention_heads = shape.heads
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = M2M100ForConditionalGeneration(config).eval()
+            _init_like_tiny(model, shape.d_model)
+        model.generation_config = GenerationConfig(bos_token_id=0, pad_token_id=1, eos_token_id=2,
+                                                   decoder_start_token_id=2, max_length=200)
+        model.save_pretrained(str(folder), safe_serialization=True)
+        del model
+    stamp.write_text(json.dumps(wanted))
+    log(f"[model] built {shape_name} in {folder} ({time.perf_counter() - started:.1f} s)")
+    return folder
+
+
+def _init_like_tiny(model, d_model: int, gain: float = 4.0) -> None:
+    """The tiny builder's initialisation (fairseq's embedding init, wide projections), so that
+    outputs depend on the input as they do for build_tiny_nllb's models."""
+    import torch
+
+    with torch.no_grad():
+        torch.nn.init.normal_(model.model.shared.weight, 0.0, d_model**-0.5)
+        model.model.shared.weight[model.config.pad_token_id].zero_()
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head"):
+                torch.nn.init.normal_(module.weight, 0.0, gain / module.in_features**0.5)
+                if module.bias is not None:
+                    module.bias.zero_()
+
+
+def count_parameters(hf_dir: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for path in hf_dir.glob("*.safetensors"):
+        with safe_open(str(path), "pt") as f:
+            for key in f.keys():
+                total += math.prod(f.get_slice(key).get_shape())
+    return total
+
+
+# -- polymix's path ----------------------------------------------------------------------------
+class _FixedLength:
+    """Wraps a ``ctranslate2.Translator``: every ``translate_batch`` decodes exactly ``length``
+    steps (the target prefix included), overriding the per-batch length bound."""
+
+    def __init__(self, inner: Any, length: int):
+        self.inner, self.length = inner, length
+
+    def translate_batch(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["min_decoding_length"] = kwargs["max_decoding_length"] = self.length
+        return self.inner.translate_batch(*args, **kwargs)
+
+
+def fixed_length_translator_class():
+    from polymix.translate.nllb import NllbTranslator
+
+    class FixedLengthNllbTranslator(NllbTranslator):
+        """polymix's ``NllbTranslator``, unchanged except that its CTranslate2 translator is
+        wrapped so that every batch decodes ``output_tokens`` tokens after the language token.
+
+        Everything else is NllbTranslator's own code: the split check, source tokenization,
+        ``_batches`` (token budget over length-sorted inputs), asynchronous submission, prefix
+        stripping, the per-text length check (``length_extra`` is raised so that it never cuts
+        the forced length) and detokenization. nllb.py has no min-length option, and the
+        benchmark does not change polymix's code.
+        """
+
+        output_tokens = 0
+
+        @property
+        def translator(self):
+            inner = NllbTranslator.translator.fget(self)
+            return _FixedLength(inner, self.output_tokens + 1)  # +1: the target prefix
+
+    return FixedLengthNllbTranslator
+
+
+def polymix_translator(model, compute_type: str, device: str, threads: int, max_batch_tokens: int, output_tokens: int):
+    """A fixed-length NllbTranslator on ``model`` (a ResolvedModel from polymix's resolver)."""
+    from polymix.translate.nllb import DecodeSettings, RuntimeSettings
+
+    cls = fixed_length_translator_class()
+    # polymix's decoding defaults (greedy, no_repeat_ngram_size=4, ...), except that the length
+    # bound may not cut the forced length.
+    decode = DecodeSettings(length_extra=output_tokens + 10)
+    runtime = RuntimeSettings(device=device, compute_type=compute_type, intra_threads=threads,
+                              max_batch_tokens=max_batch_tokens)
+    translator = cls(model, decode, runtime)
+    translator.output_tokens = output_tokens
+    return translator
+
+
+def run_polymix(translator, texts: Sequence[str], lang: str) -> tuple[float, list[str], int]:
+    for key in translator.stats:
+        translator.stats[key] = 0
+    started = time.perf_counter()
+    out = translator.translate(list(texts), lang)
+    seconds = time.perf_counter() - started
+    return seconds, out, translator.stats["tokens_out"]
+
+
+# -- transformers as mBLIP ran it --------------------------------------------------------------
+def run_transformers(model, tok, texts: Sequence[str], lang: str, output_tokens: int, device: str,
+                     batch_size: int = MBLIP_BATCH) -> tuple[float, list[str], int]:
+    import torch
+
+    lang_id = tok.convert_tokens_to_ids(lang)
+    outputs: list[str] = []
+    tokens = 0
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start:start + batch_size])  # data order, padded to the longest
+            enc = tok(batch, padding=True, return_tensors="pt").to(device)
+            gen = model.generate(**enc, forced_bos_token_id=lang_id, num_beams=1, do_sample=False,
+                                 min_new_tokens=output_tokens + 1, max_new_tokens=output_tokens + 1)
+            gen = gen.cpu()
+            # [decoder start </s>, target language, T tokens]: no EOS can come before T + 1 new tokens
+            if gen.shape[1] != output_tokens + 2 or not bool((gen[:, 1] == lang_id).all()):
+                raise AssertionError(f"transformers produced {gen.shape[1] - 2} tokens after the language token, "
+                                     f"expected {output_tokens}")
+            tokens += (gen.shape[1] - 2) * gen.shape[0]
+            outputs += tok.batch_decode(gen, skip_special_tokens=True)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started, outputs, tokens
+
+
+def load_transformers(hf_dir: Path, device: str, threads: int):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(hf_dir), dtype=dtype).to(device).eval()
+    tok = AutoTokenizer.from_pretrained(str(hf_dir))
+    tok.src_lang = "eng_Latn"
+    return model, tok, dtype
+
+
+# -- the cache figure ---------------------------------------------------------------------------
+def realistic_mix(rows: int, seed: int, vqa_share: float = 0.8):
+    """English examples of a VQA-heavy instruction mix, templated as ``polymix prepare`` does."""
+    from polymix.mix.schema import Example, encode_slots
+    from polymix.templates import render
+
+    rng = random.Random(seed + 1)
+    examples = []
+    for i in range(rows):
+        if rng.random() < vqa_share:
+            slots = {"question": question(rng), "answer": answer(rng)}
+            task = "vqa"
+        else:
+            slots = {"caption": caption(rng)}
+            task = "caption"
+        ex = Example(source="bench", source_id=str(i), split="train", image=f"{i:06d}.jpg", task=task,
+                     slots_en=encode_slots(slots))
+        examples.append(render(ex, seed=seed))
+    return examples
+
+
+def mix_rows(examples, plan: dict[str, list[str]], service) -> int:
+    """Translate one chunk the way ``polymix translate`` does (``strings_needed`` -> one
+    ``TranslationService.translate`` call -> ``render_translated``); return the output rows."""
+    from polymix.mix.schema import ENGLISH
+    from polymix.translate.render import render_translated, strings_needed
+
+    requests = [(s, lang) for ex in examples for lang in plan[ex.id] if lang != ENGLISH for s in strings_needed(ex)]
+    table = dict(zip(requests, service.translate([t for t, _ in requests], [lang for _, lang in requests])))
+    rows = 0
+    for ex in examples:
+        for lang in plan[ex.id]:
+            if lang != ENGLISH:
+                render_translated(ex, lambda s, lang=lang: table[(s, lang)])
+            rows += 1
+    return rows
+
+
+def cache_figure(workdir: Path, rows: int, langs: list[str], chunk_rows: int, seed: int, threads: int) -> dict[str, float]:
+    """Strings sent to the model per output row: mBLIP (every instruction and target), polymix
+    without its persistent cache (de-dup within a chunk), and polymix with the cache."""
+    from polymix.translate import assign
+    from polymix.translate.model import ResolvedModel, fingerprint
+    from polymix.translate.nllb import NllbTranslator, RuntimeSettings
+    from polymix.translate.service import TranslationService
+    from polymix.translate.tiny import build_tiny_nllb, convert_to_ct2
+
+    hf = build_tiny_nllb(workdir / "cache-model-hf")
+    ct2 = convert_to_ct2(hf, workdir / "cache-model-ct2", quantization="int8")
+    resolved = ResolvedModel(ct2, str(ct2), fingerprint(ct2), "int8")
+    examples = realistic_mix(rows, seed)
+    plan_langs = assign.expand([ex.id for ex in examples], langs, "uniform", 0.0, seed)
+    plan = {ex.id: ls for ex, ls in zip(examples, plan_langs)}
+    out: dict[str, float] = {}
+    for label, cache in (("dedup_only", None), ("cache", workdir / "translations.sqlite")):
+        if cache is not None and cache.exists():
+            cache.unlink()
+        translator = NllbTranslator(resolved, runtime=RuntimeSettings(device="cpu", intra_threads=threads))
+        service = TranslationService(translator, cache)
+        produced = 0
+        started = time.perf_counter()
+        for start in range(0, len(examples), chunk_rows):
+            produced += mix_rows(examples[start:start + chunk_rows], plan, service)
+        totals = service.totals()
+        for key in ("translated", "requests", "passthrough", "hits"):
+            out[f"{label}_{key}"] = totals[key]
+        out[f"{label}_seconds"] = time.perf_counter() - started
+        out["rows"] = produced
+    out["mblip_strings"] = 2 * out["rows"]  # instruction + target of every row, translated again
+    return out
+
+
+# -- main --------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    shapes = "; ".join(
+        f"{name}: d_model {s.d_model}, {s.layers}+{s.layers} layers, FFN {s.ffn}, {s.heads} heads, vocabulary "
+        f"{s.vocab or 'the tokenizer'} ({s.note})" for name, s in SHAPES.items())
+    p = argparse.ArgumentParser(
+        prog="translate_throughput.py",
+        description="Sentences/s of polymix's translation path (NllbTranslator on CTranslate2) against transformers "
+                    "generate as mBLIP ran it (batch 256 in data order, fp32 CPU / fp16 GPU), same random-weight "
+                    "NLLB-shaped model, same inputs, same number of decoded tokens; plus strings translated per output "
+                    "row with and without polymix's cache. Last line: ratio=... polymix_sps=... transformers_sps=... "
+                    "strings_per_row=...",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--shape", choices=list(SHAPES), default="small", help=f"model shape. {shapes}")
+    p.add_argument("--vocab", type=int, default=None,
+                   help="override the shape's model vocabulary size (0: the tokenizer's own size, no extension)")
+    p.add_argument("--sentences", type=int, default=None,
+                   help="English inputs to translate (default: 1024 on CPU, 4096 on CUDA)")
+    p.add_argument("--output-tokens", type=int, default=16,
+                   help="tokens every sentence decodes after the target-language token, in both paths (fixed, since "
+                        "random weights never emit </s>)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where both paths run (auto: CUDA when CTranslate2 sees a GPU)")
+    p.add_argument("--quantization", default="auto",
+                   help="polymix's compute type: auto = polymix's default, int8 on CPU and int8_float16 on CUDA; or any "
+                        "CTranslate2 compute type (int8, int8_float32, int8_float16, float16, bfloat16, float32)")
+    p.add_argument("--max-batch-tokens", type=int, default=None,
+                   help="polymix's padded-token budget per batch (default: RuntimeSettings' 4096)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for both paths: CTranslate2 intra_threads and torch.set_num_threads "
+                        "(default: the CPUs this process may use)")
+    p.add_argument("--hf-batch-size", type=int, default=MBLIP_BATCH,
+                   help="transformers batch size (mBLIP's was 256; change only to explore)")
+    p.add_argument("--spm-size", type=int, default=1000,
+                   help="pieces of the benchmark tokenizer's sentencepiece model")
+    p.add_argument("--cache-rows", type=int, default=2000, help="output rows of the cache figure's mix (0: skip it)")
+    p.add_argument("--cache-langs", default="deu_Latn,fra_Latn,zho_Hans,hin_Deva",
+                   help="target languages of the cache figure's mix (one per row, uniform)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the inputs and the random weights")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="keep built and converted models here and reuse them on the next run (default: a temporary "
+                        "folder, removed at the end)")
+    p.add_argument("--skip-float", action="store_true",
+                   help="skip the polymix row in transformers' precision (float32 CPU / float16 CUDA)")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore")
+    import ctranslate2
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        import huggingface_hub.utils
+
+        huggingface_hub.utils.disable_progress_bars()
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
+    import logging
+
+    logging.getLogger("polymix.translate.model").setLevel(logging.ERROR)  # "converting ... once"
+    from polymix.translate.model import resolve
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no GPU (a CPU build of torch?); both paths must run on the same device")
+    threads = args.threads or len(os.sched_getaffinity(0))
+    n = args.sentences or (4096 if device == "cuda" else 1024)
+    T = args.output_tokens
+    if T < 1 or n < 1:
+        raise SystemExit("--sentences and --output-tokens must be >= 1")
+    shape = SHAPES[args.shape]
+    if args.vocab is not None:
+        shape = dataclasses.replace(shape, vocab=args.vocab or None)
+    quant = args.quantization
+    if quant == "auto":
+        quant = "int8_float16" if device == "cuda" else "int8"
+    reference_type = "float16" if device == "cuda" else "float32"  # what transformers runs in
+    supported = ctranslate2.get_supported_compute_types(device)
+    if quant not in supported:
+        raise SystemExit(f"--quantization {quant}: not supported on {device} ({', '.join(sorted(supported))})")
+    max_batch_tokens = args.max_batch_tokens
+    if max_batch_tokens is None:
+        from polymix.translate.nllb import RuntimeSettings
+
+        max_batch_tokens = RuntimeSettings().max_batch_tokens
+
+    temp = None
+    if args.workdir is None:
+        temp = tempfile.TemporaryDirectory(prefix="polymix-bench-")
+        workdir = Path(temp.name)
+    else:
+        workdir = args.workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        log(f"[setup] shape={args.shape} ({shape.d_model}d, {shape.layers}+{shape.layers} layers, FFN {shape.ffn}, "
+            f"vocabulary {shape.vocab or 'tokenizer'}) device={device} threads={threads} sentences={n} "
+            f"output_tokens={T} polymix={quant} transformers={'fp16' if device == 'cuda' else 'fp32'} "
+            f"max_batch_tokens={max_batch_tokens} hf_batch={args.hf_batch_size}")
+        log(f"[setup] ctranslate2 {ctranslate2.__version__}, torch {torch.__version__}, transformers {transformers.__version__}")
+        tag = f"{args.shape}-v{shape.vocab or 0}-s{args.seed}-p{args.spm_size}"
+        hf_dir = build_model(args.shape, shape, workdir / f"hf-{tag}", args.seed, args.spm_size)
+        log(f"[model] {count_parameters(hf_dir) / 1e6:.1f}M parameters")
+        started = time.perf_counter()
+        # polymix's own resolver converts the transformers folder (as `polymix translate --model
+        # <folder> --quantization ...` does), into a cache under the work folder.
+        stored = {"int8": "int8", "int8_float32": "int8", "int8_float16": "int8", "int8_bfloat16": "int8"}.get(quant, quant)
+        resolved = {stored: resolve(str(hf_dir), stored, cache_dir=workdir / "polymix-cache")}
+        if not args.skip_float:
+            resolved[reference_type] = resolve(str(hf_dir), reference_type, cache_dir=workdir / "polymix-cache")
+        log(f"[model] converted to CTranslate2 ({', '.join(resolved)}) in {time.perf_counter() - started:.1f} s")
+
+        texts = make_inputs(n, args.seed)
+        warm = texts[: min(n, args.hf_batch_size)]
+
+        # -- polymix ------------------------------------------------------------------------
+        runs: list[tuple[str, str, float, int]] = []  # (label, compute type, seconds, tokens)
+        polymix_rows = [(quant, resolved[stored])]
+        if not args.skip_float:
+            polymix_rows.append((reference_type, resolved[reference_type]))
+        lengths = None
+        for compute_type, model in polymix_rows:
+            translator = polymix_translator(model, compute_type, device, threads, max_batch_tokens, T)
+            run_polymix(translator, warm, TARGET_LANG)  # warm-up (loads the model)
+            if lengths is None:
+                lengths = [len(t) for t in translator.source_tokens(texts)]
+                batches = translator._batches(lengths)
+                log(f"[inputs] {n} texts, source tokens mean {sum(lengths) / n:.1f} min {min(lengths)} max {max(lengths)}; "
+                    f"polymix: {len(batches)} batches; transformers: {math.ceil(n / args.hf_batch_size)} batches, padding "
+                    f"{_padding_share(lengths, args.hf_batch_size):.0%} of source tokens")
+            log(f"[polymix {compute_type}] translating {n} sentences ...")
+            seconds, out, tokens = run_polymix(translator, texts, TARGET_LANG)
+            if tokens != n * T:
+                raise AssertionError(f"polymix decoded {tokens} tokens, expected {n} x {T}")
+            log(f"[polymix {compute_type}] {seconds:.2f} s, {n / seconds:.1f} sentences/s, {tokens / n:.0f} tokens/sentence")
+            runs.append((f"polymix {compute_type}", compute_type, seconds, tokens))
+            del translator
+
+        # -- transformers -------------------------------------------------------------------
+        model, tok, dtype = load_transformers(hf_dir, device, threads)
+        run_transformers(model, tok, warm, TARGET_LANG, T, device, args.hf_batch_size)  # warm-up
+        log(f"[transformers {str(dtype).split('.')[-1]}] translating {n} sentences ...")
+        seconds, hf_out, tokens = run_transformers(model, tok, texts, TARGET_LANG, T, device, args.hf_batch_size)
+        if tokens != n * T:
+            raise AssertionError(f"transformers decoded {tokens} tokens, expected {n} x {T}")
+        hf_label = f"transformers {'fp16' if device == 'cuda' else 'fp32'}"
+        log(f"[{hf_label}] {seconds:.2f} s, {n / seconds:.1f} sentences/s, {tokens / n:.0f} tokens/sentence")
+        runs.append((hf_label, str(dtype).split(".")[-1], seconds, tokens))
+        del model
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+        # -- table ---------------------------------------------------------------------------
+        hf_sps = n / runs[-1][2]
+        log("")
+        log(f"{'path':<24}{'seconds':>9}{'sent/s':>10}{'tokens/s':>11}{'vs transformers':>17}")
+        for label, _, secs, toks in runs:
+            log(f"{label:<24}{secs:>9.2f}{n / secs:>10.1f}{toks / secs:>11.0f}{(n / secs) / hf_sps:>16.2f}x")
+        polymix_sps = n / runs[0][2]
+        ratio = polymix_sps / hf_sps
+        target = 5.0 if device == "cuda" else 3.0
+        log(f"headline: polymix {quant} vs {hf_label}: {ratio:.2f}x (target >= {target:.0f}x on {device.upper()}: "
+            f"{'met' if ratio >= target else 'NOT met'}); same model, inputs and {T} decoded tokens per sentence")
+        if not args.skip_float:
+            log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / runs[1][2]) / hf_sps:.2f}x")
+
+        # -- cache ---------------------------------------------------------------------------
+        strings_per_row = float("nan")
+        if args.cache_rows > 0:
+            langs = [s.strip() for s in args.cache_langs.split(",") if s.strip()]
+            log("")
+            log(f"[cache] {args.cache_rows} rows (80% VQA, 20% captions) into {len(langs)} languages, chunks of 500 rows ...")
+            fig = cache_figure(workdir, args.cache_rows, langs, 500, args.seed, threads)
+            rows = fig["rows"]
+            strings_per_row = fig["cache_translated"] / rows
+            mblip = fig["mblip_strings"] / rows
+            dedup = fig["dedup_translated"] / rows
+            log(f"{'strings sent to the model':<44}{'total':>8}{'per row':>9}")
+            log(f"{'mBLIP: every instruction + target':<44}{fig['mblip_strings']:>8}{mblip:>9.3f}")
+            log(f"{'polymix, de-dup per chunk, no cache':<44}{fig['dedup_translated']:>8}{dedup:>9.3f}")
+            log(f"{'polymix, with the cache':<44}{fig['cache_translated']:>8}{strings_per_row:>9.3f}")
+            log(f"[cache] {rows} output rows; polymix asks for {fig['cache_requests'] / rows:.2f} template pieces and slot "
+                f"values per row, {fig['cache_passthrough']} pass through (numbers), {fig['cache_hits']} cache hits; the cache "
+                f"sends {mblip / strings_per_row:.1f}x fewer strings to the model than mBLIP")
+            log(f"[estimate] output rows/s on this model: polymix {polymix_sps / strings_per_row:.0f} "
+                f"(cache), transformers as mBLIP {hf_sps / mblip:.0f}")
+        log(f"ratio={ratio:.2f} polymix_sps={polymix_sps:.1f} transformers_sps={hf_sps:.1f} strings_per_row={strings_per_row:.3f}")
+        return 0
+    finally:
+        if temp is not None:
+            temp.cleanup()
+
+
+def _padding_share(lengths: list[int], batch: int) -> float:
+    """Share of pad tokens in data-order batches of ``batch``, padded to the longest."""
+    real = padded = 0
+    for start in range(0, len(lengths), batch):
+        chunk = lengths[start:start + batch]
+        real += sum(chunk)
+        padded += max(chunk) * len(chunk)
+    return 1 - real / padded
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Prefect flows: ``build-mix`` (sources -> translated, filtered shards + card) and ``translate``.
+
+The flows hold orchestration only; every step is a plain function of ``polymix.mix`` or
+``polymix.translate``:
+
+    build-mix:  prepare each source (English shards)  -> plan languages
+                -> translate-chunks (one task per chunk, on a thread pool or a Dask cluster)
+                -> finish (manifest, accounting check) -> data card, artifacts
+    translate:  plan -> translate-chunks -> finish        (an English mix already exists)
+
+Run without a server: ``make build-mix`` (``python -m polymix.flows.build_mix``). With a server:
+``make server``, ``make deploy``, then ``prefect deployment run build-mix/default``.
+
+Re-running with the same parameters skips finished chunks; a chunk that fails does not stop
+the others (the flow fails at the end and names it; run again to redo just that chunk); the
+output folder is locked while a build writes it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from polymix.mix import shards
+from polymix.mix.prepare import PrepareSettings, prepare
+from polymix.translate import stage
+from polymix.translate.model import DEFAULT_MODEL
+
+# Errors worth a retry: I/O and network hiccups. Everything else (bad settings, bad data, bugs)
+# fails at once: retrying would only repeat it.
+TRANSIENT = (OSError, TimeoutError, ConnectionError)
+
+
+def is_transient(task_, task_run, state) -> bool:
+    return isinstance(state.data, TRANSIENT) and not isinstance(state.data, (FileNotFoundError, PermissionError))
+
+
+# Our own manifest decides what is done; Prefect's result caching would only get in the way.
+RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=is_transient,
+             cache_policy=NO_CACHE, persist_result=False)
+
+
+def english_folder(out: str | Path) -> Path:
+    """Where build-mix keeps the English mix: beside OUT, so OUT/**/*.parquet is the mix alone."""
+    out = Path(out)
+    return out.with_name(out.name + ".english")
+
+
+@task(name="prepare-source", **RETRY)
+def prepare_source(spec: dict[str, Any], english: str, chunk_size: int, seed: int) -> dict[str, Any]:
+    settings = PrepareSettings(
+        source=spec["name"], out=Path(english), options=dict(spec.get("options", {})),
+        image_root=spec.get("image_root"), tasks=tuple(spec.get("tasks", ())), chunk_size=chunk_size,
+        limit=spec.get("limit"), seed=seed, image_check=spec.get("image_check", "header"),
+    )
+    manifest = prepare(settings, progress=False)
+    get_run_logger().info("prepared %s: %d English rows, %d rejected", spec["name"], manifest["rows"], manifest["rejected"])
+    return {"rows": manifest["rows"], "rejected": manifest["rejected"]}
+
+
+@task(name="plan-languages", **RETRY)
+def plan_task(settings: stage.TranslateSettings) -> dict[str, int]:
+    return stage.plan(settings, stage.get_service(settings).model_key)
+
+
+@task(name="translate-chunk", task_run_name="translate-{chunk_id}", **RETRY)
+def translate_chunk(settings: stage.TranslateSettings, chunk_id: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    record = stage.run_chunk(settings, chunk_id)
+    if not record.get("skipped"):
+        elapsed = time.perf_counter() - started
+        t = stage.get_service(settings).translator.stats
+        sps = t["sentences"] / t["seconds"] if t["seconds"] else 0.0
+        get_run_logger().info("chunk %s: %d rows in %.1f s (%.0f rows/s; model %.0f sentences/s)",
+                              chunk_id, record["rows"], elapsed, record["rows"] / max(elapsed, 1e-9), sps)
+    return {k: record[k] for k in ("chunk", "rows", "rejected")} | {"skipped": bool(record.get("skipped"))}
+
+
+def _runner(task_runner: str, scheduler_address: str | None, max_workers: int):
+    if task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=max_workers)
+    if task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=scheduler_address) if scheduler_address else DaskTaskRunner(
+            cluster_kwargs={"n_workers": max_workers, "threads_per_worker": 1, "processes": True})
+    raise ValueError(f"task_runner {task_runner!r}: valid values are threads, dask")
+
+
+@flow(name="translate-chunks")
+def translate_chunks(settings: stage.TranslateSettings, chunk_ids: list[str], gpu_per_task: bool = False) -> list[dict[str, Any]]:
+    """Translate chunks concurrently on the flow's task runner; failures are collected, not fatal here."""
+    import contextlib
+
+    logger = get_run_logger()
+    progress = create_progress_artifact(0.0, key="translate-progress", description="chunks translated")
+    annotate = contextlib.nullcontext()
+    if gpu_per_task:  # Dask workers started with --resources GPU=1 each run one translation at a time
+        import dask
+
+        annotate = dask.annotate(resources={"GPU": 1})
+    with annotate:
+        futures = {translate_chunk.submit(settings, chunk_id): chunk_id for chunk_id in chunk_ids}
+    done: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for k, future in enumerate(as_completed(list(futures)), start=1):
+        future.wait()
+        if future.state.is_completed():
+            done.append(future.result())
+        else:
+            failed.append(futures[future])
+            logger.error("chunk %s failed: %s", futures[future], future.state.message)
+        update_progress_artifact(progress, 100.0 * k / max(len(futures), 1))
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(chunk_ids)} chunks failed ({', '.join(sorted(failed))}); "
+                           "the others are written; run the build again to redo the failed ones")
+    return done
+
+
+def _report(manifest: dict[str, Any], title: str) -> None:
+    rows = stage.summary(manifest)
+    create_table_artifact(key="rows-per-language", table=rows, description=f"{title}: per-language rows and translation counts")
+    rejected = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_")}
+    lines = [f"# {title}", "", f"- rows: **{manifest['rows']}** in {len(manifest['rows_per_lang'])} languages",
+             f"- rejected: {manifest['rejected']} {rejected or ''}", f"- translation model: `{manifest.get('mt_model')}`",
+             f"- chunks: {len(manifest['chunks'])}"]
+    create_markdown_artifact(key="build-summary", markdown="\n".join(lines), description=title)
+
+
+def _translate(settings: stage.TranslateSettings, task_runner: str, scheduler_address: str | None,
+               max_workers: int, gpu_per_task: bool) -> dict[str, Any]:
+    planned = plan_task(settings)
+    runner = _runner(task_runner, scheduler_address, max_workers)
+    translate_chunks.with_options(task_runner=runner)(settings, list(planned), gpu_per_task)
+    manifest = stage.finish(settings, stage.get_service(settings).model_key)
+    _report(manifest, f"mix {settings.out}")
+    return manifest
+
+
+def _settings(english: Path, out: str, langs: str, distribution: str, english_share: float | None, seed: int,
+              model: str, quantization: str, cache: str | None, decode: dict, runtime: dict) -> stage.TranslateSettings:
+    return stage.TranslateSettings(input=english, out=Path(out), langs=langs, distribution=distribution,
+                                   english_share=english_share, seed=seed, model=model, quantization=quantization,
+                                   cache=cache, decode=decode, runtime=runtime)
+
+
+@flow(name="build-mix", log_prints=True)
+def build_mix(
+    sources: list[dict[str, Any]] = [{"name": "shapes", "options": {"count": 100}}],  # noqa: B006
+    out: str = "out/mix",
+    langs: str = "all",
+    distribution: str = "mc4",
+    english_share: float | None = None,
+    model: str = DEFAULT_MODEL,
+    quantization: str = "int8",
+    cache: str | None = None,
+    decode: dict[str, Any] = {},  # noqa: B006
+    runtime: dict[str, Any] = {},  # noqa: B006
+    chunk_size: int = 2000,
+    seed: int = 0,
+    task_runner: str = "threads",
+    scheduler_address: str | None = None,
+    max_workers: int = 2,
+    gpu_per_task: bool = False,
+) -> dict[str, Any]:
+    """Build a mix: English sources -> templates -> languages -> NLLB translation -> shards.
+
+    sources: [{name, options, image_root, tasks, limit}] (``polymix sources`` lists them);
+    decode / runtime: fields of DecodeSettings / RuntimeSettings; task_runner: threads or dask
+    (scheduler_address of an existing cluster, else a local one with max_workers processes).
+    """
+    english = english_folder(out)
+    with shards.BuildLock(out, f"build-mix flow ({', '.join(s['name'] for s in sources)})"):
+        for spec in sources:
+            prepare_source(spec, str(english), chunk_size, seed)
+        settings = _settings(english, out, langs, distribution, english_share, seed, model, quantization, cache, decode, runtime)
+        manifest = _translate(settings, task_runner, scheduler_address, max_workers, gpu_per_task)
+    print(f"built {out}: {manifest['rows']} rows in {len(manifest['rows_per_lang'])} languages, {manifest['rejected']} rejected")
+    return {k: manifest[k] for k in ("rows", "rejected", "rows_per_lang")}
+
+
+@flow(name="translate", log_prints=True)
+def translate_flow(
+    input: str,
+    out: str,
+    langs: str = "all",
+    distribution: str = "mc4",
+    english_share: float | None = None,
+    model: str = DEFAULT_MODEL,
+    quantization: str = "int8",
+    cache: str | None = None,
+    decode: dict[str, Any] = {},  # noqa: B006
+    runtime: dict[str, Any] = {},  # noqa: B006
+    seed: int = 0,
+    task_runner: str = "threads",
+    scheduler_address: str | None = None,
+    max_workers: int = 2,
+    gpu_per_task: bool = False,
+) -> dict[str, Any]:
+    """Translate an existing English mix (the translation stage of build-mix alone)."""
+    settings = _settings(Path(input), out, langs, distribution, english_share, seed, model, quantization, cache, decode, runtime)
+    with shards.BuildLock(out, "translate flow"):
+        manifest = _translate(settings, task_runner, scheduler_address, max_workers, gpu_per_task)
+    print(f"translated {input} -> {out}: {manifest['rows']} rows")
+    return {k: manifest[k] for k in ("rows", "rejected", "rows_per_lang")}
