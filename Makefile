@@ -11,7 +11,12 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo prepare translate test test-fast langs clean
+.PHONY: help install demo prepare translate build-mix server deploy test test-fast langs clean
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+PREFECT_PORT ?= 4200
+PREFECT_URL  := http://127.0.0.1:$(PREFECT_PORT)/api
+DEPLOYMENT   ?= default
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +42,16 @@ translate: install ## translate an English mix (IN=out/demo OUT=out/translated L
 
 langs: install ## print the 95 target languages (+ English) with codes and mC4 shares
 	$(BIN)/polymix langs
+
+build-mix: install ## run the build-mix flow without a server (DEPLOYMENT=default: prefect.yaml's parameters)
+	$(BIN)/polymix build-mix --deployment $(DEPLOYMENT) $(if $(OUT),--out $(OUT),)
+
+server: install ## start a local Prefect server on 127.0.0.1:4200 (PREFECT_PORT; embedded SQLite; UI in the browser)
+	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+deploy: install ## register prefect.yaml's deployments and execute their runs (needs `make server`)
+	$(BIN)/prefect config set PREFECT_API_URL=$(PREFECT_URL)
+	POLYMIX_HOME=$(CURDIR) PREFECT_API_URL=$(PREFECT_URL) $(BIN)/python -m polymix.flows.serve
 
 test: install ## run the whole test suite, slow tests included
 	$(BIN)/python -m pytest -q

@@ -219,6 +219,46 @@ def translate(
                   f"{run.get('chunks_skipped', 0)} already done, {run['seconds']} s", highlight=False)
 
 
+@app.command("build-mix")
+@_friendly
+def build_mix(
+    deployment: Annotated[str, typer.Option(help="take the parameters of this deployment in prefect.yaml (default, mblip)")] = "default",
+    out: Annotated[Optional[str], typer.Option(help="output mix folder (the English mix goes beside it, OUT.english)")] = None,
+    langs: Annotated[Optional[str], typer.Option(help="'all' or a comma list of NLLB / ISO 639-1 codes")] = None,
+    model: Annotated[Optional[str], typer.Option(help="hub id, local transformers folder, or local CTranslate2 folder")] = None,
+    task_runner: Annotated[Optional[str], typer.Option(help="threads (default) or dask")] = None,
+    scheduler_address: Annotated[Optional[str], typer.Option(help="Dask scheduler of an existing cluster (tcp://host:8786); with --task-runner dask")] = None,
+    max_workers: Annotated[Optional[int], typer.Option(help="threads, or local Dask worker processes, translating chunks at once")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="any flow parameter KEY=VALUE (VALUE is YAML: --set chunk_size=500 --set 'decode={beam_size: 4}')")] = [],
+) -> None:
+    """Run the build-mix Prefect flow here, without a server: sources -> templates -> languages -> translation -> shards.
+
+    The same flow and parameters as `prefect deployment run build-mix/DEPLOYMENT`; re-running resumes.
+    """
+    import yaml
+
+    from polymix.flows.serve import deployment_parameters
+    from polymix.mix.sources.base import ConfigError
+
+    try:
+        params = deployment_parameters(deployment)
+    except KeyError as err:
+        raise ConfigError(str(err).strip('"')) from None
+    overrides = {"out": out, "langs": langs, "model": model, "task_runner": task_runner,
+                 "scheduler_address": scheduler_address, "max_workers": max_workers}
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    for pair in set_:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        params[key.strip()] = yaml.safe_load(value)
+    from polymix.flows.build_mix import build_mix as flow
+
+    result = flow(**params)
+    console.print(f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
+                  f"{result['rejected']} rejected", highlight=False)
+
+
 def _print_rejections(manifest: dict) -> None:
     reasons = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
     if reasons:

@@ -119,6 +119,14 @@ def training_pairs(langs: list[str], seed: int = 0, settings: CorpusSettings = C
     return pairs
 
 
+def corpus_digest(pairs: list[tuple[str, str, str]]) -> str:
+    """sha256 of the pairs, in order: the model card records it, a test compares."""
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update("\x1f".join(pair).encode("utf-8") + b"\x1e")
+    return digest.hexdigest()
+
+
 def heldout_pairs(langs: list[str], settings: CorpusSettings = CorpusSettings()) -> list[tuple[str, str, str]]:
     """(target language, English caption, reference) for the held-out captions: every 1- and
     2-object one and a fixed sample of 3-object ones; the same English for every language."""

@@ -1,0 +1,203 @@
+"""The training loop on ``accelerate``: stages, gradient accumulation, logs, checkpoints, resume.
+
+    trainer = Trainer(load_config("tiny"), data="out/demo")
+    trainer.fit()                      # or fit(max_steps=10) to stop early; Trainer(..., resume=True)
+
+One process per device (``accelerate launch`` / ``torchrun`` for several GPUs: DDP; plain
+``python`` for one GPU or the CPU). Each stage (mBLIP: projection warm-up, then instruction
+tuning) sets the trainable groups, then has accelerate wrap the model (DDP, autocast) and the
+optimizer (fp16 loss scaling) afresh, because DDP must know which parameters train. One
+optimizer step consumes ``accumulation`` micro-batches of ``train.batch_size`` per process; the
+data position is the count of micro-batches consumed, which checkpoints store for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from polymix.training import checkpoint, optim
+from polymix.training.assemble import build_model
+from polymix.training.collate import Collator, to_device
+from polymix.training.config import RunConfig
+from polymix.training.data import ShardStream, count_rows
+from polymix.training.metrics_log import MetricsLog
+from polymix.training.model import format_counts, param_counts, set_trainable
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, data: str | Path, *, resume: bool | str | Path = False, accelerator=None):
+        from accelerate import Accelerator
+
+        self.config, self.data = config, Path(data)
+        t = config.train
+        self.accelerator = accelerator or Accelerator(mixed_precision=t.precision)
+        self.out = Path(t.output_dir)
+        self.resume_from = self._find_checkpoint(resume)
+        self.built = build_model(config, self.accelerator.device)
+        self.model = self.built.model
+        if self.resume_from is not None:
+            from polymix.training.assemble import load_trainable
+
+            load_trainable(self.model, self.resume_from)
+        world = self.accelerator.num_processes
+        self.accum = optim.accumulation(t.effective_batch_size, t.batch_size, world)
+        d = config.data
+        self.rows = count_rows(self.data, d.langs, d.tasks, d.splits)
+        self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in config.stages]
+        self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0}
+        if self.resume_from is not None:
+            self.state.update(checkpoint.load_state(self.resume_from))
+        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process)
+        self.log.info(f"{self.rows} training rows in {self.data}; stages "
+                      + ", ".join(f"{s.name}: {n} steps" for s, n in zip(config.stages, self.steps))
+                      + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step")  # fmt: skip
+
+    def _find_checkpoint(self, resume) -> Path | None:
+        if not resume:
+            return None
+        path = checkpoint.latest(self.out) if resume is True or resume == "auto" else Path(resume)
+        if path is None:
+            raise FileNotFoundError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
+        return path
+
+    # -- data ------------------------------------------------------------------------------------
+    def loader(self) -> torch.utils.data.DataLoader:
+        c, acc = self.config, self.accelerator
+        d = c.data
+        stream = ShardStream(
+            self.data, self.built.image_processor, langs=d.langs, tasks=d.tasks, splits=d.splits, seed=c.train.seed,
+            shuffle_buffer=d.shuffle_buffer, interleave=d.interleave, rank=acc.process_index, world=acc.num_processes,
+            batch_size=c.train.batch_size, start_batch=self.state["batches"], rows=self.rows,
+        )  # fmt: skip
+        collate = Collator(self.built.tokenizer, decoder_only=self.model.decoder_only, max_text_tokens=d.max_text_tokens,
+                           answer_prefix=d.answer_prefix)  # fmt: skip
+        return torch.utils.data.DataLoader(
+            stream, batch_size=c.train.batch_size, collate_fn=collate, num_workers=d.workers,
+            pin_memory=acc.device.type == "cuda", persistent_workers=d.workers > 0, prefetch_factor=4 if d.workers else None,
+            generator=torch.Generator().manual_seed(c.train.seed),  # keeps the global RNG (dropout) untouched
+        )  # fmt: skip
+
+    # -- one stage's wrapping ----------------------------------------------------------------------
+    def _prepare_stage(self, index: int):
+        stage, acc = self.config.stages[index], self.accelerator
+        acc.free_memory()
+        self.model.__dict__.pop("forward", None)  # undo the previous stage's autocast wrapper
+        set_trainable(self.model, stage.train)
+        raw = optim.make_optimizer(self.model, stage, self.config.train.weight_decay)
+        scheduler = optim.make_scheduler(raw, stage, self.steps[index])
+        wrapped = acc.prepare_model(self.model, device_placement=False)
+        optimizer = acc.prepare_optimizer(raw)
+        self.log.info(f"stage {index + 1}/{len(self.config.stages)} '{stage.name}': training {', '.join(stage.train)}\n"
+                      + format_counts(param_counts(self.model)))  # fmt: skip
+        return wrapped, optimizer, scheduler
+
+    def _micro_step(self, wrapped, batch, scale: float) -> float:
+        acc = self.accelerator
+        if batch["size"]:
+            loss = wrapped(**to_device(batch, acc.device))
+        else:  # every image of the micro-batch was unreadable: contribute zero (DDP still syncs)
+            loss = sum((p * 0).sum() for p in self.model.parameters() if p.requires_grad)
+        acc.backward(loss * scale)
+        return float(loss.detach()) if batch["size"] else float("nan")
+
+    def train_step(self, wrapped, optimizer, scheduler, batches) -> dict[str, float]:
+        """One optimizer step over ``len(batches)`` micro-batches; returns loss and grad norm."""
+        acc, losses = self.accelerator, []
+        for i, batch in enumerate(batches):
+            sync = i == len(batches) - 1
+            with contextlib.nullcontext() if sync else acc.no_sync(wrapped):
+                losses.append(self._micro_step(wrapped, batch, 1.0 / len(batches)))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        clip = self.config.train.grad_clip
+        norm = acc.clip_grad_norm_(params, clip) if clip > 0 else torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        optimizer.step()
+        if not getattr(optimizer, "step_was_skipped", False):
+            scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        finite = [x for x in losses if x == x]
+        return {"loss": sum(finite) / len(finite) if finite else float("nan"), "grad_norm": float(norm)}
+
+    # -- the run -----------------------------------------------------------------------------------
+    def fit(self, max_steps: int | None = None) -> dict[str, Any]:
+        """Train every stage to its end (or stop after ``max_steps`` optimizer steps in this call)."""
+        c, acc, state = self.config, self.accelerator, self.state
+        total = sum(self.steps)
+        done_before = sum(self.steps[: state["stage"]]) + state["stage_step"]
+        bar = tqdm(total=total, initial=done_before, desc="train", unit="step", disable=not acc.is_main_process, dynamic_ncols=True)
+        batches = iter(self.loader())
+        ran, last = 0, {}
+        window = {"samples": 0, "time": time.perf_counter(), "losses": []}
+        while state["stage"] < len(c.stages) and (max_steps is None or ran < max_steps):
+            index = state["stage"]
+            wrapped, optimizer, scheduler = self._prepare_stage(index)
+            if self.resume_from is not None and not ran:  # the RNG last: building the model consumed some
+                checkpoint.restore(self.resume_from, accelerator=acc, optimizer=optimizer if state["stage_step"] else None,
+                                   scheduler=scheduler)  # fmt: skip
+            self.model.train()
+            while state["stage_step"] < self.steps[index] and (max_steps is None or ran < max_steps):
+                micro = [next(batches) for _ in range(self.accum)]
+                state["batches"] += len(micro)
+                samples = sum(b["size"] for b in micro)
+                state["samples"] += samples
+                state["bad_images"] += sum(b["bad_images"] for b in micro)
+                last = self.train_step(wrapped, optimizer, scheduler, micro)
+                state["stage_step"] += 1
+                ran += 1
+                step = done_before + ran
+                window["samples"] += samples * acc.num_processes
+                window["losses"].append(last["loss"])
+                bar.update(1)
+                if step % c.train.log_every == 0 or state["stage_step"] == self.steps[index]:
+                    self._log(step, index, optimizer, window, last, micro, bar)
+                if c.train.save_every and step % c.train.save_every == 0:
+                    self.save(step, optimizer, scheduler)
+                if c.train.eval_every > 0 and step % c.train.eval_every == 0:
+                    self.evaluate(step)
+            if state["stage_step"] >= self.steps[index]:
+                state["stage"], state["stage_step"] = index + 1, 0
+        bar.close()
+        step = done_before + ran
+        if ran and not (c.train.save_every and step % c.train.save_every == 0):
+            self.save(step, optimizer, scheduler)
+        finished = state["stage"] >= len(c.stages)
+        if finished and c.train.eval_every >= 0:
+            self.evaluate(step)
+        self.log.close()
+        return {"step": step, "finished": finished, **last, **{k: state[k] for k in ("samples", "bad_images")}}
+
+    def _log(self, step, index, optimizer, window, last, micro, bar) -> None:
+        acc = self.accelerator
+        elapsed = max(time.perf_counter() - window["time"], 1e-9)
+        losses = [x for x in window["losses"] if x == x]
+        loss = torch.tensor(sum(losses) / max(1, len(losses)), device=acc.device)
+        row = {"step": step, "stage": self.config.stages[index].name, "loss": float(acc.reduce(loss, "mean")),
+               "grad_norm": last["grad_norm"], "lr": optim.current_lrs(optimizer), "samples_per_s": window["samples"] / elapsed,
+               "epoch": max(b["epoch"] for b in micro),
+               "bad_images": self.state["bad_images"], "samples": self.state["samples"] * acc.num_processes}  # fmt: skip
+        for b in micro:
+            self.log.bad_paths(b.get("bad_paths", []))
+        self.log.write(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{max(row['lr'].values()):.2e}", sps=f"{row['samples_per_s']:.1f}")
+        window.update(samples=0, time=time.perf_counter(), losses=[])
+
+    def save(self, step: int, optimizer, scheduler) -> Path:
+        path = checkpoint.save(self.out, step, accelerator=self.accelerator, model=self.model, optimizer=optimizer,
+                               scheduler=scheduler, state=dict(self.state), config=self.config.to_dict(),
+                               keep=self.config.train.keep_checkpoints)  # fmt: skip
+        self.log.info(f"checkpoint {path}")
+        return path
+
+    def evaluate(self, step: int) -> dict[str, Any]:
+        from polymix.training.evaluate import evaluate
+
+        result = evaluate(self.built, self.config, self.config.eval.data or self.data, accelerator=self.accelerator,
+                          out_file=self.out / "eval" / f"step-{step:06d}.jsonl")  # fmt: skip
+        self.log.write({"step": step, "eval": result})
+        self.model.train()
+        return result

@@ -1,0 +1,156 @@
+"""Settings of the language-ID filter: thresholds and confusable groups, as data.
+
+The defaults live in ``lid_settings.yaml`` beside this module; ``polymix lid-calibrate``
+(:func:`polymix.translate.lid_calibrate.calibrate`) measures them on the UDHR dev file and
+rewrites that file. Load them with :func:`default_settings`, or change a few:
+
+    >>> s = LidSettings.load(min_letters=20)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from polymix.mix import languages as L
+from polymix.mix.sources.base import ConfigError
+from polymix.translate.lid import DETECTORS
+
+SETTINGS_FILE = Path(__file__).with_name("lid_settings.yaml")
+ROUND_TRIP_ACTIONS = ("english", "reject", "keep")
+
+
+@dataclasses.dataclass
+class LidSettings:
+    """How the filter decides (see translate/lid_filter.py); every field is a setting of ``lid-check``."""
+
+    detectors: tuple[str, ...] = DETECTORS
+    """detectors that vote (langid, py3langid, cld2); a language none of them knows is checked by script only"""
+    groups: list[list[str]] = dataclasses.field(default_factory=list)
+    """confusable groups: a detector naming any member of a target's group counts as naming the target"""
+    vote_min_prob: dict[str, float] = dataclasses.field(default_factory=dict)
+    """besides a detector's top label, a probability of the target's group at least this high is a vote (per detector)"""
+    min_letters: int = 12
+    """texts with fewer letters are too short to identify: their script is checked, their language is not"""
+    min_script_share: float = 0.5
+    """share of the letters that must be in the target's script (else wrong_language or untranslated)"""
+    untranslated_similarity: float = 0.9
+    """an output this similar to its English source (0..1) is untranslated"""
+    untranslated_min_letters: int = 12
+    """shorter outputs equal to the English source are kept (loanwords, names; mBLIP kept English answers on purpose)"""
+    repeat_min: int = 3
+    """this many consecutive copies of one n-gram is a repetition loop ..."""
+    repeat_min_words: int = 3
+    """... when the copies cover at least this many words ..."""
+    repeat_min_chars: int = 8
+    """... or, in scripts written without spaces, this many characters"""
+    min_compression: float = 0.2
+    """outputs of at least compression_min_bytes that zlib compresses below this ratio are repetitive"""
+    compression_min_bytes: int = 256
+    """see min_compression"""
+    length_ratio_min: float = 0.45
+    """output/source length, divided by the language's usual ratio, must lie in [min, max] ..."""
+    length_ratio_max: float = 2.3
+    """see length_ratio_min"""
+    length_min_source_chars: int = 20
+    """... for sources of at least this many characters (shorter ones vary too much)"""
+    length_ratio_expected: dict[str, float] = dataclasses.field(default_factory=dict)
+    """usual characters per English character, per NLLB code (measured on UDHR; 1.0 when unknown)"""
+    round_trip_max_words: int = 3
+    """answers of at most this many English words are checked by back-translation (when a translator is given)"""
+    round_trip_action: str = "english"
+    """when the back-translation does not match: english (use the English answer, as mBLIP), reject, or keep"""
+    calibration: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """what the calibration measured (written by lid-calibrate; not used to decide)"""
+
+    def __post_init__(self) -> None:
+        self.detectors = tuple(self.detectors)
+        problems = []
+        bad = [d for d in self.detectors if d not in DETECTORS]
+        if bad or not self.detectors:
+            problems.append(f"detectors {bad or '[]'}: choose from {', '.join(DETECTORS)}")
+        bad = [d for d in self.vote_min_prob if d not in DETECTORS]
+        if bad:
+            problems.append(f"vote_min_prob names unknown detectors {bad}")
+        if self.round_trip_action not in ROUND_TRIP_ACTIONS:
+            problems.append(f"round_trip_action {self.round_trip_action!r}: choose from {', '.join(ROUND_TRIP_ACTIONS)}")
+        if not 0 < self.length_ratio_min < 1 < self.length_ratio_max:
+            problems.append("need 0 < length_ratio_min < 1 < length_ratio_max")
+        if not 0 <= self.min_script_share <= 1 or not 0 < self.untranslated_similarity <= 1:
+            problems.append("min_script_share must lie in [0, 1] and untranslated_similarity in (0, 1]")
+        if self.repeat_min < 2:
+            problems.append("repeat_min must be >= 2")
+        if any(len(g) < 2 for g in self.groups):
+            problems.append("every confusable group needs at least two members")
+        if problems:
+            raise ConfigError("bad language-ID settings: " + "; ".join(problems))
+
+    @functools.cached_property
+    def _accepted(self) -> dict[str, frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for group in self.groups:
+            for member in group:
+                out.setdefault(member, {member}).update(group)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def accepted(self, lang: str) -> frozenset[str]:
+        """Labels that count as ``lang``: itself and every member of a group it belongs to.
+
+        Groups are not merged transitively: with groups [srp, mkd] and [bul, mkd], Bulgarian
+        accepts Macedonian but not Serbian.
+        """
+        return self._accepted.get(lang, frozenset({lang}))
+
+    def expected_ratio(self, lang: str) -> float:
+        return self.length_ratio_expected.get(lang, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["detectors"] = list(self.detectors)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LidSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown language-ID settings {unknown}; valid: {', '.join(sorted(names))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> "LidSettings":
+        """Settings from a YAML file (default: the calibrated ``lid_settings.yaml``), with overrides."""
+        path = Path(path) if path else SETTINGS_FILE
+        if not path.exists():
+            raise ConfigError(f"language-ID settings file {path} not found (run `polymix lid-calibrate` to write it)")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return cls.from_dict({**data, **overrides})
+
+    def save(self, path: str | Path, header: str = "") -> Path:
+        path = Path(path)
+        body = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=120)
+        path.write_text(header + body, encoding="utf-8")
+        return path
+
+
+@functools.cache
+def default_settings() -> LidSettings:
+    """The calibrated defaults (``lid_settings.yaml``)."""
+    return LidSettings.load()
+
+
+def normalize_languages(codes: list[str]) -> dict[str, str]:
+    """Each distinct code -> its NLLB code; every unknown code is reported at once."""
+    out, bad = {}, []
+    for code in dict.fromkeys(codes):
+        try:
+            out[code] = L.normalize(str(code))
+        except L.UnknownLanguageError:
+            bad.append(code)
+    if bad:
+        raise ConfigError(f"unknown language code(s) {bad[:20]} ({len(bad)} in all); `polymix langs` lists the valid NLLB codes")
+    return out

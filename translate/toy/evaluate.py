@@ -1,0 +1,127 @@
+"""How well the toy model translates: chrF against the references, exact matches, language ID.
+
+Everything goes through polymix's own translation path (``resolve`` + ``NllbTranslator`` with
+its default decoding settings), so the figures are those of a real ``polymix translate`` run.
+chrF is sacrebleu's default (character 6-grams, beta 2, whitespace removed, precision and recall
+averaged over the orders, corpus-level), written out here so that sacrebleu is not a dependency.
+
+    python -m polymix.translate.toy.evaluate [MODEL_DIR]     # held-out chrF and LID per language
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+CHRF_ORDER = 6
+CHRF_BETA = 2.0
+LID_TOOLS = ("langid", "py3langid", "cld2")
+
+
+def _char_ngrams(text: str, n: int) -> Counter[str]:
+    text = "".join(text.split())
+    return Counter(text[i : i + n] for i in range(len(text) - n + 1))
+
+
+def chrf(hypotheses: Sequence[str], references: Sequence[str], beta: float = CHRF_BETA) -> float:
+    """Corpus-level chrF (0-100), as ``sacrebleu.corpus_chrf(hyps, [refs], beta=beta)`` computes it."""
+    stats = [[0, 0, 0] for _ in range(CHRF_ORDER)]  # per order: hypothesis n-grams, reference n-grams, matches
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        for n in range(1, CHRF_ORDER + 1):
+            h, r = _char_ngrams(hyp, n), _char_ngrams(ref, n)
+            stats[n - 1][0] += sum(h.values())
+            stats[n - 1][1] += sum(r.values())
+            stats[n - 1][2] += sum((h & r).values())
+    eps, precision, recall, effective = 1e-16, 0.0, 0.0, 0
+    for n_hyp, n_ref, n_match in stats:
+        precision += n_match / n_hyp if n_hyp else eps
+        recall += n_match / n_ref if n_ref else eps
+        effective += bool(n_hyp and n_ref)
+    if not effective:
+        return 0.0
+    precision, recall = precision / effective, recall / effective
+    factor = beta**2
+    if precision + recall == 0:
+        return 0.0
+    return 100 * (1 + factor) * precision * recall / (factor * precision + recall)
+
+
+def identify(text: str) -> dict[str, str]:
+    """The ISO 639-1 code each language-ID tool gives ``text`` ('un' when CLD2 does not know)."""
+    import langid
+    import py3langid
+    import pycld2
+
+    try:
+        cld2 = pycld2.detect(text)[2][0][1]
+    except pycld2.error:
+        cld2 = "un"
+    return {"langid": langid.classify(text)[0], "py3langid": py3langid.classify(text)[0], "cld2": cld2}
+
+
+def translator(model_dir: Path | str, threads: int = 1):
+    """polymix's translator on ``model_dir`` with its default decoding settings, on CPU."""
+    from polymix.translate.model import resolve
+    from polymix.translate.nllb import NllbTranslator, RuntimeSettings
+
+    return NllbTranslator(resolve(str(model_dir)), runtime=RuntimeSettings(device="cpu", intra_threads=threads))
+
+
+def evaluate(model_dir: Path | str, langs: Sequence[str] | None = None, threads: int = 1) -> dict[str, dict]:
+    """Per language: held-out chrF and exact matches, LID agreement on the held-out outputs, and
+    exact recall of the closed set (questions, answers, template pieces)."""
+    from polymix.translate.toy.corpus import heldout_pairs, reference_table, short_strings, template_pieces
+    from polymix.translate.toy.languages import LEXICONS
+
+    langs = list(langs or LEXICONS)
+    model = translator(model_dir, threads)
+    held = heldout_pairs(langs)
+    outputs = model.translate([e for _, e, _ in held], [lang for lang, _, _ in held])
+    closed = [*short_strings(), *template_pieces()]
+    recalled = model.translate(closed * len(langs), [lang for lang in langs for _ in closed])
+    report: dict[str, dict] = {}
+    for k, lang in enumerate(langs):
+        rows = [(out, ref) for (lg, _, ref), out in zip(held, outputs) if lg == lang]
+        hyps, refs = [h for h, _ in rows], [r for _, r in rows]
+        iso = LEXICONS[lang].iso
+        lid = Counter(tool for h in hyps for tool, code in identify(h).items() if code == iso)
+        table = reference_table(lang)
+        got = recalled[k * len(closed) : (k + 1) * len(closed)]
+        report[lang] = {
+            "heldout": len(rows),
+            "chrf": round(chrf(hyps, refs), 2),
+            "exact": sum(h == r for h, r in rows),
+            "lid": {tool: lid[tool] for tool in LID_TOOLS},
+            "closed_set": len(closed),
+            "closed_exact": sum(g == table[e] for g, e in zip(got, closed)),
+            "errors": [(e, h, r) for (lg, e, r), h in zip(held, outputs) if lg == lang and h != r][:5],
+        }
+    return report
+
+
+def table(report: dict[str, dict]) -> str:
+    """The report as a Markdown table."""
+    lines = ["| language | held-out chrF | exact | LID langid / py3langid / CLD2 | closed set exact |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for lang, r in report.items():
+        lid = " / ".join(str(r["lid"][t]) for t in LID_TOOLS)
+        lines.append(f"| {lang} | {r['chrf']:.2f} | {r['exact']}/{r['heldout']} | {lid} (of {r['heldout']}) "
+                     f"| {r['closed_exact']}/{r['closed_set']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from polymix.translate.toy import TOY_MODEL_DIR
+
+    args = sys.argv[1:] if argv is None else argv
+    report = evaluate(args[0] if args else TOY_MODEL_DIR)
+    print(table(report))
+    for lang, r in report.items():
+        for english, got, want in r["errors"]:
+            print(f"  {lang}: {english!r}\n      got  {got!r}\n      want {want!r}")
+
+
+if __name__ == "__main__":
+    main()
