@@ -101,6 +101,17 @@ def _image_processor():
     return BlipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
 
 
+def _rescale_head(model) -> None:
+    """T5 initialises an untied LM head with std 1 (logits of std ~8, a first loss ~35 where a
+    trained model starts near ln(vocab)); std d**-0.5 gives unit-scale logits, like a real LLM."""
+    import torch
+
+    head = model.get_output_embeddings()
+    if head is not None and head.weight is not model.get_input_embeddings().weight:
+        with torch.no_grad():
+            head.weight.normal_(0.0, head.weight.shape[1] ** -0.5)
+
+
 def build(kind: str, out_dir: Path, seed: int = 0) -> Path:
     """Write the tiny model ``kind`` (see the module docstring) to ``out_dir``; return it."""
     import torch
@@ -121,6 +132,7 @@ def build(kind: str, out_dir: Path, seed: int = 0) -> Path:
             config = llm_config(kind, len(tok))
             auto = AutoModelForSeq2SeqLM if kind == "mt5" else AutoModelForCausalLM
             model = auto.from_config(config)
+        _rescale_head(model)
     model.save_pretrained(str(out_dir))
     _image_processor().save_pretrained(str(out_dir))
     return out_dir

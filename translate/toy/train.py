@@ -145,7 +145,7 @@ def train(model, data: list, settings: TrainSettings, check=None) -> dict[str, f
     model.train()
     started, tokens, smoothed = time.perf_counter(), 0, None
     bar = tqdm(plan, desc="training toy model", unit="step", mininterval=5)
-    for batch in bar:
+    for step, batch in enumerate(bar, 1):
         src, mask, dec, labels = collate([data[i] for i in batch])
         logits = model(input_ids=src, attention_mask=mask, decoder_input_ids=dec).logits
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100,
@@ -158,7 +158,6 @@ def train(model, data: list, settings: TrainSettings, check=None) -> dict[str, f
         tokens += int(mask.sum()) + int((labels != -100).sum())
         smoothed = loss.item() if smoothed is None else 0.98 * smoothed + 0.02 * loss.item()
         bar.set_postfix(loss=f"{smoothed:.3f}", tok_s=f"{tokens / (time.perf_counter() - started):.0f}", refresh=False)
-        step = bar.n + 1
         if check and settings.check_every and step % settings.check_every == 0:
             log.info("step %d: loss %.3f, held-out exact %.1f%%", step, smoothed, 100 * check())
     model.eval()
