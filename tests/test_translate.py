@@ -207,3 +207,15 @@ def test_replicate_puts_every_example_in_every_language_and_reuses_the_cache(eng
     again = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
     assert sum(r["translated"] for r in again["summary"]) == 0
     assert _frame(out).equals(frame)
+
+
+def test_back_translation_uses_the_source_language_code_and_its_own_cache_namespace(tiny_nllb_ct2, tmp_path, tok):
+    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+    assert t.source_tokens(["A cat."], ["deu_Latn"])[0][0] == "deu_Latn"
+    assert t.source_tokens(["A cat."])[0] == tok.convert_ids_to_tokens(tok("A cat.").input_ids)
+    service = TranslationService(t, tmp_path / "cache.sqlite")
+    forward = service.translate(["Die Katze."], "fra_Latn")
+    back = service.back_translate(["Die Katze."], "deu_Latn")
+    assert t.translate(["Die Katze."], "eng_Latn", "deu_Latn") == back
+    assert back != service.translate(["Die Katze."], "eng_Latn")  # English source code: another input
+    assert forward and service.counts["eng_Latn"]["hits"] == 0

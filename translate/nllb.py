@@ -162,37 +162,45 @@ class NllbTranslator:
             raise ValueError(f"the model's tokenizer has no language code {lang!r}")
 
     # -- translation -----------------------------------------------------------------------
-    def source_tokens(self, texts: Sequence[str]) -> list[list[str]]:
+    def source_tokens(self, texts: Sequence[str], src_langs: Sequence[str] | None = None) -> list[list[str]]:
+        """NLLB's source format, ``[src_lang] tokens </s>``, per text (English unless told)."""
         tok = self.tokenizer
+        src_langs = src_langs or [self.src_lang] * len(texts)
         with self._tok_lock:
-            ids = tok(list(texts), add_special_tokens=True)["input_ids"]
-            return [tok.convert_ids_to_tokens(row) for row in ids]
+            ids = tok(list(texts), add_special_tokens=False)["input_ids"]
+            return [[src, *tok.convert_ids_to_tokens(row), tok.eos_token] for src, row in zip(src_langs, ids)]
 
     def _n_tokens(self, text: str) -> int:
         tok = self.tokenizer
         with self._tok_lock:
             return len(tok(text, add_special_tokens=True)["input_ids"])
 
-    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str) -> list[str]:
-        """Translate ``texts[i]`` into ``tgt_langs[i]`` (or one language for all)."""
+    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str,
+                  src_langs: Sequence[str] | str | None = None) -> list[str]:
+        """Translate ``texts[i]`` from ``src_langs[i]`` (default English) into ``tgt_langs[i]``;
+        a single code stands for all texts. Back-translation passes ``tgt_langs="eng_Latn"``."""
         if isinstance(tgt_langs, str):
             tgt_langs = [tgt_langs] * len(texts)
-        if len(tgt_langs) != len(texts):
-            raise ValueError("texts and tgt_langs differ in length")
+        if src_langs is None or isinstance(src_langs, str):
+            src_langs = [src_langs or self.src_lang] * len(texts)
+        if not len(tgt_langs) == len(src_langs) == len(texts):
+            raise ValueError("texts, tgt_langs and src_langs differ in length")
         if not texts:
             return []
         started = time.perf_counter()
         # Split long inputs; remember which pieces belong to which text.
         pieces: list[str] = []
         piece_langs: list[str] = []
+        piece_srcs: list[str] = []
         owner: list[int] = []
-        for i, (text, lang) in enumerate(zip(texts, tgt_langs)):
+        for i, (text, lang, src) in enumerate(zip(texts, tgt_langs, src_langs)):
             parts = split_long(text, self._n_tokens, self.decode.max_input_tokens)
             self.stats["split_texts"] += len(parts) > 1
             pieces += parts
             piece_langs += [lang] * len(parts)
+            piece_srcs += [src] * len(parts)
             owner += [i] * len(parts)
-        outputs = self._translate_pieces(pieces, piece_langs)
+        outputs = self._translate_pieces(pieces, piece_langs, piece_srcs)
         joined: list[list[str]] = [[] for _ in texts]
         for i, out in zip(owner, outputs):
             joined[i].append(out)
@@ -217,9 +225,9 @@ class NllbTranslator:
             batches.append(current)
         return batches
 
-    def _translate_pieces(self, pieces: list[str], langs: list[str]) -> list[str]:
+    def _translate_pieces(self, pieces: list[str], langs: list[str], srcs: list[str] | None = None) -> list[str]:
         translator, tok = self.translator, self.tokenizer
-        tokens = self.source_tokens(pieces)
+        tokens = self.source_tokens(pieces, srcs)
         lengths = [len(t) for t in tokens]
         self.stats["tokens_in"] += sum(lengths)
         d = self.decode

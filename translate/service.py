@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
+from polymix.mix.schema import ENGLISH
 from polymix.translate.cache import TranslationCache, namespace
 from polymix.translate.nllb import NllbTranslator
 from polymix.translate.text import passthrough
@@ -30,13 +31,15 @@ class TranslationService:
     def model_key(self) -> str:
         return self.translator.model.key
 
-    def _ns(self, lang: str) -> str:
-        return namespace(self.model_key, lang, self.translator.decode.cache_key())
+    def _ns(self, lang: str, src: str = ENGLISH) -> str:
+        pair = lang if src == ENGLISH else f"{src}>{lang}"
+        return namespace(self.model_key, pair, self.translator.decode.cache_key())
 
     def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str,
-                  stats: dict[str, Counter[str]] | None = None) -> list[str]:
+                  stats: dict[str, Counter[str]] | None = None, src_lang: str = ENGLISH) -> list[str]:
         """Translations of ``texts[i]`` into ``tgt_langs[i]``. Counts go to ``self.counts`` and,
-        when given, to ``stats`` (per-call counters, e.g. for one chunk while others run)."""
+        when given, to ``stats`` (per-call counters, e.g. for one chunk while others run).
+        ``src_lang`` other than English is for back-translation (round-trip checks)."""
         if isinstance(tgt_langs, str):
             tgt_langs = [tgt_langs] * len(texts)
         sinks = [self.counts] if stats is None else [self.counts, stats]
@@ -56,13 +59,13 @@ class TranslationService:
         # cache lookups, per language namespace
         missing: list[tuple[str, str]] = []
         for lang, distinct in todo.items():
-            found = self.cache.get_many(self._ns(lang), distinct) if self.cache is not None else {}
+            found = self.cache.get_many(self._ns(lang, src_lang), distinct) if self.cache is not None else {}
             count(lang, "hits", len(found))
             answers.update({(t, lang): v for t, v in found.items()})
             missing += [(t, lang) for t in sorted(distinct) if t not in found]
         if missing:
             started = time.perf_counter()
-            outputs = self.translator.translate([t for t, _ in missing], [lang for _, lang in missing])
+            outputs = self.translator.translate([t for t, _ in missing], [lang for _, lang in missing], src_lang)
             elapsed = time.perf_counter() - started
             fresh: dict[str, dict[str, str]] = defaultdict(dict)
             total_chars = sum(len(t) for t, _ in missing) or 1
@@ -74,8 +77,12 @@ class TranslationService:
                 count(lang, "seconds", elapsed * len(text) / total_chars)
             if self.cache is not None:
                 for lang, pairs in fresh.items():
-                    self.cache.put_many(self._ns(lang), pairs)
+                    self.cache.put_many(self._ns(lang, src_lang), pairs)
         return [answers[(t, lang)] for t, lang in zip(texts, tgt_langs)]
+
+    def back_translate(self, texts: Sequence[str], src_lang: str) -> list[str]:
+        """English translations of texts in ``src_lang`` (for the round-trip check of short answers)."""
+        return self.translate(texts, ENGLISH, src_lang=src_lang)
 
     def totals(self) -> Counter[str]:
         out: Counter[str] = Counter()
