@@ -93,8 +93,8 @@ SHAPES = {
     "tiny": Shape(128, 2, 512, 4, None, "plumbing check; overheads dominate, not a throughput figure"),
     "small": Shape(512, 6, 2048, 8, 32000, "transformer-base body; vocabulary sized so the output layer "
                    "takes about the share of a decoding step it takes in NLLB-600M; CPU default"),
-    "600M": Shape(1024, 12, 4096, 16, NLLB_VOCAB, "nllb-200-distilled-600M (GPU)"),
-    "1.3B": Shape(1024, 24, 8192, 16, NLLB_VOCAB, "nllb-200-distilled-1.3B, mBLIP's translator (GPU)"),
+    "600M": Shape(1024, 12, 4096, 16, NLLB_VOCAB, "nllb-200-distilled-600M, for a GPU"),
+    "1.3B": Shape(1024, 24, 8192, 16, NLLB_VOCAB, "nllb-200-distilled-1.3B, mBLIP's translator, for a GPU"),
 }
 
 
@@ -384,6 +384,34 @@ def load_transformers(hf_dir: Path, device: str, threads: int):
     return model, tok, dtype
 
 
+def agreement(translator, hf_model, tok, texts: Sequence[str], output_tokens: int, device: str) -> tuple[int, int]:
+    """How many of ``texts`` get the same token ids from CTranslate2 (the polymix translator's
+    model, no n-gram guard) and transformers, greedy, ``output_tokens`` after the language token.
+    Compared as ids, so that extended-vocabulary entries count too."""
+    import torch
+
+    inner = translator.translator.inner  # the ctranslate2.Translator behind the fixed-length wrapper
+    vocab_file = translator.model.path / "shared_vocabulary.json"
+    if vocab_file.is_file():
+        vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
+    else:
+        vocab = (translator.model.path / "shared_vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    index = {t: i for i, t in enumerate(vocab)}
+    lang_id = tok.convert_tokens_to_ids(TARGET_LANG)
+    same = 0
+    for text in texts:  # one at a time: no padding on either side
+        source = translator.source_tokens([text])
+        res = inner.translate_batch(source, target_prefix=[[TARGET_LANG]], beam_size=1, no_repeat_ngram_size=0,
+                                    min_decoding_length=output_tokens + 1, max_decoding_length=output_tokens + 1)
+        ct2_ids = [index[t] for t in res[0].hypotheses[0][1:]]
+        with torch.inference_mode():
+            enc = tok([text], return_tensors="pt").to(device)
+            gen = hf_model.generate(**enc, forced_bos_token_id=lang_id, num_beams=1, do_sample=False,
+                                    min_new_tokens=output_tokens + 1, max_new_tokens=output_tokens + 1)
+        same += ct2_ids == gen[0, 2:].tolist()
+    return same, len(texts)
+
+
 # -- the cache figure ---------------------------------------------------------------------------
 def realistic_mix(rows: int, seed: int, vqa_share: float = 0.8):
     """English examples of a VQA-heavy instruction mix, templated as ``polymix prepare`` does."""
@@ -438,7 +466,7 @@ def cache_figure(workdir: Path, rows: int, langs: list[str], chunk_rows: int, se
     plan_langs = assign.expand([ex.id for ex in examples], langs, "uniform", 0.0, seed)
     plan = {ex.id: ls for ex, ls in zip(examples, plan_langs)}
     out: dict[str, float] = {}
-    for label, cache in (("dedup_only", None), ("cache", workdir / "translations.sqlite")):
+    for label, cache in (("dedup", None), ("cache", workdir / "translations.sqlite")):
         if cache is not None and cache.exists():
             cache.unlink()
         translator = NllbTranslator(resolved, runtime=RuntimeSettings(device="cpu", intra_threads=threads))
@@ -457,10 +485,19 @@ def cache_figure(workdir: Path, rows: int, langs: list[str], chunk_rows: int, se
 
 
 # -- main --------------------------------------------------------------------------------------
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where the help text says what None/False means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    shapes = "; ".join(
+    shapes = " | ".join(
         f"{name}: d_model {s.d_model}, {s.layers}+{s.layers} layers, FFN {s.ffn}, {s.heads} heads, vocabulary "
-        f"{s.vocab or 'the tokenizer'} ({s.note})" for name, s in SHAPES.items())
+        f"{s.vocab or 'the tokenizer'}: {s.note}" for name, s in SHAPES.items())
     p = argparse.ArgumentParser(
         prog="translate_throughput.py",
         description="Sentences/s of polymix's translation path (NllbTranslator on CTranslate2) against transformers "
@@ -468,15 +505,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     "NLLB-shaped model, same inputs, same number of decoded tokens; plus strings translated per output "
                     "row with and without polymix's cache. Last line: ratio=... polymix_sps=... transformers_sps=... "
                     "strings_per_row=...",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_Formatter)
     p.add_argument("--shape", choices=list(SHAPES), default="small", help=f"model shape. {shapes}")
     p.add_argument("--vocab", type=int, default=None,
-                   help="override the shape's model vocabulary size (0: the tokenizer's own size, no extension)")
+                   help="override the shape's model vocabulary size (0: the tokenizer's own size, no extension; default: the shape's)")
     p.add_argument("--sentences", type=int, default=None,
-                   help="English inputs to translate (default: 1024 on CPU, 4096 on CUDA)")
-    p.add_argument("--output-tokens", type=int, default=16,
+                   help="English inputs to translate (default: 512 on CPU, 4096 on CUDA)")
+    p.add_argument("--output-tokens", type=int, default=12,
                    help="tokens every sentence decodes after the target-language token, in both paths (fixed, since "
-                        "random weights never emit </s>)")
+                        "random weights never emit </s>); the default is about 1.3x the inputs' mean English tokens, "
+                        "as NLLB's outputs in most target languages take more tokens than the English")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where both paths run (auto: CUDA when CTranslate2 sees a GPU)")
     p.add_argument("--quantization", default="auto",
@@ -498,6 +536,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=None,
                    help="keep built and converted models here and reuse them on the next run (default: a temporary "
                         "folder, removed at the end)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="timed runs per path, interleaved; the fastest counts (raise it on a busy machine)")
     p.add_argument("--skip-float", action="store_true",
                    help="skip the polymix row in transformers' precision (float32 CPU / float16 CUDA)")
     return p.parse_args(argv)
@@ -529,10 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no GPU (a CPU build of torch?); both paths must run on the same device")
     threads = args.threads or len(os.sched_getaffinity(0))
-    n = args.sentences or (4096 if device == "cuda" else 1024)
+    n = args.sentences or (4096 if device == "cuda" else 512)
     T = args.output_tokens
-    if T < 1 or n < 1:
-        raise SystemExit("--sentences and --output-tokens must be >= 1")
+    if T < 1 or n < 1 or args.repeat < 1:
+        raise SystemExit("--sentences, --output-tokens and --repeat must be >= 1")
     shape = SHAPES[args.shape]
     if args.vocab is not None:
         shape = dataclasses.replace(shape, vocab=args.vocab or None)
@@ -562,6 +602,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"output_tokens={T} polymix={quant} transformers={'fp16' if device == 'cuda' else 'fp32'} "
             f"max_batch_tokens={max_batch_tokens} hf_batch={args.hf_batch_size}")
         log(f"[setup] ctranslate2 {ctranslate2.__version__}, torch {torch.__version__}, transformers {transformers.__version__}")
+        tuned = {k: v for k, v in os.environ.items() if k.startswith(("CT2_", "OMP_", "MKL_", "DNNL_", "ONEDNN_"))}
+        if tuned:
+            # e.g. CT2_USE_MKL=1 on an AMD CPU without VNNI makes CTranslate2's int8 ~5x slower
+            log(f"[setup] runtime variables set: {' '.join(f'{k}={v}' for k, v in sorted(tuned.items()))}")
         tag = f"{args.shape}-v{shape.vocab or 0}-s{args.seed}-p{args.spm_size}"
         hf_dir = build_model(args.shape, shape, workdir / f"hf-{tag}", args.seed, args.spm_size)
         log(f"[model] {count_parameters(hf_dir) / 1e6:.1f}M parameters")
@@ -575,58 +619,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"[model] converted to CTranslate2 ({', '.join(resolved)}) in {time.perf_counter() - started:.1f} s")
 
         texts = make_inputs(n, args.seed)
-        warm = texts[: min(n, args.hf_batch_size)]
+        warm = texts[: min(n, 64)]
 
-        # -- polymix ------------------------------------------------------------------------
-        runs: list[tuple[str, str, float, int]] = []  # (label, compute type, seconds, tokens)
-        polymix_rows = [(quant, resolved[stored])]
-        if not args.skip_float:
-            polymix_rows.append((reference_type, resolved[reference_type]))
-        lengths = None
-        for compute_type, model in polymix_rows:
-            translator = polymix_translator(model, compute_type, device, threads, max_batch_tokens, T)
-            run_polymix(translator, warm, TARGET_LANG)  # warm-up (loads the model)
-            if lengths is None:
-                lengths = [len(t) for t in translator.source_tokens(texts)]
-                batches = translator._batches(lengths)
-                log(f"[inputs] {n} texts, source tokens mean {sum(lengths) / n:.1f} min {min(lengths)} max {max(lengths)}; "
-                    f"polymix: {len(batches)} batches; transformers: {math.ceil(n / args.hf_batch_size)} batches, padding "
-                    f"{_padding_share(lengths, args.hf_batch_size):.0%} of source tokens")
-            log(f"[polymix {compute_type}] translating {n} sentences ...")
-            seconds, out, tokens = run_polymix(translator, texts, TARGET_LANG)
-            if tokens != n * T:
-                raise AssertionError(f"polymix decoded {tokens} tokens, expected {n} x {T}")
-            log(f"[polymix {compute_type}] {seconds:.2f} s, {n / seconds:.1f} sentences/s, {tokens / n:.0f} tokens/sentence")
-            runs.append((f"polymix {compute_type}", compute_type, seconds, tokens))
-            del translator
-
-        # -- transformers -------------------------------------------------------------------
-        model, tok, dtype = load_transformers(hf_dir, device, threads)
-        run_transformers(model, tok, warm, TARGET_LANG, T, device, args.hf_batch_size)  # warm-up
-        log(f"[transformers {str(dtype).split('.')[-1]}] translating {n} sentences ...")
-        seconds, hf_out, tokens = run_transformers(model, tok, texts, TARGET_LANG, T, device, args.hf_batch_size)
-        if tokens != n * T:
-            raise AssertionError(f"transformers decoded {tokens} tokens, expected {n} x {T}")
+        # -- load and warm up both paths -------------------------------------------------------
         hf_label = f"transformers {'fp16' if device == 'cuda' else 'fp32'}"
-        log(f"[{hf_label}] {seconds:.2f} s, {n / seconds:.1f} sentences/s, {tokens / n:.0f} tokens/sentence")
-        runs.append((hf_label, str(dtype).split(".")[-1], seconds, tokens))
-        del model
+        paths: list[tuple[str, Any]] = []  # (label, run() -> (seconds, outputs, tokens))
+        rows = [(quant, resolved[stored])] + ([] if args.skip_float else [(reference_type, resolved[reference_type])])
+        translators = {}
+        for compute_type, model in rows:
+            translator = polymix_translator(model, compute_type, device, threads, max_batch_tokens, T)
+            run_polymix(translator, warm, TARGET_LANG)  # loads the model
+            translators[compute_type] = translator
+            paths.append((f"polymix {compute_type}", lambda tr=translator: run_polymix(tr, texts, TARGET_LANG)))
+        hf_model, tok, _ = load_transformers(hf_dir, device, threads)
+        run_transformers(hf_model, tok, warm, TARGET_LANG, T, device, args.hf_batch_size)
+        paths.append((hf_label, lambda: run_transformers(hf_model, tok, texts, TARGET_LANG, T, device, args.hf_batch_size)))
+
+        first = next(iter(translators.values()))
+        lengths = [len(t) for t in first.source_tokens(texts)]
+        log(f"[inputs] {n} texts in data order, source tokens mean {sum(lengths) / n:.1f} (min {min(lengths)}, max "
+            f"{max(lengths)}); polymix: {len(first._batches(lengths))} batches of <= {max_batch_tokens} padded tokens, "
+            f"length-sorted; transformers: {math.ceil(n / args.hf_batch_size)} batches of {args.hf_batch_size}, "
+            f"{_padding_share(lengths, args.hf_batch_size):.0%} of their source tokens are padding")
+        if not args.skip_float:
+            agree, checked = agreement(translators[reference_type], hf_model, tok, texts[:16], T, device)
+            log(f"[check] same model: polymix {reference_type} and {hf_label} decode the same {T} token ids for "
+                f"{agree}/{checked} inputs (greedy, no_repeat_ngram_size=0)")
+
+        # -- timed runs, interleaved; the best of --repeat per path ---------------------------
+        best: dict[str, float] = {}
+        for rep in range(args.repeat):
+            for label, run in paths:
+                load = os.getloadavg()[0]
+                log(f"[{label}] translating {n} sentences{f' (run {rep + 1}/{args.repeat})' if args.repeat > 1 else ''} ...")
+                seconds, _, tokens = run()
+                if tokens != n * T:
+                    raise AssertionError(f"{label} decoded {tokens} tokens, expected {n} x {T}")
+                log(f"[{label}] {seconds:.2f} s, {n / seconds:.1f} sentences/s, {tokens // n} tokens/sentence after the "
+                    f"language token (load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+                best[label] = min(best.get(label, math.inf), seconds)
+        del hf_model, translators, paths
         if device == "cuda":
             torch.cuda.empty_cache()
 
         # -- table ---------------------------------------------------------------------------
-        hf_sps = n / runs[-1][2]
+        hf_sps = n / best[hf_label]
         log("")
-        log(f"{'path':<24}{'seconds':>9}{'sent/s':>10}{'tokens/s':>11}{'vs transformers':>17}")
-        for label, _, secs, toks in runs:
-            log(f"{label:<24}{secs:>9.2f}{n / secs:>10.1f}{toks / secs:>11.0f}{(n / secs) / hf_sps:>16.2f}x")
-        polymix_sps = n / runs[0][2]
+        log(f"{'path':<26}{'seconds':>9}{'sent/s':>10}{'tokens/s':>11}{'vs transformers':>17}")
+        for label, secs in best.items():
+            log(f"{label:<26}{secs:>9.2f}{n / secs:>10.1f}{n * T / secs:>11.0f}{(n / secs) / hf_sps:>16.2f}x")
+        polymix_sps = n / best[f"polymix {quant}"]
         ratio = polymix_sps / hf_sps
         target = 5.0 if device == "cuda" else 3.0
-        log(f"headline: polymix {quant} vs {hf_label}: {ratio:.2f}x (target >= {target:.0f}x on {device.upper()}: "
-            f"{'met' if ratio >= target else 'NOT met'}); same model, inputs and {T} decoded tokens per sentence")
+        log(f"headline: polymix {quant} (its default) vs {hf_label} (mBLIP's): {ratio:.2f}x, target >= {target:.0f}x on "
+            f"{device.upper()}: {'met' if ratio >= target else 'NOT met'} (same model and inputs, {T} decoded tokens "
+            f"per sentence, before counting the cache)")
         if not args.skip_float:
-            log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / runs[1][2]) / hf_sps:.2f}x")
+            log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / best[f'polymix {reference_type}']) / hf_sps:.2f}x")
+        if os.getloadavg()[0] > os.cpu_count() and device == "cpu":
+            log(f"[warning] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes competed for "
+                "the CPUs, so the timings are noisy (try --repeat 3)")
 
         # -- cache ---------------------------------------------------------------------------
         strings_per_row = float("nan")
@@ -635,18 +687,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             log("")
             log(f"[cache] {args.cache_rows} rows (80% VQA, 20% captions) into {len(langs)} languages, chunks of 500 rows ...")
             fig = cache_figure(workdir, args.cache_rows, langs, 500, args.seed, threads)
-            rows = fig["rows"]
-            strings_per_row = fig["cache_translated"] / rows
-            mblip = fig["mblip_strings"] / rows
-            dedup = fig["dedup_translated"] / rows
+            n_rows = fig["rows"]
+            strings_per_row = fig["cache_translated"] / n_rows
+            mblip = fig["mblip_strings"] / n_rows
+            dedup = fig["dedup_translated"] / n_rows
             log(f"{'strings sent to the model':<44}{'total':>8}{'per row':>9}")
             log(f"{'mBLIP: every instruction + target':<44}{fig['mblip_strings']:>8}{mblip:>9.3f}")
             log(f"{'polymix, de-dup per chunk, no cache':<44}{fig['dedup_translated']:>8}{dedup:>9.3f}")
             log(f"{'polymix, with the cache':<44}{fig['cache_translated']:>8}{strings_per_row:>9.3f}")
-            log(f"[cache] {rows} output rows; polymix asks for {fig['cache_requests'] / rows:.2f} template pieces and slot "
+            log(f"[cache] {n_rows} output rows; polymix asks for {fig['cache_requests'] / n_rows:.2f} template pieces and slot "
                 f"values per row, {fig['cache_passthrough']} pass through (numbers), {fig['cache_hits']} cache hits; the cache "
                 f"sends {mblip / strings_per_row:.1f}x fewer strings to the model than mBLIP")
-            log(f"[estimate] output rows/s on this model: polymix {polymix_sps / strings_per_row:.0f} "
+            log(f"[estimate, rough] output rows/s on this model: polymix {polymix_sps / strings_per_row:.0f} "
                 f"(cache), transformers as mBLIP {hf_sps / mblip:.0f}")
         log(f"ratio={ratio:.2f} polymix_sps={polymix_sps:.1f} transformers_sps={hf_sps:.1f} strings_per_row={strings_per_row:.3f}")
         return 0
