@@ -11,7 +11,8 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo prepare translate build-mix server deploy test test-fast langs clean
+.PHONY: help install demo prepare translate build-mix server deploy lid-calibrate lid-check card bench-lid test test-fast langs clean
+DEV ?= ../shared/data/udhr-lid-dev.jsonl
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 PREFECT_PORT ?= 4200
@@ -52,6 +53,18 @@ server: install ## start a local Prefect server on 127.0.0.1:4200 (PREFECT_PORT;
 deploy: install ## register prefect.yaml's deployments and execute their runs (needs `make server`)
 	$(BIN)/prefect config set PREFECT_API_URL=$(PREFECT_URL)
 	POLYMIX_HOME=$(CURDIR) PREFECT_API_URL=$(PREFECT_URL) $(BIN)/python -m polymix.flows.serve
+
+lid-calibrate: install ## calibrate the language-ID filter on the UDHR dev file (DEV=...); rewrites translate/lid_settings.yaml
+	$(BIN)/polymix lid-calibrate --dev $(DEV) --write
+
+lid-check: install ## language-check a JSONL/Parquet file (FILE=rows.jsonl OUT=checked.parquet TEXT=text LANG_FIELD=lang)
+	$(BIN)/polymix lid-check --input $(FILE) --output $(OUT) --text-field $(or $(TEXT),text) --lang-field $(or $(LANG_FIELD),lang)
+
+card: install ## (re)write a mix's data card README.md + rows_per_language.png (IN=out/mix)
+	$(BIN)/polymix card $(IN)
+
+bench-lid: install ## language-ID rows/s on captions, single process vs pool
+	$(BIN)/python bench/lid_throughput.py
 
 test: install ## run the whole test suite, slow tests included
 	$(BIN)/python -m pytest -q

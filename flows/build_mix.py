@@ -28,6 +28,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from polymix.data_cards.card import write_card
 from polymix.mix import shards
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.translate import stage
@@ -140,6 +141,7 @@ def _translate(settings: stage.TranslateSettings, task_runner: str, scheduler_ad
     runner = _runner(task_runner, scheduler_address, max_workers)
     translate_chunks.with_options(task_runner=runner)(settings, list(planned), gpu_per_task)
     manifest = stage.finish(settings, stage.get_service(settings).model_key)
+    write_card(settings.out)
     _report(manifest, f"mix {settings.out}")
     return manifest
 

@@ -179,6 +179,9 @@ def translate(
     inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel")] = 1,
     intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0 = CTranslate2 default)")] = 0,
     max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch")] = 4096,
+    lid_settings: Annotated[Optional[str], typer.Option(help="language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)")] = None,
+    lid_processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
+    round_trip: Annotated[bool, typer.Option("--round-trip/--no-round-trip", help="back-translate short answers and check them against the English")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Translate an English mix into target languages with NLLB-200 on CTranslate2.
@@ -203,11 +206,16 @@ def translate(
                                   length_ratio=length_ratio, max_input_tokens=max_input_tokens, seed=seed),
             runtime=RuntimeSettings(device=device, device_index=indices, compute_type=compute_type, inter_threads=inter_threads,
                                     intra_threads=intra_threads, max_batch_tokens=max_batch_tokens),
+            lid_settings=lid_settings, lid_processes=lid_processes, round_trip=round_trip,
         )
         manifest = translate_mix(settings, progress=not quiet)
+        from polymix.data_cards.card import write_card
+
+        write_card(out)
     except (ModelUnavailableError, ValueError) as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False)
         raise typer.Exit(2) from None
+    _print_rejections(manifest)
     table = Table(title=f"translated {input} -> {out} with {manifest['mt_model']}")
     for col in ("lang", "rows", "strings translated", "cache hits", "passthrough", "seconds"):
         table.add_column(col, justify="left" if col == "lang" else "right")
@@ -215,8 +223,8 @@ def translate(
         table.add_row(row["lang"], str(row["rows"]), str(row["translated"]), str(row["hits"]), str(row["passthrough"]), f"{row['seconds']:.2f}")
     console.print(table)
     run = manifest["run"]
-    console.print(f"{manifest['rows']} rows in the mix; {run.get('chunks_written', 0)} chunks written, "
-                  f"{run.get('chunks_skipped', 0)} already done, {run['seconds']} s", highlight=False)
+    console.print(f"{manifest['rows']} rows in the mix, {manifest['rejected']} rejected; {run.get('chunks_written', 0)} chunks "
+                  f"written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s; data card: {out / 'README.md'}", highlight=False)
 
 
 @app.command("build-mix")
@@ -257,6 +265,66 @@ def build_mix(
     result = flow(**params)
     console.print(f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
                   f"{result['rejected']} rejected", highlight=False)
+
+
+@app.command("lid-check")
+@_friendly
+def lid_check(
+    input: Annotated[Path, typer.Option("--input", help="JSONL or Parquet file to check")],
+    output: Annotated[Path, typer.Option("--output", help="every input row plus lid_label, lid_score, keep, reason (.jsonl or .parquet)")],
+    text_field: Annotated[str, typer.Option(help="field with the text to check")] = "text",
+    lang_field: Annotated[str, typer.Option(help="field with the NLLB code the text should be in")] = "lang",
+    source_field: Annotated[Optional[str], typer.Option(help="field with the English source: adds the untranslated and length-ratio checks")] = None,
+    settings: Annotated[Optional[Path], typer.Option(help="language-ID settings YAML (default: the calibrated translate/lid_settings.yaml)")] = None,
+    processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
+) -> None:
+    """Check that every row of a file is in its language (and not empty, repeated, untranslated); print keep rates per language."""
+    from polymix.translate.lid_check import lid_check as run_check
+    from polymix.translate.lid_settings import LidSettings
+
+    result = run_check(input, output, text_field, lang_field, source_field,
+                       LidSettings.load(settings) if settings else None, processes)
+    table = Table(title=f"lid-check {input} -> {output}")
+    for col in ("lang", "rows", "kept", "keep rate", "rejected by reason"):
+        table.add_column(col, justify="left" if col in ("lang", "rejected by reason") else "right")
+    for row in result["per_lang"]:
+        reasons = ", ".join(f"{k}={v}" for k, v in row["reasons"].items())
+        table.add_row(row["lang"], str(row["rows"]), str(row["kept"]), f"{row['keep_rate']:.1%}", reasons)
+    console.print(table)
+    console.print(f"{result['rows']} rows, {result['kept']} kept, {result['seconds']} s", highlight=False)
+
+
+@app.command("lid-calibrate")
+@_friendly
+def lid_calibrate(
+    dev: Annotated[Path, typer.Option(help="JSON lines with lang (NLLB code) and text; article/para align paragraphs with English")] = Path("../shared/data/udhr-lid-dev.jsonl"),
+    write: Annotated[bool, typer.Option("--write", help="rewrite translate/lid_settings.yaml (the defaults) with the chosen settings")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="write the chosen settings to this YAML file instead")] = None,
+    processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
+    pairs_per_target: Annotated[Optional[int], typer.Option(help="sample this many other-language paragraphs per target (default: all)")] = None,
+    per_language: Annotated[bool, typer.Option("--per-language", help="also print every language's rates")] = False,
+) -> None:
+    """Calibrate the language-ID filter on real text; print keep / English-reject / other-reject rates per language group."""
+    from polymix.translate.lid_calibrate import calibrate
+    from polymix.translate.lid_report import render
+    from polymix.translate.lid_settings import SETTINGS_FILE
+
+    report = calibrate(dev, processes=processes, pairs_per_target=pairs_per_target,
+                       write=out or (SETTINGS_FILE if write else None))
+    console.print(render(report, per_language=per_language), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_friendly
+def card(
+    path: Annotated[Path, typer.Argument(help="a built mix folder")],
+    examples: Annotated[int, typer.Option(help="example rows shown per language")] = 3,
+) -> None:
+    """Write the mix's data card: README.md (Hugging Face dataset card) and rows_per_language.png."""
+    from polymix.data_cards.card import write_card
+
+    readme = write_card(path, examples_per_lang=examples)
+    console.print(f"[green]wrote[/] {readme} and {readme.parent / 'rows_per_language.png'}", highlight=False)
 
 
 def _print_rejections(manifest: dict) -> None:

@@ -35,7 +35,10 @@ def _params(out, model, **kw):
 
 
 def _rows(path):
-    return pl.scan_parquet(f"{path}/**/*.parquet", hive_partitioning=True).collect().sort("id")
+    """Kept rows and rejected rows (the tiny model's output is noise, which the filter rejects)."""
+    kept = pl.scan_parquet(f"{path}/**/*.parquet", hive_partitioning=True).collect()
+    rejected = shards.scan(path, rejected=True).collect()
+    return pl.concat([kept.with_columns(pl.lit(None, pl.String).alias("reason")), rejected]).sort("id")
 
 
 def test_build_mix_flow_equals_the_plain_stages(tmp_path, tiny_nllb_ct2):
@@ -47,8 +50,10 @@ def test_build_mix_flow_equals_the_plain_stages(tmp_path, tiny_nllb_ct2):
     out = tmp_path / "flow" / "mix"
     result = build_mix(**_params(out, tiny_nllb_ct2))
     flow_rows = _rows(out)
-    assert result["rows"] == flow_rows.height > 0
+    assert result["rows"] + result["rejected"] == flow_rows.height > 0
     assert set(flow_rows["lang"].unique()) == {"eng_Latn", "deu_Latn", "fra_Latn"}
+    card = (out / "README.md").read_text()
+    assert card.startswith("---") and "deu_Latn" in card and (out / "rows_per_language.png").exists()
     assert not list(out.rglob("*.tmp")) and shards.verify(out) == []
     assert english_folder(out).is_dir() and not (out / "_english").exists()
 
@@ -82,7 +87,7 @@ def test_a_chunk_that_fails_once_is_retried_and_a_locked_folder_is_refused(tmp_p
     monkeypatch.setattr(stage, "run_chunk", flaky)
     out = tmp_path / "mix"
     result = flows.build_mix(**_params(out, tiny_nllb_ct2))
-    assert failures["shapes-000001"] == 0 and result["rows"] == _rows(out).height
+    assert failures["shapes-000001"] == 0 and result["rows"] + result["rejected"] == _rows(out).height
 
     with shards.BuildLock(out, "someone else"):
         with pytest.raises(shards.BuildLockedError, match="someone else"):
@@ -107,7 +112,8 @@ def test_a_failing_chunk_does_not_lose_the_others(tmp_path, tiny_nllb_ct2, monke
     done = {r["chunk"] for r in shards.read_records(out)}
     assert "shapes-000002" not in done and len(done) >= 2
     monkeypatch.setattr(stage, "run_chunk", real)
-    assert flows.build_mix(**_params(out, tiny_nllb_ct2))["rows"] == _rows(out).height
+    result = flows.build_mix(**_params(out, tiny_nllb_ct2))
+    assert result["rows"] + result["rejected"] == _rows(out).height
 
 
 SIGKILL_PARAMS = dict(langs="de,fr", distribution="uniform", english_share=0.25, quantization="float32", cache="none",
@@ -154,5 +160,5 @@ def test_dask_task_runner_on_a_local_cluster(tmp_path, tiny_nllb_ct2):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         out = tmp_path / "mix"
         result = build_mix(**_params(out, tiny_nllb_ct2, task_runner="dask", scheduler_address=cluster.scheduler_address))
-    assert result["rows"] == _rows(out).height > 0
+    assert result["rows"] + result["rejected"] == _rows(out).height > 0
     assert shards.verify(out) == []

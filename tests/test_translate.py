@@ -152,22 +152,40 @@ def _frame(path):
     return pl.scan_parquet(f"{path}/**/*.parquet", hive_partitioning=True).collect().sort("id")
 
 
+def _rejected(path):
+    from polymix.mix import shards
+
+    return shards.scan(path, rejected=True).collect().sort("id")
+
+
+def _everything(path):
+    """Kept and rejected rows together: the tiny model's output is noise, which the filter rejects."""
+    return pl.concat([_frame(path).with_columns(pl.lit(None, pl.String).alias("reason")), _rejected(path)]).sort("id")
+
+
 @pytest.mark.slow
 def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(english_mix, tiny_nllb_ct2, tmp_path, monkeypatch):
     from polymix.translate import stage
 
     reference = translate_mix(_settings(english_mix, tmp_path / "ref" / "mix", tiny_nllb_ct2), progress=False)
-    ref = _frame(tmp_path / "ref" / "mix")
+    ref = _everything(tmp_path / "ref" / "mix")
     english = _frame(english_mix)
-    assert ref.height == english.height == reference["rows"]
+    assert ref.height == english.height == reference["rows"] + reference["rejected"]
     assert set(ref["lang"].unique()) == {"eng_Latn", "deu_Latn", "fra_Latn", "zho_Hans"}
     translated = ref.filter(pl.col("lang") != "eng_Latn")
     assert translated["mt_model"].str.contains("float32").all()
     assert (translated["instruction"] != translated["instruction_en"]).all()
-    assert ref.filter(pl.col("lang") == "eng_Latn")["mt_model"].is_null().all()
+    assert translated["lid_label"].is_not_null().all() and translated["lid_score"].is_not_null().all()
+    # the random model's noise is rejected, each row with a reason; English rows are kept unchecked
+    assert translated["reason"].is_not_null().all()
+    assert set(translated["reason"]) <= {"wrong_language", "repetition", "length_ratio", "untranslated", "empty_translation"}
+    kept = _frame(tmp_path / "ref" / "mix")
+    assert set(kept["lang"]) == {"eng_Latn"} and kept["mt_model"].is_null().all()
     summary = {row["lang"]: row for row in reference["summary"]}
-    assert summary["deu_Latn"]["rows"] == ref.filter(pl.col("lang") == "deu_Latn").height
+    assert summary["eng_Latn"]["rows"] == kept.height
     assert sum(r["translated"] for r in reference["summary"]) > 0
+    card = (tmp_path / "ref" / "mix" / "README.md")
+    assert not card.exists()  # the stage function writes no card; the CLI and the flows do
 
     # crash in the third chunk, then run again: same rows, finished chunks not redone
     calls = {"n": 0}
@@ -186,7 +204,7 @@ def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(en
     monkeypatch.setattr(stage, "translate_examples", real)
     resumed = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
     assert resumed["run"]["chunks_skipped"] == 2
-    assert _frame(out).equals(ref)
+    assert _everything(out).equals(ref)
 
     # other settings on the same output are refused
     with pytest.raises(Exception, match="other settings"):
@@ -198,7 +216,7 @@ def test_replicate_puts_every_example_in_every_language_and_reuses_the_cache(eng
     out = tmp_path / "rep" / "mix"
     first = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
     english = _frame(english_mix)
-    frame = _frame(out)
+    frame = _everything(out)
     assert frame.height == 2 * english.height
     assert frame.group_by("lang").len().sort("lang")["len"].to_list() == [english.height] * 2
     # the same template text and the same answers repeat: far fewer strings than rows
@@ -206,7 +224,7 @@ def test_replicate_puts_every_example_in_every_language_and_reuses_the_cache(eng
     shutil.rmtree(out)
     again = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
     assert sum(r["translated"] for r in again["summary"]) == 0
-    assert _frame(out).equals(frame)
+    assert _everything(out).equals(frame)
 
 
 def test_back_translation_uses_the_source_language_code_and_its_own_cache_namespace(tiny_nllb_ct2, tmp_path, tok):

@@ -1,4 +1,4 @@
-"""Language-ID scoring: three offline detectors, labels mapped to NLLB codes, and the script of a text.
+"""Language-ID scoring: what three detectors say about a text, and which scripts it is written in.
 
 Score first, decide later: this module only measures. :func:`score_text` turns a text into a
 :class:`LidScore` (each detector's best labels with probabilities, and how many letters the text
@@ -8,37 +8,26 @@ has in each script); :mod:`polymix.translate.lid_filter` decides what to keep.
     >>> s.label, round(s.score, 2)                  # langid's: stored as lid_label / lid_score
     ('deu_Latn', 1.0)
 
-Detectors (offline, installed with polymix; measured in /work/shared/notes/LID.md):
-
-* ``langid`` 1.1.6, the project card's detector. Its top label and normalised probability are the
-  ``lid_label``/``lid_score`` columns. It cannot output 16 of the 94 mBLIP languages.
-* ``py3langid`` 0.4: langid's method with a newer model, 88 of the 94, probabilities scaled by
-  text length (useful below rank 1).
-* ``cld2`` (pycld2): all 94 and Sindhi; fast.
-
-Labels become NLLB codes where the registry knows them (``de`` -> ``deu_Latn``); others stay as
-the detector wrote them (``hr``, ``yue``). Many texts are scored in a process pool with
+The detectors (langid, py3langid, CLD2) and their label mapping are in
+:mod:`polymix.translate.lid_models`. Many texts are scored in a process pool with
 :class:`LidPool`; each worker loads the models once.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import multiprocessing as mp
 import os
+import threading
+import time
 import unicodedata
 from typing import Iterable, Sequence
 
-import numpy as np
-
 from polymix.mix import languages as L
+from polymix.translate.lid_models import DETECTORS, TOP_K, coverage, models, to_nllb  # noqa: F401  (re-exported)
 
-DETECTORS = ("langid", "py3langid", "cld2")
-TOP_K = 5
-# Spellings the registry does not hold: CLD2 writes iw/jw/zh-Hant, py3langid no, langid nb.
-_ALIASES = {"no": "nob_Latn", "nb": "nob_Latn", "iw": "heb_Hebr", "he": "heb_Hebr", "jw": "jav_Latn",
-            "zh": "zho_Hans", "zh-Hant": "zho_Hant", "fil": "tgl_Latn", "ceb": "ceb_Latn"}
 # Unicode name prefixes (first word of unicodedata.name) that count as each registry script.
 _SCRIPT_WORDS = {"Hans": {"CJK"}, "Hant": {"CJK"}, "Jpan": {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"},
                  "Hang": {"HANGUL", "CJK"}}
@@ -46,21 +35,6 @@ _NEUTRAL = {"COMBINING", "MODIFIER", "FULLWIDTH", "HALFWIDTH", "SUPERSCRIPT", "S
 
 
 @functools.cache
-def _label_table() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for lang in L.languages():
-        for key in (lang.iso639_1, lang.mc4_code, lang.langid):
-            if key:
-                table.setdefault(key, lang.nllb)
-    table.update(_ALIASES)
-    return table
-
-
-def to_nllb(label: str) -> str:
-    """A detector label as an NLLB code where the registry has the language, else unchanged."""
-    return _label_table().get(label, label)
-
-
 def script_words(lang: str) -> frozenset[str]:
     """Unicode script name prefixes that a text in ``lang`` (NLLB code) is written in."""
     script = lang.rsplit("_", 1)[-1]
@@ -124,62 +98,6 @@ class LidScore:
         return " ".join(f"{d}={r[0][0]}:{r[0][1]:.2f}" if (r := getattr(self, d)) else f"{d}=-" for d in DETECTORS)
 
 
-class _Models:
-    """The three detectors, loaded once per process."""
-
-    def __init__(self) -> None:
-        import langid.langid as langid_mod
-        import py3langid.langid as py3_mod
-        import pycld2
-
-        self.langid = langid_mod.LanguageIdentifier.from_modelstring(langid_mod.model, norm_probs=True)
-        self.py3 = py3_mod.LanguageIdentifier.from_model_file(py3_mod.MODEL_FILE, norm_probs=True)
-        self.cld2 = pycld2
-        self.langid_labels = [to_nllb(c) for c in self.langid.nb_classes]
-        self.py3_labels = [to_nllb(c) for c in self.py3.nb_classes]
-        self.coverage = {
-            "langid": frozenset(self.langid_labels),
-            "py3langid": frozenset(to_nllb(c) for c in self.py3.labels),
-            "cld2": frozenset(to_nllb(code) for name, code in pycld2.LANGUAGES if name in set(pycld2.DETECTED_LANGUAGES)) | {"zho_Hant"},
-        }
-
-    def langid_rank(self, text: str) -> tuple[tuple[str, float], ...]:
-        ident = self.langid
-        fv = ident.instance2fv(text)
-        used = fv.nonzero()[0]
-        # langid's own nb_classprobs multiplies the dense feature vector (10 ms a text); its
-        # non-zero rows give the same numbers 20x faster; a softmax is langid's norm_probs without its n^2 matrix
-        logp = fv[used].astype("float64") @ ident.nb_ptc[used] + ident.nb_pc
-        probs = np.exp(logp - logp.max())
-        probs /= probs.sum()
-        best = np.argpartition(-probs, TOP_K)[:TOP_K]
-        return tuple(sorted(((self.langid_labels[i], float(probs[i])) for i in best), key=lambda x: -x[1]))
-
-    def py3_rank(self, text: str) -> tuple[tuple[str, float], ...]:
-        if not hasattr(self.py3, "_decide"):  # older py3langid: the public (slower) ranking
-            return tuple((to_nllb(label), float(p)) for label, p in self.py3.rank(text)[:TOP_K])
-        probs = self.py3._decide(text)  # one score per class, aliases folded (what rank() sorts)
-        best = np.argpartition(-probs, TOP_K)[:TOP_K]
-        return tuple(sorted(((self.py3_labels[i], float(probs[i])) for i in best), key=lambda x: -x[1]))
-
-    def cld2_rank(self, text: str) -> tuple[tuple[str, float], ...]:
-        try:
-            _, _, found = self.cld2.detect(text, bestEffort=True)
-        except self.cld2.error:  # CLD2 refuses some invalid UTF-8 (lone surrogates): no opinion
-            return ()
-        return tuple((to_nllb(code), pct / 100) for _, code, pct, _ in found if code != "un" and pct > 0)
-
-
-@functools.cache
-def models() -> _Models:
-    return _Models()
-
-
-def coverage(detector: str) -> frozenset[str]:
-    """The labels (NLLB codes where known) that ``detector`` can output."""
-    return models().coverage[detector]
-
-
 def score_text(text: str) -> LidScore:
     m = models()
     scripts = scripts_of(text)
@@ -190,6 +108,14 @@ def score_text(text: str) -> LidScore:
 
 def score_batch(texts: Sequence[str]) -> list[LidScore]:
     return [score_text(t) for t in texts]
+
+
+def _timed_batch(texts: Sequence[str]) -> tuple[list[LidScore], float]:
+    started = time.process_time()
+    return score_batch(texts), time.process_time() - started
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class LidPool:
@@ -205,11 +131,25 @@ class LidPool:
         self.processes = max(1, min(processes if processes is not None else 4, os.cpu_count() or 1))
         self.batch_size = batch_size
         self._pool = None
+        self.texts = 0
+        """distinct texts scored so far"""
+        self.cpu_seconds = 0.0
+        """CPU time the scoring took, summed over workers: texts / cpu_seconds is the rate per idle core"""
 
     def __enter__(self) -> "LidPool":
         if self.processes > 1:
-            # spawn, not fork: the parent may hold threads (polars, CTranslate2) that fork would copy mid-lock
-            self._pool = mp.get_context("spawn").Pool(self.processes, initializer=models)
+            # spawn, not fork: the parent may hold threads (polars, CTranslate2) that fork would copy
+            # mid-lock. One BLAS thread per worker: the workers are the parallelism.
+            saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+            os.environ.update({k: "1" for k in _THREAD_VARS})
+            try:
+                self._pool = mp.get_context("spawn").Pool(self.processes, initializer=models)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
         return self
 
     def __exit__(self, *exc) -> None:
@@ -222,9 +162,29 @@ class LidPool:
         texts = list(texts)
         distinct = list(dict.fromkeys(texts))
         if self._pool is None or len(distinct) < 2 * self.batch_size:
-            done = score_batch(distinct)
+            parts = [_timed_batch(distinct)]
         else:
             batches = [distinct[i:i + self.batch_size] for i in range(0, len(distinct), self.batch_size)]
-            done = [s for part in self._pool.imap(score_batch, batches) for s in part]
+            parts = list(self._pool.imap(_timed_batch, batches))
+        done = [s for part, _ in parts for s in part]
+        self.texts += len(distinct)
+        self.cpu_seconds += sum(cpu for _, cpu in parts)
         by_text = dict(zip(distinct, done))
         return [by_text[t] for t in texts]
+
+
+_SHARED: dict[int, LidPool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool(processes: int | None = None) -> LidPool:
+    """One pool per process and size, started on first use and closed at exit: for stages that
+    score chunk after chunk (the translate stage) without paying the workers' start each time."""
+    if mp.current_process().daemon:  # e.g. a Dask worker: daemonic processes may not start children
+        processes = 1
+    pool = LidPool(processes)
+    with _SHARED_LOCK:  # chunks may run in threads
+        if pool.processes not in _SHARED:
+            _SHARED[pool.processes] = pool.__enter__()
+            atexit.register(pool.__exit__, None, None, None)
+        return _SHARED[pool.processes]

@@ -57,13 +57,11 @@ def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | N
     if score.letters == 0:
         return None, False
     accepted = s.accepted(lang)
-    english = ENGLISH not in accepted and any(score.top(d) == ENGLISH for d in s.detectors)
-    miss = "untranslated" if english else "wrong_language"
     if score.script_share(script_words(lang)) < s.min_script_share:
-        return miss, True
+        return _miss(score, accepted, s), True
     if score.letters < s.min_letters:
         return None, False
-    voters = [d for d in s.detectors if accepted & coverage(d)]
+    voters = s.voters(lang)
     if not voters:
         return None, False
     tops = {d: score.top(d) for d in s.detectors}
@@ -72,10 +70,16 @@ def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | N
         threshold = s.vote_min_prob.get(d)
         if tops[d] not in accepted and (threshold is None or score.prob(d, accepted) < threshold):
             continue
-        blind = coverage(d)
-        if not any(x and x in registry and x not in accepted and x not in blind for o, x in tops.items() if o != d):
+        sees = coverage(d)  # a registry language outside the group that d cannot output, named by another: veto
+        if not any(x and x in registry and x not in accepted and x not in sees for o, x in tops.items() if o != d):
             return None, True
-    return miss, True
+    return _miss(score, accepted, s), True
+
+
+def _miss(score: LidScore, accepted: frozenset[str], s: LidSettings) -> str:
+    """untranslated when a detector reads the text as English, else wrong_language."""
+    english = ENGLISH not in accepted and any(score.top(d) == ENGLISH for d in s.detectors)
+    return "untranslated" if english else "wrong_language"
 
 
 def _no_space(lang: str) -> bool:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from polymix.mix import languages as L
-from polymix.translate.lid import coverage
+from polymix.translate.lid import coverage, to_nllb
+from polymix.translate.lid_settings import LidSettings
 
 SCRIPT_FAMILIES = {
     "Latin": {"Latn"}, "Cyrillic": {"Cyrl"}, "Arabic": {"Arab"},
@@ -21,15 +22,20 @@ SCRIPT_FAMILIES = {
 }
 
 
-def language_groups(langs: list[str], groups: list[list[str]]) -> dict[str, list[str]]:
+def language_groups(langs: list[str], s: LidSettings) -> dict[str, list[str]]:
     """Reporting groups: script families, detector coverage, declared confusable groups."""
     out: dict[str, list[str]] = {"all": list(langs)}
     for name, scripts in SCRIPT_FAMILIES.items():
         out[f"script: {name}"] = [x for x in langs if x.rsplit("_", 1)[-1] in scripts]
-    out["known to langid"] = [x for x in langs if x in coverage("langid")]
-    out["unknown to langid"] = [x for x in langs if x not in coverage("langid")]
-    out["CLD2 only"] = [x for x in langs if x not in coverage("langid") and x not in coverage("py3langid")]
-    for group in groups:
+    def own(x: str) -> set[str]:  # the language itself, by code (zho_Hant is langid's zh), not its group
+        lang = L.get(x)
+        return {x, to_nllb(lang.iso639_1 or lang.mc4_code)}
+
+    knows = {d: [x for x in langs if own(x) & coverage(d)] for d in ("langid", "py3langid")}
+    out["known to langid"] = knows["langid"]
+    out["unknown to langid"] = [x for x in langs if x not in knows["langid"]]
+    out["CLD2 only"] = [x for x in langs if x not in knows["langid"] and x not in knows["py3langid"]]
+    for group in s.groups:
         members = [x for x in group if x in langs]
         if len(members) > 1:
             out["group " + "/".join(L.get(x).iso639_1 or x for x in members)] = members
@@ -52,7 +58,7 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
     lines = [f"language-ID calibration: {s.calibration.get('rows')} texts, {len(langs)} languages, {report['seconds']} s",
              "rates: min (language with it) mean, over the group's languages",
              f"{'group':<26}{'n':>3}  {'length':<9} {'keep (own language)':<24} {'English rejected':<24} {'other rejected':<24}"]
-    for name, members in language_groups(langs, s.groups).items():
+    for name, members in language_groups(langs, s).items():
         for length, rates in (("paragraph", para), ("caption", cap)):
             lines.append(f"{name:<26}{len(members):>3}  {length:<9} " + " ".join(
                 f"{_cell(rates, members, k):<24}" for k in ("keep", "english", "other")))
@@ -62,8 +68,8 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
         lines.append(f"weakest keep, {length}: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
         weakest = sorted((rates[x]["other"], x) for x in langs if "other" in rates[x])[:5]
         lines.append(f"weakest other-reject, {length}: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
-    lines.append("grid (py3langid vote_min_prob -> smallest margin over all targets): "
-                 + ", ".join(f"{k}: {v:+.3f}" for k, v in s.calibration.get("grid", {}).items()))
+    lines.append("grid (py3langid vote_min_prob -> smallest / mean headroom over all targets): "
+                 + ", ".join(f"{k}: {v[0]:+.3f}/{v[1]:.3f}" for k, v in s.calibration.get("grid", {}).items()))
     lines.append(f"chosen: vote_min_prob={s.vote_min_prob}, repeat_min_words={s.repeat_min_words}, "
                  f"repeat_min_chars={s.repeat_min_chars}, min_compression={s.min_compression}, "
                  f"length_ratio=[{s.length_ratio_min}, {s.length_ratio_max}]")

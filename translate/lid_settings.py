@@ -18,7 +18,7 @@ import yaml
 
 from polymix.mix import languages as L
 from polymix.mix.sources.base import ConfigError
-from polymix.translate.lid import DETECTORS
+from polymix.translate.lid import DETECTORS, coverage
 
 SETTINGS_FILE = Path(__file__).with_name("lid_settings.yaml")
 ROUND_TRIP_ACTIONS = ("english", "reject", "keep")
@@ -105,6 +105,14 @@ class LidSettings:
         """
         return self._accepted.get(lang, frozenset({lang}))
 
+    def voters(self, lang: str) -> tuple[str, ...]:
+        """The enabled detectors that can output ``lang`` or a member of its groups."""
+        cache = self.__dict__.setdefault("_voters", {})
+        if lang not in cache:
+            accepted = self.accepted(lang)
+            cache[lang] = tuple(d for d in self.detectors if accepted & coverage(d))
+        return cache[lang]
+
     def expected_ratio(self, lang: str) -> float:
         return self.length_ratio_expected.get(lang, 1.0)
 
@@ -132,7 +140,7 @@ class LidSettings:
 
     def save(self, path: str | Path, header: str = "") -> Path:
         path = Path(path)
-        body = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=120)
+        body = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=120, default_flow_style=None)
         path.write_text(header + body, encoding="utf-8")
         return path
 

@@ -40,6 +40,10 @@ from polymix.translate import assign
 from polymix.translate.model import DEFAULT_MODEL, cache_root, resolve
 from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
 from polymix.translate.render import render_translated, strings_needed
+from polymix.translate import lid_accounting
+from polymix.translate.lid import shared_pool
+from polymix.translate.lid_filter import filter_rows
+from polymix.translate.lid_settings import LidSettings
 from polymix.translate.service import TranslationService
 
 PLAN = Path("_manifest") / "plan.arrow"  # not .parquet: OUT/**/*.parquet must match rows only
@@ -70,6 +74,15 @@ class TranslateSettings:
     """translation cache file (default ~/.cache/polymix/translations.sqlite); 'none' to disable"""
     decode: DecodeSettings = dataclasses.field(default_factory=DecodeSettings)
     runtime: RuntimeSettings = dataclasses.field(default_factory=RuntimeSettings)
+    lid_settings: str | None = None
+    """language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)"""
+    lid_processes: int = 2
+    """language-ID worker processes (1: in the translating process)"""
+    round_trip: bool = False
+    """back-translate short answers with the same model and check them (round_trip_action in the settings)"""
+
+    def lid(self) -> LidSettings:
+        return LidSettings.load(self.lid_settings)
 
     def __post_init__(self) -> None:
         self.input, self.out = Path(self.input), Path(self.out)
@@ -198,11 +211,18 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     examples = [ex for path in files for ex in from_table(pq.read_table(path))]
     per_lang: dict[str, Counter] = {}
     rows = translate_examples(examples, plan_, service, stats=per_lang)
-    stats: dict[str, float] = {"in": sum(len(plan_[e.id]) for e in examples), "out": len(rows), "english_in": len(examples)}
+    # Score, then decide (settings in translate/lid_settings.yaml); English rows pass unchecked.
+    back = service.back_translate if settings.round_trip else None
+    kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(settings.lid_processes))
+    stats: dict[str, float] = {
+        "in": sum(len(plan_[e.id]) for e in examples), "out": len(kept), "english_in": len(examples), **lid_stats,
+        **lid_accounting.planned((e.source, lang) for e in examples for lang in plan_[e.id]),
+    }
     for lang, counter in per_lang.items():
         for key in ("translated", "hits", "passthrough", "seconds"):
             stats[f"{key}:{lang}"] = round(counter[key], 4)
-    return writer.write_chunk(chunk_id, to_table(rows), stats=stats)
+    rejected_table = to_table([r for r, _ in rejected], reasons=[why for _, why in rejected]) if rejected else None
+    return writer.write_chunk(chunk_id, to_table(kept), rejected_table, stats=stats)
 
 
 # -- 3. finish -------------------------------------------------------------------------------
@@ -219,6 +239,8 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
     planned = manifest["stats"].get("in", 0)
     if planned != manifest["rows"] + manifest["rejected"]:
         raise RuntimeError(f"accounting broken: planned {planned} rows, wrote {manifest['rows']} + {manifest['rejected']} rejected")
+    lid_accounting.require_accounting(settings.out, manifest)  # per source and language, counted from the files
+    shards.atomic_write_json(settings.out / "_manifest" / "lid.json", settings.lid().to_dict())  # for the data card
     manifest["summary"] = summary(manifest)
     return manifest
 

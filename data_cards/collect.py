@@ -1,0 +1,89 @@
+"""What a data card says about a mix, read from its manifest and files.
+
+:func:`collect` gathers it once (row counts per language and reason, templates used, sample rows,
+the recorded build settings); :mod:`polymix.data_cards.card` renders it. :func:`bar_chart` draws
+``rows_per_language.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from polymix.mix import shards
+
+FILTER_REASONS = ("empty_translation", "untranslated", "repetition", "wrong_language", "length_ratio", "round_trip")
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
+    """Everything the card needs; reads the rows once per question (lazy Polars scans)."""
+    import polars as pl
+
+    root = Path(root)
+    manifest = shards.load_manifest(root)
+    rows = shards.scan(root)
+    kept = {(r["lang"], r["source"], r["task"]): r["n"]
+            for r in rows.group_by("lang", "source", "task").agg(pl.len().alias("n")).collect().iter_rows(named=True)}
+    rejected_frame = shards.scan(root, rejected=True).group_by("lang", "reason").agg(pl.len().alias("n")).collect()
+    rejected: dict[str, Counter] = {}
+    for r in rejected_frame.iter_rows(named=True):
+        rejected.setdefault(r["lang"], Counter())[r["reason"]] += r["n"]
+    per_lang: dict[str, Counter] = {}
+    for (lang, _, _), n in kept.items():
+        per_lang.setdefault(lang, Counter())["kept"] += n
+    for lang, reasons in rejected.items():
+        per_lang.setdefault(lang, Counter()).update({f"rejected_{k}": v for k, v in reasons.items()})
+    sources: Counter = Counter()
+    for (_, source, _), n in kept.items():
+        sources[source] += n
+    seen = {k for c in rejected.values() for k in c}
+    reasons = [r for r in FILTER_REASONS if r in seen] + sorted(seen - set(FILTER_REASONS))
+    templates = rows.group_by("task", "template_id").agg(pl.len().alias("n")).sort("task", "template_id").collect().rows()
+    samples = (rows.select("lang", "task", "instruction", "target").group_by("lang", maintain_order=True)
+               .head(examples_per_lang).collect().sort("lang", maintain_order=True).rows())
+    return {
+        "root": root,
+        "name": root.resolve().name,
+        "manifest": manifest,
+        "per_lang": dict(sorted(per_lang.items())),
+        "reasons": reasons,
+        "sources": dict(sorted(sources.items())),
+        "tasks": sorted({t for (_, _, t) in kept}),
+        "templates": templates,
+        "samples": samples,
+        "translate": _json(root / "_manifest" / "translate.json"),
+        "lid": _json(root / "_manifest" / "lid.json"),
+        "total": sum(kept.values()),
+        "rejected_total": sum(sum(c.values()) for c in rejected.values()),
+    }
+
+
+def bar_chart(info: dict[str, Any], path: Path) -> Path:
+    """Horizontal bars of kept (and rejected) rows per language, largest first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    langs = sorted(info["per_lang"], key=lambda x: (-info["per_lang"][x]["kept"], x))
+    kept = [info["per_lang"][x]["kept"] for x in langs]
+    rejected = [sum(v for k, v in info["per_lang"][x].items() if k.startswith("rejected_")) for x in langs]
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.2 * len(langs)))
+    ax.barh(langs, kept, color="#3b75af", label="kept")
+    if any(rejected):
+        ax.barh(langs, rejected, left=kept, color="#d9534f", label="rejected")
+        ax.legend(loc="lower right")
+    ax.invert_yaxis()
+    ax.set_xlabel("rows")
+    ax.set_title(f"{info['name']}: rows per language ({info['total']:,} kept)")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

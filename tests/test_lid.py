@@ -1,0 +1,171 @@
+"""Language-ID scoring and the filter's decisions, one rejection reason at a time, on real-looking rows."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from polymix.mix.schema import ENGLISH, Example
+from polymix.mix.sources.base import ConfigError
+from polymix.translate import lid_quality as Q
+from polymix.translate.lid import LidPool, coverage, score_text, to_nllb
+from polymix.translate.lid_filter import REASONS, filter_rows, language_reason, text_reason
+from polymix.translate.lid_settings import LidSettings, default_settings
+
+CAPTION_EN = "A man riding a horse on a sandy beach next to the ocean."
+CAPTION_DE = "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer."
+QUESTION_EN = "Question: What color is the bus parked on the street? Answer briefly."
+QUESTION_DE = "Frage: Welche Farbe hat der Bus, der auf der Straße parkt? Antworte kurz."
+
+
+def caption(lang: str, instruction: str, target: str, source_id: str = "1") -> Example:
+    en = Example(source="coco", source_id=source_id, split="train", image="a.jpg", task="caption",
+                 instruction_en="Describe the image in detail.", target_en=CAPTION_EN, answers_en=[CAPTION_EN])
+    return en.with_lang(lang, instruction=instruction, target=target, mt_model="nllb")
+
+
+def vqa(lang: str, instruction: str, target: str, answer_en: str = "red", answers=("red", "red", "dark red")) -> Example:
+    en = Example(source="vqav2", source_id="7", split="train", image="b.jpg", task="vqa", instruction_en=QUESTION_EN,
+                 target_en=answer_en, answers_en=list(answers))
+    return en.with_lang(lang, instruction=instruction, target=target, mt_model="nllb")
+
+
+def reasons(rows, **kwargs):
+    kept, rejected, stats = filter_rows(rows, **kwargs)
+    return [r.id for r in kept], [why for _, why in rejected], stats
+
+
+def test_scores_are_nllb_codes_with_langid_probability():
+    s = score_text(CAPTION_DE)
+    assert s.label == "deu_Latn" and 0.9 < s.score <= 1.0
+    assert all(s.top(d) == "deu_Latn" for d in ("langid", "py3langid", "cld2"))
+    assert s.scripts == {"LATIN": s.letters}
+    assert to_nllb("iw") == "heb_Hebr" and to_nllb("no") == "nob_Latn" and to_nllb("hr") == "hr"
+    assert "ydd_Hebr" in coverage("cld2") and "ydd_Hebr" not in coverage("langid")
+    empty = score_text("  123 !! ")
+    assert empty.letters == 0 and empty.label is None
+
+
+def test_good_rows_are_kept_and_labelled():
+    rows = [caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_DE),
+            vqa("deu_Latn", QUESTION_DE, "rot"),
+            caption(ENGLISH, "Describe the image in detail.", CAPTION_EN)]
+    kept, rejected, stats = filter_rows(rows)
+    assert not rejected and len(kept) == 3
+    assert kept[0].lid_label == "deu_Latn" and kept[0].lid_score > 0.9
+    assert kept[2].lid_label is None  # English rows are the sources: not scored
+    assert stats["lid_in"] == stats["lid_kept"] == 3 and stats["english_passthrough"] == 1
+
+
+def test_untranslated_copy_and_english_output():
+    copy = caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_EN)
+    paraphrase = caption("fra_Latn", "Describe this picture in detail please.", "A man is riding his horse along a sandy beach by the sea.")
+    _, why, stats = reasons([copy, paraphrase])
+    assert why == ["untranslated", "untranslated"] and stats["rejected_untranslated"] == 2
+
+
+def test_wrong_language():
+    french = caption("deu_Latn", "Décrivez l'image en détail.", "Un homme monte un cheval sur une plage de sable au bord de la mer.")
+    russian_for_chinese = caption("zho_Hans", "Опишите изображение подробно.", "Мужчина едет верхом на лошади по песчаному пляжу у моря.")
+    _, why, _ = reasons([french, russian_for_chinese])
+    assert why == ["wrong_language", "wrong_language"]
+
+
+def test_empty_translation():
+    _, why, _ = reasons([caption("deu_Latn", "Beschreibe das Bild ausführlich.", " . "),
+                         caption("deu_Latn", "", CAPTION_DE)])
+    assert why == ["empty_translation", "empty_translation"]
+
+
+def test_repetition_words_and_characters():
+    loop = "Es tut mir leid, es tut mir leid, es tut mir leid, es tut mir leid."
+    zh_loop = "一个男人在骑马一个男人在骑马一个男人在骑马一个男人在骑马"
+    _, why, _ = reasons([caption("deu_Latn", "Beschreibe das Bild ausführlich.", loop),
+                         caption("zho_Hans", "详细描述这张图片。", zh_loop)])
+    assert why == ["repetition", "repetition"]
+    assert Q.repeat_run(Q.units(loop, "deu_Latn")) == 4
+    # a repeat that is in the English source is not the model's fault
+    en = "Look, look, look, look at the red kite."
+    row = dataclasses.replace(caption("deu_Latn", "Beschreibe das Bild.", "Schau, schau, schau, schau dir den roten Drachen an."), target_en=en)
+    assert reasons([row])[1] == []
+
+
+def test_length_ratio():
+    truncated = caption("deu_Latn", "Beschreibe das Bild ausführlich.", "Ein Mann reitet.")
+    runaway = caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_DE + " " + " ".join(
+        ["Die Sonne geht langsam unter, während Möwen über den Wellen kreisen und Kinder im Sand spielen."] * 2))
+    _, why, _ = reasons([truncated, runaway])
+    assert why == ["length_ratio", "length_ratio"]
+
+
+def test_confusable_groups_and_coverage_veto():
+    malay = "Seorang lelaki menunggang kuda di pantai berpasir di tepi laut pada waktu petang."
+    s = default_settings()
+    assert language_reason(score_text(malay), "ind_Latn", s)[0] is None          # id/ms: one group
+    yiddish = "אַלע מענטשן װערן געבױרן פֿרײַ און גלײַך אין כּבֿוד און רעכט"
+    assert language_reason(score_text(yiddish), "ydd_Hebr", s)[0] is None
+    # langid and py3langid do not know Yiddish and call it Hebrew; CLD2 does know it: rejected
+    assert language_reason(score_text(yiddish), "heb_Hebr", s)[0] == "wrong_language"
+
+
+def test_short_answers_are_not_rejected_on_language_alone():
+    # "Bus" (= English "bus") and "red" (untranslated): too short to identify or to call untranslated
+    # alone; the row is judged on instruction + answer (mBLIP kept English answers on purpose)
+    rows = [vqa("deu_Latn", QUESTION_DE, "Bus", answer_en="bus", answers=["bus"]), vqa("deu_Latn", QUESTION_DE, "red")]
+    kept, why, stats = reasons(rows)
+    assert why == [] and len(kept) == 2 and stats["short_identical"] == 2
+    reason, checked = language_reason(score_text("rot"), "deu_Latn", default_settings())
+    assert reason is None and not checked
+    # a short text in the wrong script is still caught
+    assert language_reason(score_text("red"), "zho_Hans", default_settings())[0] == "untranslated"
+
+
+def test_round_trip_with_a_back_translator():
+    english = {"rot": "red", "blau": "blue"}
+    calls = []
+
+    def back(texts, src_lang):
+        calls.append((tuple(texts), src_lang))
+        return [english.get(t, t) for t in texts]
+
+    good, bad = vqa("deu_Latn", QUESTION_DE, "rot"), vqa("deu_Latn", QUESTION_DE, "blau")
+    kept, rejected, stats = filter_rows([good, bad], back_translate=back)
+    assert calls == [(("rot", "blau"), "deu_Latn")]
+    assert [r.target for r in kept] == ["rot", "red"]                   # default: English answer, as mBLIP
+    assert stats["round_trip_checked"] == 2 and stats["round_trip_english"] == 1 and not rejected
+    strict = LidSettings.load(round_trip_action="reject")
+    kept, rejected, _ = filter_rows([good, bad], strict, back_translate=back)
+    assert [r.target for r in kept] == ["rot"] and [w for _, w in rejected] == ["round_trip"]
+    # captions are long: never back-translated
+    calls.clear()
+    filter_rows([caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_DE)], back_translate=back)
+    assert calls == []
+
+
+def test_every_reason_is_known_and_text_reason_needs_no_source():
+    assert set(REASONS) >= {"untranslated", "wrong_language", "empty_translation", "repetition", "length_ratio"}
+    s = default_settings()
+    assert text_reason(CAPTION_DE, "deu_Latn", score_text(CAPTION_DE), s) == (None, True)
+    assert text_reason(CAPTION_EN, "deu_Latn", score_text(CAPTION_EN), s)[0] == "untranslated"
+    assert text_reason(CAPTION_EN, "deu_Latn", score_text(CAPTION_EN), s, source=CAPTION_EN) == ("untranslated", False)
+
+
+def test_settings_are_validated_and_groups_are_not_transitive():
+    with pytest.raises(ConfigError) as err:
+        LidSettings(detectors=("langid", "fasttext"), round_trip_action="maybe", length_ratio_min=2.0)
+    assert "fasttext" in str(err.value) and "round_trip_action" in str(err.value) and "length_ratio" in str(err.value)
+    s = default_settings()
+    assert "mkd_Cyrl" in s.accepted("bul_Cyrl") and "srp_Cyrl" not in s.accepted("bul_Cyrl")
+    assert s.calibration["vote_min_prob_py3langid"] == s.vote_min_prob.get("py3langid")
+    only_langid = LidSettings.load(detectors=["langid"])
+    reason, checked = language_reason(score_text("Ọmọ ènìyàn kọ̀ọ̀kan ni a bí ní òmìnira"), "yor_Latn", only_langid)
+    assert reason is None and not checked  # langid does not know Yoruba: script check only, unchecked
+
+
+def test_pool_gives_the_same_scores_as_one_process():
+    texts = [CAPTION_DE, CAPTION_EN, "Un homme monte un cheval.", "一个男人在骑马"] * 3
+    texts = [f"{t} {i}" for i, t in enumerate(texts)]
+    with LidPool(2, batch_size=2) as pool:
+        pooled = pool.score(texts)
+    assert [s.detail() for s in pooled] == [score_text(t).detail() for t in texts]
