@@ -11,8 +11,12 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo prepare translate build-mix server deploy lid-calibrate lid-check card bench-lid test test-fast langs clean
+.PHONY: help install demo prepare translate build-mix server deploy train lid-calibrate lid-check card bench-lid test test-fast langs clean
 DEV ?= ../shared/data/udhr-lid-dev.jsonl
+CONFIG ?= training/configs/mblip-mt0-xl.yaml
+DATA   ?= out/demo
+GPUS   ?= 1
+ARGS   ?=
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 PREFECT_PORT ?= 4200
@@ -53,6 +57,13 @@ server: install ## start a local Prefect server on 127.0.0.1:4200 (PREFECT_PORT;
 deploy: install ## register prefect.yaml's deployments and execute their runs (needs `make server`)
 	$(BIN)/prefect config set PREFECT_API_URL=$(PREFECT_URL)
 	POLYMIX_HOME=$(CURDIR) PREFECT_API_URL=$(PREFECT_URL) $(BIN)/python -m polymix.flows.serve
+
+train: install ## train on a mix (CONFIG=training/configs/tiny.yaml DATA=out/demo GPUS=1 ARGS="--resume")
+ifeq ($(GPUS),1)
+	$(BIN)/polymix train --config $(CONFIG) --data $(DATA) $(ARGS)
+else
+	$(BIN)/torchrun --nproc_per_node $(GPUS) -m polymix.training --config $(CONFIG) --data $(DATA) $(ARGS)
+endif
 
 lid-calibrate: install ## calibrate the language-ID filter on the UDHR dev file (DEV=...); rewrites translate/lid_settings.yaml
 	$(BIN)/polymix lid-calibrate --dev $(DEV) --write

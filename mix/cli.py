@@ -327,6 +327,17 @@ def card(
     console.print(f"[green]wrote[/] {readme} and {readme.parent / 'rows_per_language.png'}", highlight=False)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def train(ctx: typer.Context) -> None:
+    """Train the mBLIP-style model on a mix; `polymix train --help` lists every option and setting."""
+    from polymix.training.cli import main as train_main
+
+    raise typer.Exit(train_main(ctx.args))
+
+
 def _print_rejections(manifest: dict) -> None:
     reasons = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
     if reasons:

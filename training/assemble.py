@@ -64,12 +64,15 @@ def _quiet():
     """transformers prints a load report of every unused key; we check the keys ourselves."""
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _load_part(cls, config, state: dict, what: str):
@@ -92,8 +95,10 @@ def quantization_for(config: RunConfig, device: torch.device) -> str:
     return q
 
 
-def load_llm(config: RunConfig, source: str, device: torch.device):
-    """The LLM (seq2seq or decoder-only) on ``device``; returns (model, decoder_only, quantization)."""
+def load_llm(config: RunConfig, source: str, device: torch.device, dtype: torch.dtype | None = None):
+    """The LLM (seq2seq or decoder-only) on ``device``; returns (model, decoder_only, quantization).
+
+    Its dtype: ``dtype`` if given, else ``model.llm_dtype`` on CUDA and float32 on CPU."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, BitsAndBytesConfig
 
     cfg = sources.load_config(source)
@@ -104,7 +109,8 @@ def load_llm(config: RunConfig, source: str, device: torch.device):
     else:
         decoder_only = not getattr(cfg, "is_encoder_decoder", False)
     quant = quantization_for(config, device)
-    dtype = getattr(torch, config.model.llm_dtype) if device.type == "cuda" else torch.float32
+    if dtype is None:
+        dtype = getattr(torch, config.model.llm_dtype) if device.type == "cuda" else torch.float32
     if quant == "8bit":
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
     elif quant == "4bit":
@@ -159,8 +165,10 @@ def load_trainable(model: MBlip, path: str | Path) -> int:
     return len(state)
 
 
-def build_model(config: RunConfig, device: torch.device | None = None) -> Built:
-    """Assemble the model of ``config`` on ``device`` (default: the current CUDA device, else CPU)."""
+def build_model(config: RunConfig, device: torch.device | None = None, dtype: torch.dtype | None = None) -> Built:
+    """Assemble the model of ``config`` on ``device`` (default: the current CUDA device, else CPU).
+
+    ``dtype`` overrides the dtype of the frozen parts (ViT, LLM); the export uses it on CPU."""
     from transformers import AutoTokenizer, Blip2QFormerModel, Blip2VisionModel
 
     m = config.model
@@ -177,7 +185,7 @@ def build_model(config: RunConfig, device: torch.device | None = None) -> Built:
     state = sources.load_tensors(blip2_src, prefixes)
     vision = _load_part(Blip2VisionModel, blip2_cfg.vision_config, sources.strip(state, "vision_model."), f"{m.blip2} ViT")
     qformer = _load_part(Blip2QFormerModel, blip2_cfg.qformer_config, sources.strip(state, "qformer."), f"{m.blip2} Q-Former")
-    llm, decoder_only, quant = load_llm(config, llm_src, device)
+    llm, decoder_only, quant = load_llm(config, llm_src, device, dtype)
     if m.gradient_checkpointing:
         for part in (qformer, llm):
             part.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -190,7 +198,7 @@ def build_model(config: RunConfig, device: torch.device | None = None) -> Built:
             raise ConfigError(f"model.projection=checkpoint: {m.blip2} has no projection of shape "
                               f"{tuple(model.language_projection.weight.shape)}; use projection: new")  # fmt: skip
         model.language_projection.load_state_dict(proj)
-    vision_dtype = getattr(torch, m.vision_dtype) if device.type == "cuda" else torch.float32
+    vision_dtype = dtype or (getattr(torch, m.vision_dtype) if device.type == "cuda" else torch.float32)
     model.vision_model.to(device, vision_dtype)
     for part in (model.qformer, model.language_projection):
         part.to(device, torch.float32)

@@ -37,9 +37,15 @@ def _f(default: Any, help: str, factory: Any = None) -> Any:
 
 @dataclass
 class ModelSettings:
-    blip2: str = _f("Salesforce/blip2-flan-t5-xl", "BLIP-2 checkpoint (hub id or folder; a released mBLIP checkpoint works too) giving the frozen ViT, the Q-Former and the query tokens; 'tiny:blip2' builds a random tiny one")
-    llm: str = _f("bigscience/mt0-xl", "the LLM: hub id or folder of a seq2seq (mT0/mT5) or decoder-only (BLOOMZ, Llama-style) model, or a Blip2ForConditionalGeneration checkpoint (its language model is used); 'tiny:mt5', 'tiny:bloom', 'tiny:llama' build random tiny ones")
-    projection: str = _f("auto", "'new': a fresh linear projection; 'checkpoint': the one in `blip2`; 'auto': 'checkpoint' when blip2 and llm are the same checkpoint, else 'new'")
+    blip2: str = _f("Salesforce/blip2-flan-t5-xl",
+                    "BLIP-2 checkpoint (hub id or folder; a released mBLIP checkpoint works too) giving the frozen ViT, "
+                    "the Q-Former and the query tokens; 'tiny:blip2' builds a random tiny one")
+    llm: str = _f("bigscience/mt0-xl",
+                  "the LLM: hub id or folder of a seq2seq (mT0/mT5) or decoder-only (BLOOMZ, Llama-style) model, or a "
+                  "Blip2ForConditionalGeneration checkpoint (its language model is used); 'tiny:mt5', 'tiny:bloom', "
+                  "'tiny:llama' build random tiny ones")
+    projection: str = _f("auto", "'new': a fresh linear projection; 'checkpoint': the one in `blip2`; 'auto': "
+                               "'checkpoint' when blip2 and llm are the same checkpoint, else 'new'")
     quantization: str = _f("8bit", "LLM weights: '8bit' or '4bit' (nf4) with bitsandbytes on CUDA, or 'none'")
     quantize_on_cpu: bool = _f(False, "on CPU, load the LLM with bitsandbytes too (slow; for tests) instead of falling back to full precision")
     llm_dtype: str = _f("bfloat16", "dtype of the LLM's non-quantized weights on CUDA (CPU uses float32)")
@@ -53,7 +59,9 @@ class LoraSettings:
     r: int = _f(8, "LoRA rank")
     alpha: int = _f(16, "LoRA alpha (scale = alpha / r)")
     dropout: float = _f(0.05, "dropout on the LoRA input")
-    target_modules: list[str] | None = _f(None, "modules that get LoRA; default by architecture: T5 q,k,v,o,wi_0,wi_1,wo; BLOOM query_key_value,dense,dense_h_to_4h,dense_4h_to_h; Llama q/k/v/o/gate/up/down_proj")
+    target_modules: list[str] | None = _f(None, "modules that get LoRA; default by architecture: T5 q,k,v,o,wi_0,wi_1,wo; "
+                                                "BLOOM query_key_value,dense,dense_h_to_4h,dense_4h_to_h; "
+                                                "Llama q/k/v/o/gate/up/down_proj")
 
 
 @dataclass

@@ -14,10 +14,9 @@ import types
 import typing
 from typing import Any
 
-_MISSING = object()
-
-
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is not None:
+        return str(tp).replace("typing.", "")
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -55,8 +54,15 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, bool):  # YAML 1.1 reads a bare `no` (train.precision=no) as false
+            return "yes" if value else "no"
+        if isinstance(value, (str, int, float)):
             return str(value)
     elif tp is Any:
         return value

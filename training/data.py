@@ -3,7 +3,8 @@
 ``ShardStream`` is a torch ``IterableDataset`` over a mix folder (``lang=XXX/part-*.parquet`` plus
 ``manifest.json``). It never holds the mix in memory: it reads ``data.interleave`` Parquet row
 groups at a time (in a seeded random order, so languages mix), round-robin in record batches,
-through a ``data.shuffle_buffer``-row shuffle buffer. Rows are dealt out to every consumer
+through a shuffle buffer (``data.shuffle_buffer`` rows plus one record batch per open row
+group). Rows are dealt out to every consumer
 (DDP rank x DataLoader worker) by position, so each sees a disjoint share, and the stream of one
 consumer is a pure function of (seed, epoch, position): ``start_batch`` skips what a run has
 already consumed without decoding an image, which is what makes ``--resume`` exact.
@@ -90,6 +91,8 @@ class ShardStream(torch.utils.data.IterableDataset):
         self.shuffle_buffer, self.interleave = shuffle_buffer, interleave
         self.rank, self.world, self.batch_size, self.start_batch = rank, world, batch_size, start_batch
         self.limit_per_group = limit_per_group
+        self.max_buffered = 0
+        """Most rows held at once (the memory bound: shuffle_buffer + interleave x one record batch)."""
         """Evaluation: at most this many rows per (lang, task), in file order (with repeat=False)."""
         self.rows = rows if rows is not None else count_rows(self.root, langs, tasks, splits)
         if self.rows == 0:
@@ -114,7 +117,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         active = [self._read(u) for u in (next(pending, None) for _ in range(self.interleave)) if u is not None]
         buffer: list[dict[str, Any]] = []
         while active:
-            for reader in list(active):
+            for reader in list(active):  # one record batch from every open row group, then drain
                 rows = next(reader, None)
                 if rows is None:
                     active.remove(reader)
@@ -122,14 +125,16 @@ class ShardStream(torch.utils.data.IterableDataset):
                     if unit is not None:
                         active.append(self._read(unit))
                     continue
-                if not self.shuffle:
-                    yield from rows
-                    continue
                 buffer.extend(rows)
-                while len(buffer) > self.shuffle_buffer:
-                    k = rng.randrange(len(buffer))
-                    buffer[k], buffer[-1] = buffer[-1], buffer[k]
-                    yield buffer.pop()
+            self.max_buffered = max(self.max_buffered, len(buffer))
+            if not self.shuffle:
+                yield from buffer
+                buffer.clear()
+                continue
+            while len(buffer) > self.shuffle_buffer:
+                k = rng.randrange(len(buffer))
+                buffer[k], buffer[-1] = buffer[-1], buffer[k]
+                yield buffer.pop()
         rng.shuffle(buffer)
         yield from buffer
 

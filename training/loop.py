@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from polymix.training import checkpoint, optim
-from polymix.training.assemble import build_model
+from polymix.training.assemble import build_model, check_device, default_device
 from polymix.training.collate import Collator, to_device
 from polymix.training.config import RunConfig
 from polymix.training.data import ShardStream, count_rows
@@ -30,15 +30,28 @@ from polymix.training.metrics_log import MetricsLog
 from polymix.training.model import format_counts, param_counts, set_trainable
 
 
+def _accelerator(precision: str):
+    """An Accelerator; cpu=True without CUDA, which under torchrun / accelerate launch means DDP over gloo."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision", precision) != precision and not torch.distributed.is_initialized():
+        AcceleratorState._reset_state()  # a second run in one process (tests, notebooks) with another precision
+    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+
+
 class Trainer:
     def __init__(self, config: RunConfig, data: str | Path, *, resume: bool | str | Path = False, accelerator=None):
-        from accelerate import Accelerator
-
         self.config, self.data = config, Path(data)
         t = config.train
-        self.accelerator = accelerator or Accelerator(mixed_precision=t.precision)
+        check_device(config, default_device())  # before accelerate sets up processes and precision
+        self.accelerator = accelerator or _accelerator(t.precision)
         self.out = Path(t.output_dir)
         self.resume_from = self._find_checkpoint(resume)
+        from accelerate.utils import set_seed
+
+        set_seed(t.seed + self.accelerator.process_index)  # dropout differs per rank, repeats per run
         self.built = build_model(config, self.accelerator.device)
         self.model = self.built.model
         if self.resume_from is not None:
@@ -64,6 +77,14 @@ class Trainer:
         path = checkpoint.latest(self.out) if resume is True or resume == "auto" else Path(resume)
         if path is None:
             raise FileNotFoundError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
+        import yaml
+
+        saved = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
+        now = self.config.to_dict()
+        changed = [k for k in ("model", "lora", "data", "stages") if saved.get(k) != now[k]]
+        changed += [f"train.{k}" for k in ("batch_size", "effective_batch_size", "seed") if saved["train"][k] != now["train"][k]]
+        if changed:  # allowed (e.g. a new eval setting), but then the continuation is not exact
+            tqdm.write(f"warning: resuming {path} with other settings than it was trained with: {', '.join(changed)}")
         return path
 
     # -- data ------------------------------------------------------------------------------------
@@ -97,14 +118,14 @@ class Trainer:
                       + format_counts(param_counts(self.model)))  # fmt: skip
         return wrapped, optimizer, scheduler
 
-    def _micro_step(self, wrapped, batch, scale: float) -> float:
+    def _micro_step(self, wrapped, batch, scale: float) -> torch.Tensor | None:
         acc = self.accelerator
         if batch["size"]:
             loss = wrapped(**to_device(batch, acc.device))
         else:  # every image of the micro-batch was unreadable: contribute zero (DDP still syncs)
             loss = sum((p * 0).sum() for p in self.model.parameters() if p.requires_grad)
         acc.backward(loss * scale)
-        return float(loss.detach()) if batch["size"] else float("nan")
+        return loss.detach() if batch["size"] else None
 
     def train_step(self, wrapped, optimizer, scheduler, batches) -> dict[str, float]:
         """One optimizer step over ``len(batches)`` micro-batches; returns loss and grad norm."""
@@ -120,8 +141,8 @@ class Trainer:
         if not getattr(optimizer, "step_was_skipped", False):
             scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        finite = [x for x in losses if x == x]
-        return {"loss": sum(finite) / len(finite) if finite else float("nan"), "grad_norm": float(norm)}
+        losses = [x for x in losses if x is not None]  # one device sync per step, here
+        return {"loss": float(torch.stack(losses).mean()) if losses else float("nan"), "grad_norm": float(norm)}
 
     # -- the run -----------------------------------------------------------------------------------
     def fit(self, max_steps: int | None = None) -> dict[str, Any]:
@@ -169,7 +190,8 @@ class Trainer:
         if finished and c.train.eval_every >= 0:
             self.evaluate(step)
         self.log.close()
-        return {"step": step, "finished": finished, **last, **{k: state[k] for k in ("samples", "bad_images")}}
+        totals = acc.reduce(torch.tensor([state["samples"], state["bad_images"]], device=acc.device), "sum").tolist()
+        return {"step": step, "finished": finished, **last, "samples": totals[0], "bad_images": totals[1]}
 
     def _log(self, step, index, optimizer, window, last, micro, bar) -> None:
         acc = self.accelerator

@@ -25,7 +25,7 @@ from pathlib import Path
 KINDS = ("blip2", "mblip", "mt5", "bloom", "llama")
 IMAGE_SIZE = 32
 NUM_QUERY_TOKENS = 8
-_VERSION = "v1"  # bump when the builders change, so cached folders are rebuilt
+_VERSION = "v2"  # bump when the builders change, so cached folders are rebuilt
 
 
 def corpus() -> list[str]:
@@ -33,6 +33,7 @@ def corpus() -> list[str]:
     import yaml
 
     from polymix.mix.sources.shapes import caption, make_scene, questions
+    from polymix.templates import HERE as TEMPLATES
     from polymix.translate.tiny import default_corpus
 
     lines: list[str] = []
@@ -40,7 +41,7 @@ def corpus() -> list[str]:
         scene = make_scene(0, index)
         lines.append(caption(scene))
         lines.extend(f"{q} {a}" for q, a in questions(scene))
-    for path in sorted((Path(__file__).resolve().parents[1] / "templates").glob("*.yaml")):
+    for path in sorted(TEMPLATES.glob("*.yaml")):
         for t in yaml.safe_load(path.read_text(encoding="utf-8")).get("templates", []):
             lines.extend(str(t.get(k, "")).replace("{", "").replace("}", "") for k in ("instruction", "target"))
     return lines + default_corpus(0, 300)
@@ -102,12 +103,13 @@ def _image_processor():
 
 
 def _rescale_head(model) -> None:
-    """T5 initialises an untied LM head with std 1 (logits of std ~8, a first loss ~35 where a
-    trained model starts near ln(vocab)); std d**-0.5 gives unit-scale logits, like a real LLM."""
+    """T5 initialises its LM head (tied to the embeddings in transformers 5's mT5) with std 1:
+    logits of std ~8 and a first loss ~35, where a real LLM starts near ln(vocab). Std d**-0.5
+    gives unit-scale logits."""
     import torch
 
     head = model.get_output_embeddings()
-    if head is not None and head.weight is not model.get_input_embeddings().weight:
+    if head is not None:
         with torch.no_grad():
             head.weight.normal_(0.0, head.weight.shape[1] ** -0.5)
 
@@ -148,14 +150,18 @@ def resolve(source: str) -> Path:
     if kind not in KINDS:
         raise ValueError(f"unknown tiny model {source!r}: use one of {', '.join('tiny:' + k for k in KINDS)}")
     final = cache_dir() / f"{kind}-{_VERSION}"
-    if not (final / "config.json").exists():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=final.parent))
-        try:
-            build(kind, tmp)
-            if not (final / "config.json").exists():
+    if (final / "config.json").exists():
+        return final
+    from filelock import FileLock
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final) + ".lock"):  # several processes (DDP ranks) may ask at once
+        if not (final / "config.json").exists():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=final.parent))
+            try:
+                build(kind, tmp)
                 shutil.rmtree(final, ignore_errors=True)
                 os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
     return final
