@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.polymix-installed
 OUT    ?=
 SOURCE ?= shapes
 LIMIT  ?=
-IN     ?= out/demo
+IN     ?= out/demo.english
 LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo prepare translate build-mix server deploy train lid-calibrate lid-check card bench-lid test test-fast langs clean
+.PHONY: help install demo toy-model prepare translate build-mix server deploy train lid-calibrate lid-check card bench-lid test test-fast langs clean
 DEV ?= ../shared/data/udhr-lid-dev.jsonl
 CONFIG ?= training/configs/mblip-mt0-xl.yaml
 DATA   ?= out/demo
@@ -35,9 +35,12 @@ $(STAMP): pyproject.toml scripts/install-torch.sh
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $(STAMP)
 
-demo: install ## build the demo mix from the embedded `shapes` sample into out/demo
-	$(BIN)/polymix prepare --source shapes --out $(DEMO_OUT) --overwrite $(if $(LIMIT),--limit $(LIMIT),)
-	$(BIN)/polymix inspect $(DEMO_OUT)
+demo: install ## the whole pipeline on the embedded `shapes` sample: out/demo (7 languages, filtered, data card)
+	$(BIN)/polymix build-mix --deployment default --out $(DEMO_OUT)
+	$(BIN)/polymix inspect $(DEMO_OUT) --samples 8
+
+toy-model: install ## rebuild the offline toy translation model (translate/toy/model) from seed 0
+	$(BIN)/python -m polymix.translate.toy.train --out translate/toy/model --seed 0
 
 prepare: install ## English source -> templated English shards (SOURCE=shapes OUT=out/demo)
 	$(BIN)/polymix prepare --source $(SOURCE) --out $(or $(OUT),out/demo) $(if $(LIMIT),--limit $(LIMIT),)

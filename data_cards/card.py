@@ -117,6 +117,13 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
     if m.get("mt_model"):
         translation = (f"Model: `{m['mt_model']}` (NLLB-200 on CTranslate2). Languages: {len(m.get('langs', []))}; "
                        f"assignment: `{m.get('distribution', '-')}`. Decoding settings:\n\n" + _settings_block(decode or {}))
+        if str(m["mt_model"]).startswith("toy@"):
+            asked = m.get("mt_model_requested")
+            why = (f"**`{asked}` could not be reached, so this build fell back to it.** " if asked and asked != "toy" else "")
+            translation = ("> **Translated with polymix's offline TOY model**, a 2 MB model trained on the synthetic `shapes` "
+                           "domain in seven languages, for demos and tests only. " + why +
+                           "Rebuild with a real NLLB-200 model (`--model facebook/nllb-200-distilled-1.3B`) for real data.\n\n"
+                           + translation)
     else:
         translation = "Not translated: the rows are the English originals."
     lid = info["lid"]

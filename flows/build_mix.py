@@ -147,10 +147,11 @@ def _translate(settings: stage.TranslateSettings, task_runner: str, scheduler_ad
 
 
 def _settings(english: Path, out: str, langs: str, distribution: str, english_share: float | None, seed: int,
-              model: str, quantization: str, cache: str | None, decode: dict, runtime: dict) -> stage.TranslateSettings:
+              model: str, quantization: str, cache: str | None, decode: dict, runtime: dict,
+              fallback_to_toy: bool) -> stage.TranslateSettings:
     return stage.TranslateSettings(input=english, out=Path(out), langs=langs, distribution=distribution,
                                    english_share=english_share, seed=seed, model=model, quantization=quantization,
-                                   cache=cache, decode=decode, runtime=runtime)
+                                   cache=cache, decode=decode, runtime=runtime, fallback_to_toy=fallback_to_toy)
 
 
 @flow(name="build-mix", log_prints=True)
@@ -171,18 +172,21 @@ def build_mix(
     scheduler_address: str | None = None,
     max_workers: int = 2,
     gpu_per_task: bool = False,
+    fallback_to_toy: bool = False,
 ) -> dict[str, Any]:
     """Build a mix: English sources -> templates -> languages -> NLLB translation -> shards.
 
     sources: [{name, options, image_root, tasks, limit}] (``polymix sources`` lists them);
     decode / runtime: fields of DecodeSettings / RuntimeSettings; task_runner: threads or dask
-    (scheduler_address of an existing cluster, else a local one with max_workers processes).
+    (scheduler_address of an existing cluster, else a local one with max_workers processes);
+    fallback_to_toy: translate with the offline toy model when the model cannot be reached.
     """
     english = english_folder(out)
     with shards.BuildLock(out, f"build-mix flow ({', '.join(s['name'] for s in sources)})"):
         for spec in sources:
             prepare_source(spec, str(english), chunk_size, seed)
-        settings = _settings(english, out, langs, distribution, english_share, seed, model, quantization, cache, decode, runtime)
+        settings = _settings(english, out, langs, distribution, english_share, seed, model, quantization, cache, decode,
+                             runtime, fallback_to_toy)
         manifest = _translate(settings, task_runner, scheduler_address, max_workers, gpu_per_task)
     print(f"built {out}: {manifest['rows']} rows in {len(manifest['rows_per_lang'])} languages, {manifest['rejected']} rejected")
     return {k: manifest[k] for k in ("rows", "rejected", "rows_per_lang")}
@@ -205,9 +209,11 @@ def translate_flow(
     scheduler_address: str | None = None,
     max_workers: int = 2,
     gpu_per_task: bool = False,
+    fallback_to_toy: bool = False,
 ) -> dict[str, Any]:
     """Translate an existing English mix (the translation stage of build-mix alone)."""
-    settings = _settings(Path(input), out, langs, distribution, english_share, seed, model, quantization, cache, decode, runtime)
+    settings = _settings(Path(input), out, langs, distribution, english_share, seed, model, quantization, cache, decode,
+                         runtime, fallback_to_toy)
     with shards.BuildLock(out, "translate flow"):
         manifest = _translate(settings, task_runner, scheduler_address, max_workers, gpu_per_task)
     print(f"translated {input} -> {out}: {manifest['rows']} rows")

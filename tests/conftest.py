@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from polymix.translate.tiny import build_tiny_nllb, convert_to_ct2
-
+# before anything imports huggingface_hub / datasets, which read these once
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from polymix.translate.tiny import build_tiny_nllb, convert_to_ct2  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -7,14 +7,14 @@ from typer.testing import CliRunner
 from polymix.mix.cli import app
 
 runner = CliRunner()
-COMMANDS = ["langs", "sources", "templates", "prepare", "inspect"]
+COMMANDS = ["langs", "sources", "templates", "prepare", "inspect", "translate", "build-mix", "lid-check", "lid-calibrate", "card", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
-    assert "Usage" in result.output
+    assert "usage" in result.output.lower()  # train hands its arguments to its own argparse parser
 
 
 def test_top_level_help_lists_commands():

@@ -162,3 +162,17 @@ def test_dask_task_runner_on_a_local_cluster(tmp_path, tiny_nllb_ct2):
         result = build_mix(**_params(out, tiny_nllb_ct2, task_runner="dask", scheduler_address=cluster.scheduler_address))
     assert result["rows"] + result["rejected"] == _rows(out).height > 0
     assert shards.verify(out) == []
+
+
+def test_default_deployment_offline_falls_back_to_the_toy_model_and_keeps_its_rows(tmp_path):
+    from polymix.flows.build_mix import build_mix
+    from polymix.flows.serve import deployment_parameters
+
+    params = deployment_parameters("default")
+    assert params["fallback_to_toy"] is True
+    params.update(out=str(tmp_path / "mix"), sources=[{"name": "shapes", "options": {"count": 15}}])
+    result = build_mix(**params)
+    assert len(result["rows_per_lang"]) >= 7  # English and at least six translated languages
+    assert result["rejected"] <= 0.02 * (result["rows"] + result["rejected"])
+    card = (tmp_path / "mix" / "README.md").read_text()
+    assert "offline TOY model" in card

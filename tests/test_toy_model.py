@@ -30,6 +30,15 @@ EXACT = {
         "nld_Latn": "Een gele driehoek op een grijze achtergrond.",
         "swe_Latn": "En gul triangel på en grå bakgrund.",
     },
+    "A green circle, a red square and a orange circle on a black background.": {
+        "deu_Latn": "Ein grüner Kreis, ein rotes Quadrat und ein orangefarbener Kreis auf einem schwarzen Hintergrund.",
+        "fra_Latn": "Un cercle vert, un carré rouge et un cercle orange sur un fond noir.",
+        "spa_Latn": "Un círculo verde, un cuadrado rojo y un círculo naranja sobre un fondo negro.",
+        "ita_Latn": "Un cerchio verde, un quadrato rosso e un cerchio arancione su uno sfondo nero.",
+        "por_Latn": "Um círculo verde, um quadrado vermelho e um círculo laranja sobre um fundo preto.",
+        "nld_Latn": "Een groene cirkel, een rood vierkant en een oranje cirkel op een zwarte achtergrond.",
+        "swe_Latn": "En grön cirkel, en röd kvadrat och en orange cirkel på en svart bakgrund.",
+    },
 }
 QUESTIONS = {  # a question, an answer and a template piece: the closed set is learnt by heart
     "deu_Latn": ("Gibt es einen Kreis?", "violett", "Kurze Antwort:"),
@@ -160,3 +169,27 @@ def test_corpus_is_deterministic_and_is_what_the_model_was_trained_on():
         "the corpus generator or the lexicons changed: rebuild the toy model "
         "(python -m polymix.translate.toy.train --out translate/toy/model --seed 0)"
     )
+
+
+def test_translate_stage_with_the_toy_model_writes_correct_rows_and_the_lid_filter_keeps_them(tmp_path):
+    """prepare shapes -> translate with --model <toy folder>: every kept row is the reference rendering,
+    and the language-ID filter keeps nearly all of them."""
+    import polars as pl
+
+    from polymix.mix.prepare import PrepareSettings, prepare
+    from polymix.translate.nllb import RuntimeSettings
+    from polymix.translate.stage import TranslateSettings, translate_mix
+
+    english = tmp_path / "english"
+    prepare(PrepareSettings(source="shapes", out=english, options={"count": 8}, chunk_size=40), progress=False)
+    out = tmp_path / "mix"
+    result = translate_mix(TranslateSettings(input=english, out=out, langs=",".join(TOY_LANGUAGES), distribution="replicate",
+                                             model=str(TOY_MODEL_DIR), cache="none",
+                                             runtime=RuntimeSettings(device="cpu", intra_threads=1)), progress=False)
+    frame = pl.scan_parquet(f"{out}/lang=*/*.parquet", hive_partitioning=True).collect()
+    rows = [Example.from_dict(r) for r in frame.filter(pl.col("lang") != "eng_Latn").to_dicts()]
+    assert {r.lang for r in rows} == set(TOY_LANGUAGES)
+    for row in rows:
+        table = C.reference_table(row.lang)
+        assert (row.instruction, row.target) == render_translated(row, lambda s: s if passthrough(s) else table[s]), row
+    assert result["rejected"] <= 0.02 * (result["rows"] + result["rejected"]), result["stats"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -37,7 +38,7 @@ from polymix.mix import languages as L, shards
 from polymix.mix.schema import ENGLISH, Example, from_table, to_table
 from polymix.mix.sources.base import ConfigError
 from polymix.translate import assign
-from polymix.translate.model import DEFAULT_MODEL, cache_root, resolve
+from polymix.translate.model import DEFAULT_MODEL, ModelUnavailableError, cache_root, resolve
 from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
 from polymix.translate.render import render_translated, strings_needed
 from polymix.translate import lid_accounting
@@ -46,6 +47,7 @@ from polymix.translate.lid_filter import filter_rows
 from polymix.translate.lid_settings import LidSettings
 from polymix.translate.service import TranslationService
 
+log = logging.getLogger(__name__)
 PLAN = Path("_manifest") / "plan.arrow"  # not .parquet: OUT/**/*.parquet must match rows only
 SETTINGS = Path("_manifest") / "translate.json"
 
@@ -80,6 +82,8 @@ class TranslateSettings:
     """language-ID worker processes (1: in the translating process)"""
     round_trip: bool = False
     """back-translate short answers with the same model and check them (round_trip_action in the settings)"""
+    fallback_to_toy: bool = False
+    """when the model cannot be reached, translate with the offline toy model instead (demo, build-mix/default)"""
 
     def lid(self) -> LidSettings:
         return LidSettings.load(self.lid_settings)
@@ -107,7 +111,7 @@ class TranslateSettings:
         }
 
     def service_key(self) -> str:
-        return json.dumps([self.model, self.quantization, self.revision, self.cache,
+        return json.dumps([self.model, self.quantization, self.revision, self.cache, self.fallback_to_toy,
                            dataclasses.asdict(self.decode), dataclasses.asdict(self.runtime)], sort_keys=True, default=str)
 
 
@@ -126,7 +130,16 @@ def get_service(settings: TranslateSettings) -> TranslationService:
 
 
 def _new_service(settings: TranslateSettings) -> TranslationService:
-    model = resolve(settings.model, settings.quantization, settings.revision)
+    try:
+        model = resolve(settings.model, settings.quantization, settings.revision)
+    except ModelUnavailableError as err:
+        if not settings.fallback_to_toy:
+            raise
+        from polymix.translate.toy import toy_model
+
+        log.warning("%s\n%s\nFALLING BACK TO THE OFFLINE TOY MODEL (shapes domain only, 7 languages): the rows are NOT "
+                    "real NLLB translations\n%s", "=" * 78, err, "=" * 78)
+        model = toy_model()
     translator = NllbTranslator(model, settings.decode, settings.runtime)
     cache = None if (settings.cache or "").lower() == "none" else Path(settings.cache or cache_root() / "translations.sqlite")
     return TranslationService(translator, cache)
@@ -143,7 +156,11 @@ def english_chunks(input_root: Path) -> dict[str, list[Path]]:
 
 def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
     """Check settings against an earlier run, write the language plan; return rows planned per chunk."""
-    shards.load_manifest(settings.input)  # the input must be a finished mix
+    in_manifest = shards.load_manifest(settings.input)  # the input must be a finished mix
+    if model_key.startswith("toy@"):  # the toy model knows one domain: refuse the rest rather than make noise
+        from polymix.translate.toy import check_toy_request
+
+        check_toy_request(in_manifest.get("prepared", []), settings.lang_list)
     if settings.out.resolve() == settings.input.resolve():
         raise ConfigError("--out must differ from --in: the English mix is the input of every later run")
     fingerprint = settings.fingerprint(model_key)
@@ -232,6 +249,7 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
         "image_roots": _rebase(in_manifest.get("image_roots", {}), settings.input, settings.out),
         "translated_from": str(settings.input.resolve()),
         "mt_model": model_key,
+        "mt_model_requested": settings.model,
         "langs": settings.lang_list,
         "distribution": settings.distribution,
         "decode": settings.decode.cache_key(),

@@ -51,6 +51,11 @@ recall of the closed set (the {closed} questions, answers and template pieces):
 
 {table}
 
+CLD2 abstains on most one-object captions (too short for it) and labels some French captions
+English (`triangle` and `orange` are English words too); langid and py3langid, which
+polymix's language-ID filter can use, recognise nearly all of them. The recipe was checked
+with a second seed (1), which reached the same held-out figures.
+
 ## Rebuild
 
 ```bash

@@ -9,7 +9,7 @@ so a change in the source or the templates shows up here, not as noise in a mix.
 
 Held-out split: a caption is held out when a hash of its English text falls in the first
 ``HELDOUT_PERCENT`` of 100 buckets; held-out captions are never trained on (not even by
-sentencepiece). Questions, answers and template pieces form a closed set of 52 strings that the
+sentencepiece). Questions, answers and template pieces form a closed set of 50 strings that the
 model must know exactly, so they are all trained on.
 
     python -m polymix.translate.toy.corpus        # prints counts and a few pairs per language
@@ -96,9 +96,9 @@ def reference_table(lang: str) -> dict[str, str]:
 class CorpusSettings:
     """What the toy model is trained on."""
 
-    three_object_captions: int = 4000
-    """3-object captions sampled per language (of 15,747 not held out); 1- and 2-object ones are all used"""
-    short_repeats: int = 12
+    three_object_captions: int = 2000
+    """3-object captions sampled per language (of 15,675 not held out); 1- and 2-object ones are all used"""
+    short_repeats: int = 16
     """times each question, answer and template piece is repeated per language"""
     heldout_three_object: int = 120
     """3-object held-out captions in the evaluation set (1- and 2-object ones are all used)"""

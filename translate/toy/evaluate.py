@@ -86,7 +86,8 @@ def evaluate(model_dir: Path | str, langs: Sequence[str] | None = None, threads:
         rows = [(out, ref) for (lg, _, ref), out in zip(held, outputs) if lg == lang]
         hyps, refs = [h for h, _ in rows], [r for _, r in rows]
         iso = LEXICONS[lang].iso
-        lid = Counter(tool for h in hyps for tool, code in identify(h).items() if code == iso)
+        labels = [identify(h) for h in hyps]
+        lid = Counter(tool for found in labels for tool, code in found.items() if code == iso)
         table = reference_table(lang)
         got = recalled[k * len(closed) : (k + 1) * len(closed)]
         report[lang] = {
@@ -94,6 +95,7 @@ def evaluate(model_dir: Path | str, langs: Sequence[str] | None = None, threads:
             "chrf": round(chrf(hyps, refs), 2),
             "exact": sum(h == r for h, r in rows),
             "lid": {tool: lid[tool] for tool in LID_TOOLS},
+            "cld2_abstained": sum(found["cld2"] == "un" for found in labels),
             "closed_set": len(closed),
             "closed_exact": sum(g == table[e] for g, e in zip(got, closed)),
             "errors": [(e, h, r) for (lg, e, r), h in zip(held, outputs) if lg == lang and h != r][:5],
@@ -103,11 +105,11 @@ def evaluate(model_dir: Path | str, langs: Sequence[str] | None = None, threads:
 
 def table(report: dict[str, dict]) -> str:
     """The report as a Markdown table."""
-    lines = ["| language | held-out chrF | exact | LID langid / py3langid / CLD2 | closed set exact |",
+    lines = ["| language | held-out chrF | exact | LID langid / py3langid / CLD2 (CLD2 abstained) | closed set exact |",
              "| --- | ---: | ---: | ---: | ---: |"]
     for lang, r in report.items():
         lid = " / ".join(str(r["lid"][t]) for t in LID_TOOLS)
-        lines.append(f"| {lang} | {r['chrf']:.2f} | {r['exact']}/{r['heldout']} | {lid} (of {r['heldout']}) "
+        lines.append(f"| {lang} | {r['chrf']:.2f} | {r['exact']}/{r['heldout']} | {lid} of {r['heldout']} ({r['cld2_abstained']}) "
                      f"| {r['closed_exact']}/{r['closed_set']} |")
     return "\n".join(lines)
 
