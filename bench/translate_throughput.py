@@ -213,7 +213,7 @@ def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size
     import torch
     from transformers import GenerationConfig, M2M100Config, M2M100ForConditionalGeneration
 
-    from polymix.translate.tiny import build_tiny_nllb
+    from polymix.translate.tiny import build_tiny_nllb, reinit
 
     stamp = folder / "bench-shape.json"
     wanted = {"shape": shape_name, **dataclasses.asdict(shape), "seed": seed, "spm_size": spm_size}
@@ -248,7 +248,7 @@ def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = M2M100ForConditionalGeneration(config).eval()
-            _init_like_tiny(model, shape.d_model)
+            reinit(model, shape.d_model)  # the tiny builder's init: outputs depend on the input
         model.generation_config = GenerationConfig(bos_token_id=0, pad_token_id=1, eos_token_id=2,
                                                    decoder_start_token_id=2, max_length=200)
         model.save_pretrained(str(folder), safe_serialization=True)
@@ -256,21 +256,6 @@ def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size
     stamp.write_text(json.dumps(wanted))
     log(f"[model] built {shape_name} in {folder} ({time.perf_counter() - started:.1f} s)")
     return folder
-
-
-def _init_like_tiny(model, d_model: int, gain: float = 4.0) -> None:
-    """The tiny builder's initialisation (fairseq's embedding init, wide projections), so that
-    outputs depend on the input as they do for build_tiny_nllb's models."""
-    import torch
-
-    with torch.no_grad():
-        torch.nn.init.normal_(model.model.shared.weight, 0.0, d_model**-0.5)
-        model.model.shared.weight[model.config.pad_token_id].zero_()
-        for name, module in model.named_modules():
-            if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head"):
-                torch.nn.init.normal_(module.weight, 0.0, gain / module.in_features**0.5)
-                if module.bias is not None:
-                    module.bias.zero_()
 
 
 def count_parameters(hf_dir: Path) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 __all__ = ["NLLB_LANGUAGE_CODES", "build_tiny_nllb", "convert_to_ct2", "default_corpus", "nllb_config", "write_tokenizer"]
 
-_INIT_GAIN = 4.0  # std of the projections = gain / sqrt(fan_in); see _reinit
+_INIT_GAIN = 4.0  # std of the projections = gain / sqrt(fan_in); see reinit
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
 
 
@@ -107,7 +107,7 @@ def _check_codes(tok, languages: list[str]) -> None:
         raise RuntimeError(f"language codes missing from the tokenizer: {bad[:5]}")
 
 
-def _reinit(model, d_model: int) -> None:
+def reinit(model, d_model: int) -> None:
     """fairseq's embedding init (std d**-0.5, zero pad row) and wide random projections.
 
     With transformers' default (std 0.02 everywhere) a model this small ignores its input and
@@ -185,7 +185,7 @@ def build_tiny_nllb(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = M2M100ForConditionalGeneration(config).eval()
-        _reinit(model, d_model)
+        reinit(model, d_model)
     model.generation_config = GenerationConfig(
         bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2, max_length=200
     )
