@@ -237,3 +237,15 @@ def test_back_translation_uses_the_source_language_code_and_its_own_cache_namesp
     assert t.translate(["Die Katze."], "eng_Latn", "deu_Latn") == back
     assert back != service.translate(["Die Katze."], "eng_Latn")  # English source code: another input
     assert forward and service.counts["eng_Latn"]["hits"] == 0
+
+
+def test_a_changed_input_mix_is_refused_instead_of_mixing_two_plans(english_mix, tiny_nllb_ct2, tmp_path):
+    from polymix.mix.sources.base import ConfigError
+
+    out = tmp_path / "mix"
+    translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
+    data = tmp_path / "caps.jsonl"
+    data.write_text('{"id": "a", "image": "https://example.org/a.jpg", "caption": "A cat."}\n')
+    prepare(PrepareSettings(source="generic", out=english_mix, options={"path": str(data)}), progress=False)
+    with pytest.raises(ConfigError, match="input_digest"):
+        translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import threading
@@ -99,9 +100,16 @@ class TranslateSettings:
         self.lang_list = L.resolve(self.langs)
 
     def fingerprint(self, model_key: str) -> dict[str, Any]:
-        """What decides the output rows; a resumed run must match it."""
+        """What decides the output rows; a resumed run must match it. The input's content counts
+        too: the language plan is dealt over the set of all input ids."""
+        digest = hashlib.sha256()
+        for record in shards.read_records(self.input):
+            digest.update(record["chunk"].encode())
+            for f in record["files"]:
+                digest.update(f["sha256"].encode())
         return {
             "input": str(self.input.resolve()),
+            "input_digest": digest.hexdigest(),
             "langs": self.lang_list,
             "distribution": self.distribution,
             "english_share": self.english_share,
@@ -166,8 +174,10 @@ def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
     fingerprint = settings.fingerprint(model_key)
     settings_file = settings.out / SETTINGS
     if settings_file.exists() and json.loads(settings_file.read_text(encoding="utf-8")) != fingerprint:
-        raise ConfigError(f"{settings.out} was translated with other settings ({settings_file}); "
-                          "use the same settings to resume, or another --out")
+        before = json.loads(settings_file.read_text(encoding="utf-8"))
+        changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
+        raise ConfigError(f"{settings.out} was translated from other input or with other settings (changed: {', '.join(changed)}; "
+                          f"see {settings_file}); use the same settings to resume, or another --out")
     chunks = english_chunks(settings.input)
     ids_by_chunk = {c: [i for p in files for i in pq.read_table(p, columns=["id"])["id"].to_pylist()] for c, files in chunks.items()}
     ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
