@@ -348,7 +348,7 @@ def _print_rejections(manifest: dict) -> None:
 @_friendly
 def inspect(
     path: Annotated[Path, typer.Argument(help="a mix folder (written by prepare/translate)")],
-    samples: Annotated[int, typer.Option(help="how many sample rows to show")] = 5,
+    samples: Annotated[int, typer.Option(help="how many sample rows to show (spread over the languages)")] = 5,
     lang: Annotated[Optional[str], typer.Option(help="show samples of this language only")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="check every file against the manifest's row counts and checksums")] = False,
 ) -> None:
@@ -370,10 +370,12 @@ def inspect(
     console.print(table)
     _print_rejections(manifest)
 
-    sample = frame
+    columns = ("lang", "task", "template_id", "instruction", "target")
     if lang:
-        sample = sample.filter(pl.col("lang") == L.normalize(lang))
-    rows = sample.select("lang", "task", "template_id", "instruction", "target", "image").head(samples).collect()
+        rows = frame.filter(pl.col("lang") == L.normalize(lang)).select(columns).head(samples).collect()
+    else:  # spread the samples over the languages, one of each first
+        rows = (frame.select(columns).with_columns(pl.int_range(pl.len()).over("lang").alias("_k")).filter(pl.col("_k") < samples)
+                .sort("_k", "lang").head(samples).drop("_k").collect())
     st = Table(title=f"{rows.height} sample rows")
     for col in rows.columns:
         st.add_column(col, overflow="fold")
