@@ -18,6 +18,8 @@ output folder is locked while a build writes it.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from tqdm.auto import tqdm
 
 from polymix.data_cards.card import write_card
 from polymix.mix import shards
@@ -98,8 +101,6 @@ def _runner(task_runner: str, scheduler_address: str | None, max_workers: int):
 @flow(name="translate-chunks")
 def translate_chunks(settings: stage.TranslateSettings, chunk_ids: list[str], gpu_per_task: bool = False) -> list[dict[str, Any]]:
     """Translate chunks concurrently on the flow's task runner; failures are collected, not fatal here."""
-    import contextlib
-
     logger = get_run_logger()
     progress = create_progress_artifact(0.0, key="translate-progress", description="chunks translated")
     annotate = contextlib.nullcontext()
@@ -111,6 +112,7 @@ def translate_chunks(settings: stage.TranslateSettings, chunk_ids: list[str], gp
         futures = {translate_chunk.submit(settings, chunk_id): chunk_id for chunk_id in chunk_ids}
     done: list[dict[str, Any]] = []
     failed: list[str] = []
+    bar = tqdm(total=len(futures), desc="chunks", unit=" chunk", disable=not sys.stderr.isatty())  # terminal runs
     for k, future in enumerate(as_completed(list(futures)), start=1):
         future.wait()
         if future.state.is_completed():
@@ -119,6 +121,8 @@ def translate_chunks(settings: stage.TranslateSettings, chunk_ids: list[str], gp
             failed.append(futures[future])
             logger.error("chunk %s failed: %s", futures[future], future.state.message)
         update_progress_artifact(progress, 100.0 * k / max(len(futures), 1))
+        bar.update(1)
+    bar.close()
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(chunk_ids)} chunks failed ({', '.join(sorted(failed))}); "
                            "the others are written; run the build again to redo the failed ones")
