@@ -16,8 +16,9 @@ A benchmark, not a test. One run translates the same English inputs with the sam
   GPU, then ``batch_decode``.
 
 Both are timed from English strings to target-language strings (tokenization and detokenization
-included), after one warm-up run each, with the same number of threads (``--threads`` sets
-CTranslate2's ``intra_threads`` and ``torch.set_num_threads``).
+included), after one warm-up run each, with the same number of CPU threads (``--threads`` is
+polymix's total thread budget, which it splits into CTranslate2 replicas x threads as it does by
+default, and ``torch.set_num_threads`` for transformers).
 
 The model has random weights (:func:`polymix.translate.tiny.build_tiny_nllb`: NLLB's
 architecture and tokenizer conventions). Random weights never stop on their own, so both paths
@@ -314,7 +315,7 @@ def polymix_translator(model, compute_type: str, device: str, threads: int, max_
     # polymix's decoding defaults (greedy, no_repeat_ngram_size=4, ...), except that the length
     # bound may not cut the forced length.
     decode = DecodeSettings(length_extra=output_tokens + 10)
-    runtime = RuntimeSettings(device=device, compute_type=compute_type, intra_threads=threads,
+    runtime = RuntimeSettings(device=device, compute_type=compute_type, threads=threads,
                               max_batch_tokens=max_batch_tokens)
     translator = cls(model, decode, runtime)
     translator.output_tokens = output_tokens
@@ -454,7 +455,7 @@ def cache_figure(workdir: Path, rows: int, langs: list[str], chunk_rows: int, se
     for label, cache in (("dedup", None), ("cache", workdir / "translations.sqlite")):
         if cache is not None and cache.exists():
             cache.unlink()
-        translator = NllbTranslator(resolved, runtime=RuntimeSettings(device="cpu", intra_threads=threads))
+        translator = NllbTranslator(resolved, runtime=RuntimeSettings(device="cpu", threads=threads))
         service = TranslationService(translator, cache)
         produced = 0
         started = time.perf_counter()
@@ -508,7 +509,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-batch-tokens", type=int, default=None,
                    help="polymix's padded-token budget per batch (default: RuntimeSettings' 4096)")
     p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for both paths: CTranslate2 intra_threads and torch.set_num_threads "
+                   help="CPU threads for both paths: polymix's thread budget (RuntimeSettings.threads) and torch.set_num_threads "
                         "(default: the CPUs this process may use)")
     p.add_argument("--hf-batch-size", type=int, default=MBLIP_BATCH,
                    help="transformers batch size (mBLIP's was 256; change only to explore)")

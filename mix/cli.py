@@ -176,8 +176,9 @@ def translate(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     device_index: Annotated[str, typer.Option(help="comma list of GPU ids (one model replica each)")] = "0",
     compute_type: Annotated[str, typer.Option(help="CTranslate2 compute type (auto: int8_float16 on CUDA, int8 on CPU)")] = "auto",
-    inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel")] = 1,
-    intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0 = CTranslate2 default)")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads translation may use in all (0: every core)")] = 0,
+    inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel (0: auto)")] = 0,
+    intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0: auto, min(4, threads // 2))")] = 0,
     max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch")] = 4096,
     lid_settings: Annotated[Optional[str], typer.Option(help="language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)")] = None,
     lid_processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
@@ -204,8 +205,8 @@ def translate(
             decode=DecodeSettings(beam_size=beam_size, sampling_topk=sampling_topk, sampling_temperature=sampling_temperature,
                                   no_repeat_ngram_size=no_repeat_ngram_size, repetition_penalty=repetition_penalty,
                                   length_ratio=length_ratio, max_input_tokens=max_input_tokens, seed=seed),
-            runtime=RuntimeSettings(device=device, device_index=indices, compute_type=compute_type, inter_threads=inter_threads,
-                                    intra_threads=intra_threads, max_batch_tokens=max_batch_tokens),
+            runtime=RuntimeSettings(device=device, device_index=indices, compute_type=compute_type, threads=threads,
+                                    inter_threads=inter_threads, intra_threads=intra_threads, max_batch_tokens=max_batch_tokens),
             lid_settings=lid_settings, lid_processes=lid_processes, round_trip=round_trip,
         )
         manifest = translate_mix(settings, progress=not quiet)

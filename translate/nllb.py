@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import threading
 import time
 from collections import deque
@@ -70,12 +71,24 @@ class RuntimeSettings:
     """GPU ids to use; one model replica per id"""
     compute_type: str = "auto"
     """CTranslate2 compute type; auto: int8_float16 on CUDA for int8 models, int8 on CPU"""
-    inter_threads: int = 1
-    """replicas per device (parallel batches)"""
+    threads: int = 0
+    """CPU threads translation may use in all (0: every core), split into replicas x threads each"""
+    inter_threads: int = 0
+    """model replicas per device translating batches in parallel (0: auto; on CPU threads / intra_threads,
+    measured 1.4x faster than one replica on all threads; on CUDA 1)"""
     intra_threads: int = 0
-    """threads per replica on CPU (0 = CTranslate2's default)"""
+    """CPU threads per replica (0: auto, min(4, threads // 2), at least 1)"""
     max_batch_tokens: int = 4096
     """padded tokens per batch"""
+
+    def layout(self, device: str) -> tuple[int, int]:
+        """(replicas per device, threads per replica). For CPU throughput CTranslate2 prefers several
+        replicas of a few threads over one replica on every core."""
+        if device == "cuda":
+            return self.inter_threads or 1, self.intra_threads or 4
+        total = self.threads or os.cpu_count() or 1
+        intra = self.intra_threads or min(4, max(1, total // 2))
+        return self.inter_threads or max(1, total // intra), intra
 
     def resolve_device(self) -> str:
         import ctranslate2
@@ -146,14 +159,13 @@ class NllbTranslator:
 
             device = self.runtime.resolve_device()
             compute_type = self.runtime.resolve_compute_type(device, self.model.quantization)
-            kwargs: dict[str, Any] = {"device": device, "compute_type": compute_type, "inter_threads": self.runtime.inter_threads}
+            inter, intra = self.runtime.layout(device)
+            kwargs: dict[str, Any] = {"device": device, "compute_type": compute_type, "inter_threads": inter, "intra_threads": intra}
             if device == "cuda":
                 kwargs["device_index"] = list(self.runtime.device_index)
-            if self.runtime.intra_threads:
-                kwargs["intra_threads"] = self.runtime.intra_threads
-            log.info("loading %s on %s (%s)", self.model.path, device, compute_type)
+            log.info("loading %s on %s (%s, %d replica(s) x %d thread(s))", self.model.path, device, compute_type, inter, intra)
             self._translator = ctranslate2.Translator(str(self.model.path), **kwargs)
-            self.replicas = (len(self.runtime.device_index) if device == "cuda" else 1) * self.runtime.inter_threads
+            self.replicas = (len(self.runtime.device_index) if device == "cuda" else 1) * inter
         return self._translator
 
     def check_language(self, lang: str) -> None:
