@@ -86,16 +86,6 @@ def _settings_path(out: Path, source: str) -> Path:
     return out / "_manifest" / f"prepare-{source}.json"
 
 
-def _image_root_record(out: Path, image_root: Path | None) -> str | None:
-    if image_root is None:
-        return None
-    root = image_root.resolve()
-    try:
-        return root.relative_to(out.resolve()).as_posix()
-    except ValueError:
-        return str(root)
-
-
 def _chunks(stream: Iterator[Example | Rejection], size: int) -> Iterator[list[Example | Rejection]]:
     chunk: list[Example | Rejection] = []
     for item in stream:
@@ -206,7 +196,7 @@ def _prepare(settings: PrepareSettings, overwrite: bool, progress: bool,
 
     previous = _previous(out)
     info = {
-        "image_roots": {**previous.get("image_roots", {}), settings.source: _image_root_record(out, settings.image_root)},
+        "image_roots": {**previous.get("image_roots", {}), settings.source: shards.root_record(out, settings.image_root)},
         "prepared": sorted(set(previous.get("prepared", [])) | {settings.source}),
     }
     manifest = writer.finalize(info)

@@ -113,10 +113,7 @@ class ShardWriter:
         return record is not None and all((self.root / f["path"]).exists() for f in record["files"])
 
     def record(self, chunk_id: str) -> dict[str, Any] | None:
-        path = self._record_path(chunk_id)
-        if not path.exists():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_record(self.root, chunk_id)
 
     def write_chunk(
         self,
@@ -214,6 +211,12 @@ class BuildLock:
         self._lock.release()
 
 
+def read_record(root: str | Path, chunk_id: str) -> dict[str, Any] | None:
+    """One chunk's completion record, or None when the chunk is not finished."""
+    path = Path(root) / CHUNKS_DIR / f"{chunk_id}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def read_records(root: str | Path) -> list[dict[str, Any]]:
     folder = Path(root) / CHUNKS_DIR
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
@@ -270,6 +273,17 @@ def verify(root: str | Path) -> list[str]:
             elif _num_rows(path) != f["rows"]:
                 problems.append(f"{f['path']}: row count differs from the manifest")
     return problems
+
+
+def root_record(out: str | Path, folder: str | Path | None) -> str | None:
+    """How a mix records a folder (an image root): relative to the mix when inside it, else absolute."""
+    if folder is None:
+        return None
+    folder = Path(folder).resolve()
+    try:
+        return folder.relative_to(Path(out).resolve()).as_posix()
+    except ValueError:
+        return str(folder)
 
 
 def _num_rows(path: Path) -> int:

@@ -154,12 +154,13 @@ def _new_service(settings: TranslateSettings) -> TranslationService:
 
 
 # -- 1. plan ---------------------------------------------------------------------------------
+def _english_files(input_root: Path, record: dict[str, Any]) -> list[Path]:
+    return [input_root / f["path"] for f in record["files"] if f.get("lang") == ENGLISH]
+
+
 def english_chunks(input_root: Path) -> dict[str, list[Path]]:
     """English row files of each finished input chunk, by chunk id."""
-    return {
-        r["chunk"]: [input_root / f["path"] for f in r["files"] if f.get("lang") == ENGLISH]
-        for r in shards.read_records(input_root)
-    }
+    return {r["chunk"]: _english_files(input_root, r) for r in shards.read_records(input_root)}
 
 
 def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
@@ -234,7 +235,8 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
         return {**done, "skipped": True}
     service = service or get_service(settings)
     plan_ = load_plan(settings.out)
-    files = english_chunks(settings.input)[chunk_id]
+    # one chunk's record, not every record of the input: this runs once per chunk
+    files = _english_files(settings.input, shards.read_record(settings.input, chunk_id))
     examples = [ex for path in files for ex in from_table(pq.read_table(path))]
     per_lang: dict[str, Counter] = {}
     rows = translate_examples(examples, plan_, service, stats=per_lang)
@@ -285,17 +287,9 @@ def summary(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _rebase(image_roots: dict[str, str | None], input_root: Path, out: Path) -> dict[str, str | None]:
-    rebased: dict[str, str | None] = {}
-    for source, root in image_roots.items():
-        if root is None or Path(root).is_absolute():
-            rebased[source] = root
-            continue
-        absolute = (input_root / root).resolve()
-        try:
-            rebased[source] = absolute.relative_to(out.resolve()).as_posix()
-        except ValueError:
-            rebased[source] = str(absolute)
-    return rebased
+    """The input mix's image roots as the output mix records them (roots are relative to their mix)."""
+    return {source: root if root is None or Path(root).is_absolute() else shards.root_record(out, input_root / root)
+            for source, root in image_roots.items()}
 
 
 def translate_mix(settings: TranslateSettings, service: TranslationService | None = None, progress: bool = True,
