@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -67,6 +68,31 @@ def test_results_do_not_depend_on_batch_size_order_or_mixed_languages(tiny_nllb_
     one_by_one = [run([t], [lang], 32)[0] for t, lang in zip(TEXTS, langs)]
     assert run(TEXTS, langs, 4096) == one_by_one
     assert run(TEXTS[::-1], langs[::-1], 64)[::-1] == one_by_one
+    # several replicas: the batches are cut differently (whole rounds, costliest first)
+    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu", threads=2, intra_threads=1))
+    assert t.translate(TEXTS * 3, langs * 3) == one_by_one * 3
+    assert t.replicas == 2
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 3, 4])
+def test_batches_cover_every_input_once_within_the_budget_in_whole_rounds(replicas):
+    import random
+
+    rng = random.Random(replicas)
+    lengths = [rng.randint(3, 60) for _ in range(700)]
+    t = NllbTranslator(M.ResolvedModel(Path("."), "unused", "unused", "int8"), runtime=RuntimeSettings(max_batch_tokens=2048))
+    batches = t._batches(lengths, replicas)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    cost = [len(b) * max(lengths[i] for i in b) for b in batches]
+    assert max(cost) <= 2048
+    assert cost == sorted(cost, reverse=True)  # costliest first: the last round is the cheapest
+    if replicas == 1:
+        assert len(batches) <= 1.1 * sum(lengths) / 2048 + 1  # filled up to the budget
+    else:
+        assert len(batches) % replicas == 0
+        assert max(cost) / min(cost) < 1.5  # about equal work per batch
+    # a handful of inputs still goes to every replica
+    assert len(t._batches(lengths[: 2 * replicas], replicas)) == replicas
 
 
 def test_long_inputs_are_split_into_sentences_and_joined(tiny_nllb_ct2):

@@ -200,19 +200,24 @@ class NllbTranslator:
         if not texts:
             return []
         started = time.perf_counter()
-        # Split long inputs; remember which pieces belong to which text.
+        # Tokenize every text once; split the few that are too long and tokenize their pieces.
+        whole = self.source_tokens(texts, src_langs)
         pieces: list[str] = []
+        piece_tokens: list[list[str]] = []
         piece_langs: list[str] = []
-        piece_srcs: list[str] = []
         owner: list[int] = []
-        for i, (text, lang, src) in enumerate(zip(texts, tgt_langs, src_langs)):
-            parts = split_long(text, self._n_tokens, self.decode.max_input_tokens)
-            self.stats["split_texts"] += len(parts) > 1
+        for i, (text, tokens, lang, src) in enumerate(zip(texts, whole, tgt_langs, src_langs)):
+            if len(tokens) <= self.decode.max_input_tokens:
+                parts, part_tokens = [text], [tokens]
+            else:
+                parts = split_long(text, self._n_tokens, self.decode.max_input_tokens)
+                part_tokens = self.source_tokens(parts, [src] * len(parts))
+                self.stats["split_texts"] += len(parts) > 1
             pieces += parts
+            piece_tokens += part_tokens
             piece_langs += [lang] * len(parts)
-            piece_srcs += [src] * len(parts)
             owner += [i] * len(parts)
-        outputs = self._translate_pieces(pieces, piece_langs, piece_srcs)
+        outputs = self._translate_pieces(piece_tokens, piece_langs)
         joined: list[list[str]] = [[] for _ in texts]
         for i, out in zip(owner, outputs):
             joined[i].append(out)
@@ -222,24 +227,45 @@ class NllbTranslator:
         self.stats["seconds"] += time.perf_counter() - started
         return result
 
-    def _batches(self, lengths: list[int]) -> list[list[int]]:
-        """Indices grouped into batches of at most max_batch_tokens padded tokens, by length."""
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            # sorted ascending, so lengths[i] is the batch's longest so far
-            if current and (len(current) + 1) * lengths[i] > self.runtime.max_batch_tokens:
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
-        return batches
+    def _batches(self, lengths: list[int], replicas: int = 1) -> list[list[int]]:
+        """Indices grouped into batches of similar lengths, at most ``max_batch_tokens`` padded
+        tokens each, the costliest batch first.
 
-    def _translate_pieces(self, pieces: list[str], langs: list[str], srcs: list[str] | None = None) -> list[str]:
+        With several replicas the batches come in whole rounds (a multiple of ``replicas``) of
+        about equal padded size, and the largest go first: a replica that is handed the last,
+        odd batch while the others idle costs up to a batch's time per call (measured 3 batches
+        on 2 replicas: 8% slower than 4)."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        budget = self.runtime.max_batch_tokens
+
+        def fill(limit: int) -> list[list[int]]:
+            batches: list[list[int]] = []
+            current: list[int] = []
+            for i in order:
+                # sorted ascending, so lengths[i] is the batch's longest so far
+                if current and (len(current) + 1) * lengths[i] > limit:
+                    batches.append(current)
+                    current = []
+                current.append(i)
+            return batches + [current] if current else batches
+
+        batches = fill(budget)
+        if replicas > 1 and len(order) >= 2 * replicas:
+            # The smallest budget that still gives no more batches than the next whole round.
+            wanted = -(-len(batches) // replicas) * replicas
+            low, high = max(lengths), budget
+            while low < high:
+                mid = (low + high) // 2
+                if len(fill(mid)) <= wanted:
+                    high = mid
+                else:
+                    low = mid + 1
+            batches = fill(low)
+        return sorted(batches, key=lambda b: -len(b) * max(lengths[i] for i in b))
+
+    def _translate_pieces(self, tokens: list[list[str]], langs: list[str]) -> list[str]:
+        """Translate source-token lists (``source_tokens``' format) into ``langs``."""
         translator, tok = self.translator, self.tokenizer
-        tokens = self.source_tokens(pieces, srcs)
         lengths = [len(t) for t in tokens]
         self.stats["tokens_in"] += sum(lengths)
         d = self.decode
@@ -255,7 +281,7 @@ class NllbTranslator:
             import ctranslate2
 
             ctranslate2.set_random_seed(d.seed)
-        outputs: list[str | None] = [None] * len(pieces)
+        outputs: list[str | None] = [None] * len(tokens)
         pending: deque = deque()
 
         def bound(length: int) -> int:
@@ -275,7 +301,7 @@ class NllbTranslator:
                 with self._tok_lock:
                     outputs[i] = tok.decode(tok.convert_tokens_to_ids(hyp), skip_special_tokens=True).strip()
 
-        for batch in self._batches(lengths):
+        for batch in self._batches(lengths, self.replicas):
             longest = max(lengths[i] for i in batch)
             results = translator.translate_batch(
                 [tokens[i] for i in batch],
