@@ -30,7 +30,7 @@ EXACT = {
         "nld_Latn": "Een gele driehoek op een grijze achtergrond.",
         "swe_Latn": "En gul triangel på en grå bakgrund.",
     },
-    "A green circle, a red square and a orange circle on a black background.": {
+    "A green circle, a red square and an orange circle on a black background.": {
         "deu_Latn": "Ein grüner Kreis, ein rotes Quadrat und ein orangefarbener Kreis auf einem schwarzen Hintergrund.",
         "fra_Latn": "Un cercle vert, un carré rouge et un cercle orange sur un fond noir.",
         "spa_Latn": "Un círculo verde, un cuadrado rojo y un círculo naranja sobre un fondo negro.",
@@ -135,7 +135,7 @@ def test_heldout_split_is_disjoint_from_training_and_about_a_tenth():
 
 def test_agreement_in_the_references():
     de, nl, es = (C.reference_table(c) for c in ("deu_Latn", "nld_Latn", "spa_Latn"))
-    english = "A red circle, a red square and a orange triangle on a black background."
+    english = "A red circle, a red square and an orange triangle on a black background."
     assert de[english] == "Ein roter Kreis, ein rotes Quadrat und ein orangefarbenes Dreieck auf einem schwarzen Hintergrund."
     assert nl[english] == "Een rode cirkel, een rood vierkant en een oranje driehoek op een zwarte achtergrond."
     assert es[english] == "Un círculo rojo, un cuadrado rojo y un triángulo naranja sobre un fondo negro."

@@ -62,7 +62,7 @@ def make_scene(seed: int, index: int) -> Scene:
 
 
 def _phrase(color: str, shape: str) -> str:
-    return f"a {color} {shape}"
+    return f"{'an' if color[0] in 'aeiou' else 'a'} {color} {shape}"
 
 
 def caption(scene: Scene) -> str:
