@@ -127,7 +127,7 @@ def test_export_merges_lora_and_reloads(trained, shapes_mix, tmp_path):
 
     from polymix.training.assemble import build_model
     from polymix.training.collate import Collator, to_device
-    from polymix.training.data import ShardStream
+    from polymix.training.data import ImageLoader, ShardStream
     from polymix.training.export import export
 
     trainer, _, _, out = trained
@@ -140,6 +140,28 @@ def test_export_merges_lora_and_reloads(trained, shapes_mix, tmp_path):
     trainer.model.eval(), again.model.eval()
     with torch.no_grad():
         assert torch.allclose(trainer.model(**batch), again.model(**batch), atol=1e-5)
+
+    # transformers alone: Blip2Processor puts num_query_tokens <image> tokens before the prompt and
+    # generate() fills them with the query outputs -- the same tokens as polymix's own model.
+    from PIL import Image
+    from transformers import Blip2Processor
+
+    processor = Blip2Processor.from_pretrained(folder)
+    assert processor.num_query_tokens == trainer.model.num_query_tokens
+    assert hf.config.image_token_index == processor.tokenizer.convert_tokens_to_ids("<image>")
+    hf.eval()
+    loader = ImageLoader(shapes_mix, processor.image_processor)
+    for row in rows[:3]:
+        image = Image.open(loader.roots[row["source"]] / row["image"]).convert("RGB")
+        inputs = processor(images=image, text=row["instruction"], return_tensors="pt")
+        ids = inputs["input_ids"]
+        n = trainer.model.num_query_tokens
+        assert (ids[0, :n] == hf.config.image_token_index).all() and hf.config.image_token_index not in ids[0, n:]
+        assert ids[0, n:].tolist() == Collator(again.tokenizer, decoder_only=False, max_text_tokens=32)._ids([row["instruction"]], True)[0]
+        theirs = hf.generate(**inputs, max_new_tokens=6, num_beams=1, do_sample=False)
+        ours = trainer.model.generate(inputs["pixel_values"], ids[:, n:], torch.ones_like(ids[:, n:]), max_new_tokens=6,
+                                      num_beams=1, do_sample=False)
+        assert theirs.tolist() == ours.tolist()
 
 
 def test_cli_trains_evaluates_and_exports(tiny_models, shapes_mix, tmp_path, capsys):

@@ -9,11 +9,23 @@ tokenizer and image processor are written in transformers' BLIP-2 layout, the la
 released mBLIP checkpoints. The folder loads with ``Blip2ForConditionalGeneration.from_pretrained``
 and is a valid ``model.blip2`` + ``model.llm`` source for further training (the projection is
 taken from it).
+
+It is also a ``Blip2Processor`` folder: transformers 5 puts the query outputs where the prompt
+holds ``num_query_tokens`` ``<image>`` tokens (``config.image_token_index``), so the export adds
+that token to the tokenizer (in a spare embedding row when the LLM has one, as mT0 and BLOOMZ
+do) and writes ``processor_config.json``. ``processor(images=..., text=instruction)`` then
+``model.generate(**inputs)`` gives what polymix's own model gives (checked in the tests)::
+
+    processor = Blip2Processor.from_pretrained("out/model")
+    model = Blip2ForConditionalGeneration.from_pretrained("out/model")
+    inputs = processor(images=image, text="Describe the image in German.", return_tensors="pt")
+    print(processor.batch_decode(model.generate(**inputs), skip_special_tokens=True))
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -21,6 +33,8 @@ import yaml
 
 from polymix.mix.sources.base import ConfigError
 from polymix.training.config import RunConfig, build
+
+log = logging.getLogger(__name__)
 
 
 def config_of(checkpoint: str | Path) -> RunConfig:
@@ -49,7 +63,7 @@ def merged_state(model) -> tuple[dict[str, torch.Tensor], object]:
 def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -> Path:
     """Write the merged model of ``checkpoint`` to ``out``; returns ``out``."""
     from accelerate import init_empty_weights
-    from transformers import Blip2Config, Blip2ForConditionalGeneration
+    from transformers import Blip2Config, Blip2ForConditionalGeneration, Blip2Processor
 
     from polymix.training.assemble import build_model
 
@@ -63,9 +77,21 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -> P
     built = build_model(config, torch.device("cpu"), dtype=torch_dtype)
     model = built.model.eval()
     state, llm = merged_state(model)
+    processor = Blip2Processor(built.image_processor, built.tokenizer, num_query_tokens=model.num_query_tokens)
+    image_token = built.tokenizer.convert_tokens_to_ids(processor.image_token.content)
+    rows = llm.get_input_embeddings().num_embeddings
+    if image_token >= rows:
+        # No spare row (e.g. Llama's 32000): one more, as transformers' own BLIP-2/LLaVA conversions do.
+        # Its input vector is never read (the image goes there), but the LM head gains an output row,
+        # initialised to the mean of the others, so scores can differ slightly from the checkpoint's.
+        log.warning("export: %s has no spare embedding row for <image>; adding one (id %d): the exported LM "
+                    "head has one more output row than the trained one", config.model.llm, image_token)
+        llm.resize_token_embeddings(image_token + 1)
+        state = {k: v for k, v in state.items() if not k.startswith("language_model.")}
+        state.update({"language_model." + k: v for k, v in llm.state_dict().items()})
     blip2_config = Blip2Config(
         vision_config=model.vision_model.config.to_dict(), qformer_config=model.qformer.config.to_dict(),
-        text_config=llm.config.to_dict(), num_query_tokens=model.num_query_tokens,
+        text_config=llm.config.to_dict(), num_query_tokens=model.num_query_tokens, image_token_index=image_token,
     )  # fmt: skip
     with init_empty_weights(include_buffers=False):
         hf = Blip2ForConditionalGeneration(blip2_config)
@@ -78,8 +104,7 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -> P
     hf.load_state_dict({k: v.to(torch_dtype).contiguous() for k, v in state.items() if k in expected}, strict=False, assign=True)
     out.mkdir(parents=True, exist_ok=True)
     hf.save_pretrained(str(out))
-    built.tokenizer.save_pretrained(str(out))
-    built.image_processor.save_pretrained(str(out))
+    processor.save_pretrained(str(out))  # tokenizer (with <image>), image processor, num_query_tokens
     step = json.loads((checkpoint / "state.json").read_text(encoding="utf-8")).get("step")
     info = {"exported_from": str(checkpoint.resolve()), "step": step, "dtype": dtype, "run": config.name,
             "blip2": config.model.blip2, "llm": config.model.llm, "lora_merged": True}  # fmt: skip

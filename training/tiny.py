@@ -25,7 +25,7 @@ from pathlib import Path
 KINDS = ("blip2", "mblip", "mt5", "bloom", "llama")
 IMAGE_SIZE = 32
 NUM_QUERY_TOKENS = 8
-_VERSION = "v2"  # bump when the builders change, so cached folders are rebuilt
+_VERSION = "v3"  # bump when the builders change, so cached folders are rebuilt
 
 
 def corpus() -> list[str]:
@@ -64,6 +64,13 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 400):
         tok = T5Tokenizer.from_pretrained(tmp, extra_ids=0)
     tok.save_pretrained(str(out_dir))
     return tok
+
+
+def padded_vocab(n_tokens: int) -> int:
+    """Embedding rows for a tokenizer of ``n_tokens``: rounded up to a multiple of 64 with at least one
+    spare row, as the real checkpoints have them (mT0: 250112 rows for 250100 tokens, BLOOMZ: 250880
+    for 250680); an export puts BLIP-2's ``<image>`` token in the first spare row."""
+    return (n_tokens // 64 + 1) * 64
 
 
 def llm_config(kind: str, vocab_size: int):
@@ -127,11 +134,11 @@ def build(kind: str, out_dir: Path, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + (1 if kind == "mblip" else 0))
         if kind in ("blip2", "mblip"):
-            model = Blip2ForConditionalGeneration(blip2_config(llm_config("mt5", len(tok))))
+            model = Blip2ForConditionalGeneration(blip2_config(llm_config("mt5", padded_vocab(len(tok)))))
             with torch.no_grad():  # BLIP-2 initialises query tokens to zero; make them informative
                 model.query_tokens.normal_(0.0, 0.5)
         else:
-            config = llm_config(kind, len(tok))
+            config = llm_config(kind, padded_vocab(len(tok)))
             auto = AutoModelForSeq2SeqLM if kind == "mt5" else AutoModelForCausalLM
             model = auto.from_config(config)
         _rescale_head(model)
