@@ -164,6 +164,42 @@ def test_export_merges_lora_and_reloads(trained, shapes_mix, tmp_path):
         assert theirs.tolist() == ours.tolist()
 
 
+def test_export_adds_an_image_row_when_the_llm_has_no_spare_one(tiny_models, shapes_mix, tmp_path, monkeypatch, caplog):
+    """Llama-style vocabularies fill every embedding row: the export adds one for <image>; scores
+    over the trained vocabulary stay the checkpoint's."""
+    from PIL import Image
+    from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+    from polymix.training.data import ImageLoader, ShardStream
+    from polymix.training.export import export
+
+    monkeypatch.setattr(tiny, "padded_vocab", lambda n: n)
+    llm = tiny.build("mt5", tmp_path / "mt5-no-spare-row")
+    trainer = Trainer(tiny_config(tmp_path / "run", f"model.llm={llm}", warmup=1, steps=1), shapes_mix)
+    assert trainer.fit()["finished"]
+    rows = trainer.model.language_model.get_output_embeddings().weight.shape[0]
+    assert rows == len(trainer.built.tokenizer)
+    with caplog.at_level("WARNING", logger="polymix.training.export"):
+        folder = export(tmp_path / "run" / "checkpoints" / "step-000002", tmp_path / "model")
+    assert "no spare embedding row" in caplog.text
+    hf = Blip2ForConditionalGeneration.from_pretrained(folder).eval()
+    processor = Blip2Processor.from_pretrained(folder)
+    assert hf.config.image_token_index == rows and hf.language_model.get_output_embeddings().weight.shape[0] == rows + 1
+
+    row = next(iter(ShardStream(shapes_mix, processor.image_processor, splits=["val"], shuffle=False, repeat=False)))
+    image = Image.open(ImageLoader(shapes_mix, processor.image_processor).roots[row["source"]] / row["image"]).convert("RGB")
+    inputs = processor(images=image, text=row["instruction"], return_tensors="pt")
+    n = trainer.model.num_query_tokens
+    start = torch.tensor([[hf.config.text_config.decoder_start_token_id]])
+    trainer.model.eval()
+    with torch.no_grad():
+        theirs = hf(**inputs, decoder_input_ids=start).logits
+        embeds, mask = trainer.model._inputs(inputs["pixel_values"], inputs["input_ids"][:, n:],
+                                             inputs["attention_mask"][:, n:])
+        ours = trainer.model.language_model(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=start).logits
+    assert theirs.shape[-1] == rows + 1 and torch.allclose(theirs[..., :rows], ours, atol=1e-5)
+
+
 def test_cli_trains_evaluates_and_exports(tiny_models, shapes_mix, tmp_path, capsys):
     from polymix.training.cli import main
 
