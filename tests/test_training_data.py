@@ -59,16 +59,15 @@ def test_start_batch_resumes_the_stream_exactly(shapes_mix, processor):
 
 def test_dataloader_workers_resume_in_the_same_order(shapes_mix, processor, tokenizer):
     def batches(start, n):
-        s = ShardStream(shapes_mix, processor, splits=["train"], batch_size=4, start_batch=start, shuffle_buffer=40)
+        # one pass (repeat=False), read to its end: workers are not left mid-stream at teardown
+        s = ShardStream(shapes_mix, processor, splits=["train"], batch_size=4, start_batch=start, shuffle_buffer=40,
+                        repeat=False)
         s.images = lambda source, image: None  # text only: fast
         loader = torch.utils.data.DataLoader(s, batch_size=4, num_workers=2, collate_fn=lambda rows: [r["id"] for r in rows])
-        out = []
-        for batch in loader:
-            out.append(batch)
-            if len(out) == n:
-                return out
+        return list(loader)[:n]
 
     full = batches(0, 7)
+    assert len(full) == 7
     assert batches(3, 4) == full[3:7]  # the resumed loader starts at an odd batch: workers are rotated
 
 
