@@ -93,6 +93,10 @@ def test_batches_cover_every_input_once_within_the_budget_in_whole_rounds(replic
         assert max(cost) / min(cost) < 1.5  # about equal work per batch
     # a handful of inputs still goes to every replica
     assert len(t._batches(lengths[: 2 * replicas], replicas)) == replicas
+    # a budget below the longest input: that input alone, nothing else over the budget
+    t.runtime.max_batch_tokens = 40
+    small = t._batches(lengths[:50], replicas)
+    assert all(len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 40 for b in small)
 
 
 def test_long_inputs_are_split_into_sentences_and_joined(tiny_nllb_ct2):

@@ -233,8 +233,9 @@ class NllbTranslator:
 
         With several replicas the batches come in whole rounds (a multiple of ``replicas``) of
         about equal padded size, and the largest go first: a replica that is handed the last,
-        odd batch while the others idle costs up to a batch's time per call (measured 3 batches
-        on 2 replicas: 8% slower than 4)."""
+        odd batch while the others idle costs up to a batch's time per call (on 2 cores, 4
+        balanced batches of 512 sentences ran ~8% faster than the 3 of the plain fill, best of 4
+        runs each)."""
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         budget = self.runtime.max_batch_tokens
 
@@ -253,7 +254,7 @@ class NllbTranslator:
         if replicas > 1 and len(order) >= 2 * replicas:
             # The smallest budget that still gives no more batches than the next whole round.
             wanted = -(-len(batches) // replicas) * replicas
-            low, high = max(lengths), budget
+            low, high = min(max(lengths), budget), budget
             while low < high:
                 mid = (low + high) // 2
                 if len(fill(mid)) <= wanted:
