@@ -420,20 +420,12 @@ def realistic_mix(rows: int, seed: int, vqa_share: float = 0.8):
 
 
 def mix_rows(examples, plan: dict[str, list[str]], service) -> int:
-    """Translate one chunk the way ``polymix translate`` does (``strings_needed`` -> one
-    ``TranslationService.translate`` call -> ``render_translated``); return the output rows."""
-    from polymix.mix.schema import ENGLISH
-    from polymix.translate.render import render_translated, strings_needed
+    """Translate one chunk with the translate stage's own code (``translate_examples``:
+    ``strings_needed`` -> one ``TranslationService.translate`` call -> ``render_translated``);
+    return the output rows."""
+    from polymix.translate.stage import translate_examples
 
-    requests = [(s, lang) for ex in examples for lang in plan[ex.id] if lang != ENGLISH for s in strings_needed(ex)]
-    table = dict(zip(requests, service.translate([t for t, _ in requests], [lang for _, lang in requests])))
-    rows = 0
-    for ex in examples:
-        for lang in plan[ex.id]:
-            if lang != ENGLISH:
-                render_translated(ex, lambda s, lang=lang: table[(s, lang)])
-            rows += 1
-    return rows
+    return len(translate_examples(examples, plan, service))
 
 
 def cache_figure(workdir: Path, rows: int, langs: list[str], chunk_rows: int, seed: int, threads: int) -> dict[str, float]:

@@ -99,11 +99,12 @@ class TranslateSettings:
             raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
         self.lang_list = L.resolve(self.langs)
 
-    def fingerprint(self, model_key: str) -> dict[str, Any]:
+    def fingerprint(self, model_key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         """What decides the output rows; a resumed run must match it. The input's content counts
-        too: the language plan is dealt over the set of all input ids."""
+        too (``records``: the input's chunk records): the language plan is dealt over the set of
+        all input ids."""
         digest = hashlib.sha256()
-        for record in shards.read_records(self.input):
+        for record in records:
             digest.update(record["chunk"].encode())
             for f in record["files"]:
                 digest.update(f["sha256"].encode())
@@ -158,9 +159,6 @@ def _english_files(input_root: Path, record: dict[str, Any]) -> list[Path]:
     return [input_root / f["path"] for f in record["files"] if f.get("lang") == ENGLISH]
 
 
-def english_chunks(input_root: Path) -> dict[str, list[Path]]:
-    """English row files of each finished input chunk, by chunk id."""
-    return {r["chunk"]: _english_files(input_root, r) for r in shards.read_records(input_root)}
 
 
 def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
@@ -172,15 +170,16 @@ def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
         check_toy_request(in_manifest.get("prepared", []), settings.lang_list)
     if settings.out.resolve() == settings.input.resolve():
         raise ConfigError("--out must differ from --in: the English mix is the input of every later run")
-    fingerprint = settings.fingerprint(model_key)
+    records = shards.read_records(settings.input)
+    fingerprint = settings.fingerprint(model_key, records)
     settings_file = settings.out / SETTINGS
-    if settings_file.exists() and json.loads(settings_file.read_text(encoding="utf-8")) != fingerprint:
-        before = json.loads(settings_file.read_text(encoding="utf-8"))
+    before = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.exists() else fingerprint
+    if before != fingerprint:
         changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
         raise ConfigError(f"{settings.out} was translated from other input or with other settings (changed: {', '.join(changed)}; "
                           f"see {settings_file}); use the same settings to resume, or another --out")
-    chunks = english_chunks(settings.input)
-    ids_by_chunk = {c: [i for p in files for i in pq.read_table(p, columns=["id"])["id"].to_pylist()] for c, files in chunks.items()}
+    ids_by_chunk = {r["chunk"]: [i for p in _english_files(settings.input, r)
+                                 for i in pq.read_table(p, columns=["id"])["id"].to_pylist()] for r in records}
     ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
     langs = assign.expand(ids, settings.lang_list, settings.distribution, settings.english_share, settings.seed)
     path = settings.out / PLAN
