@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from polymix.data_cards.collect import bar_chart, collect
-from polymix.mix import languages as L
+from polymix.mix import languages as L, shards
+from polymix.translate.lid_accounting import recorded
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 CHART = "rows_per_language.png"
@@ -135,7 +136,7 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
                        f"per-language length ratios omitted):\n\n" + _settings_block(shown, flow=None))
     else:
         filter_text = "No language-ID filter settings are recorded in this mix (`_manifest/lid.json`)."
-    planned = {k: v for k, v in m.get("stats", {}).items() if k.startswith("acct/")}
+    planned = recorded(m.get("stats", {}))
     accounting = (f"Accounting: {sum(planned.values())} rows planned = {info['total']} kept + {info['rejected_total']} rejected."
                   if planned else f"{info['total']} rows kept, {info['rejected_total']} rejected.")
     by_lang: dict[str, list] = {}
@@ -166,9 +167,7 @@ def write_card(mix_root: str | Path, examples_per_lang: int = 3) -> Path:
     info = collect(root, examples_per_lang)
     bar_chart(info, root / CHART)
     path = root / "README.md"
-    tmp = path.with_name(".README.md.tmp")
-    tmp.write_text(render_card(info), encoding="utf-8")
-    tmp.replace(path)
+    shards.atomic_write_bytes(path, render_card(info).encode("utf-8"))
     return path
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from polymix.mix import shards
-
-FILTER_REASONS = ("empty_translation", "untranslated", "repetition", "wrong_language", "length_ratio", "round_trip")
+from polymix.translate.lid_accounting import counted
+from polymix.translate.lid_filter import REASONS
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -28,22 +28,16 @@ def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
     root = Path(root)
     manifest = shards.load_manifest(root)
     rows = shards.scan(root)
-    kept = {(r["lang"], r["source"], r["task"]): r["n"]
-            for r in rows.group_by("lang", "source", "task").agg(pl.len().alias("n")).collect().iter_rows(named=True)}
-    rejected_frame = shards.scan(root, rejected=True).group_by("lang", "reason").agg(pl.len().alias("n")).collect()
-    rejected: dict[str, Counter] = {}
-    for r in rejected_frame.iter_rows(named=True):
-        rejected.setdefault(r["lang"], Counter())[r["reason"]] += r["n"]
     per_lang: dict[str, Counter] = {}
-    for (lang, _, _), n in kept.items():
-        per_lang.setdefault(lang, Counter())["kept"] += n
-    for lang, reasons in rejected.items():
-        per_lang.setdefault(lang, Counter()).update({f"rejected_{k}": v for k, v in reasons.items()})
     sources: Counter = Counter()
-    for (_, source, _), n in kept.items():
-        sources[source] += n
-    seen = {k for c in rejected.values() for k in c}
-    reasons = [r for r in FILTER_REASONS if r in seen] + sorted(seen - set(FILTER_REASONS))
+    seen: set[str] = set()
+    for (source, lang), counts in counted(root).items():  # kept and rejected-by-reason per (source, language)
+        if counts["kept"]:
+            sources[source] += counts["kept"]
+        for key, n in counts.items():
+            per_lang.setdefault(lang, Counter())["kept" if key == "kept" else f"rejected_{key}"] += n
+        seen.update(k for k in counts if k != "kept")
+    reasons = [r for r in REASONS if r in seen] + sorted(seen - set(REASONS))
     templates = rows.group_by("task", "template_id").agg(pl.len().alias("n")).sort("task", "template_id").collect().rows()
     samples = (rows.select("lang", "task", "instruction", "target").group_by("lang", maintain_order=True)
                .head(examples_per_lang).collect().sort("lang", maintain_order=True).rows())
@@ -54,13 +48,13 @@ def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
         "per_lang": dict(sorted(per_lang.items())),
         "reasons": reasons,
         "sources": dict(sorted(sources.items())),
-        "tasks": sorted({t for (_, _, t) in kept}),
+        "tasks": sorted({task for task, _, _ in templates}),
         "templates": templates,
         "samples": samples,
         "translate": _json(root / "_manifest" / "translate.json"),
         "lid": _json(root / "_manifest" / "lid.json"),
-        "total": sum(kept.values()),
-        "rejected_total": sum(sum(c.values()) for c in rejected.values()),
+        "total": sum(c["kept"] for c in per_lang.values()),
+        "rejected_total": sum(n for c in per_lang.values() for k, n in c.items() if k != "kept"),
     }
 
 

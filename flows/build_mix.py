@@ -130,8 +130,7 @@ def translate_chunks(settings: stage.TranslateSettings, chunk_ids: list[str], gp
 
 
 def _report(manifest: dict[str, Any], title: str) -> None:
-    rows = stage.summary(manifest)
-    create_table_artifact(key="rows-per-language", table=rows, description=f"{title}: per-language rows and translation counts")
+    create_table_artifact(key="rows-per-language", table=manifest["summary"], description=f"{title}: per-language rows and translation counts")
     rejected = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_")}
     lines = [f"# {title}", "", f"- rows: **{manifest['rows']}** in {len(manifest['rows_per_lang'])} languages",
              f"- rejected: {manifest['rejected']} {rejected or ''}", f"- translation model: `{manifest.get('mt_model')}`",

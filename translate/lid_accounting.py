@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from polymix.mix import shards
-from polymix.mix.schema import Example
 
 PREFIX = "acct/"
 
@@ -35,11 +34,6 @@ def planned(pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
     In the translate stage: ``planned((ex.source, lang) for ex in examples for lang in plan[ex.id])``.
     """
     return dict(Counter(key(source, lang) for source, lang in pairs))
-
-
-def planned_rows(rows: Iterable[Example]) -> dict[str, int]:
-    """The same from rows (what a stage without a plan passes in)."""
-    return planned((r.source, r.lang) for r in rows)
 
 
 def recorded(stats: dict[str, Any]) -> dict[tuple[str, str], int]:

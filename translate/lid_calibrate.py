@@ -36,7 +36,7 @@ from polymix.translate import lid_quality as Q
 from polymix.translate.lid import LidPool
 from polymix.translate.lid_filter import field_reason, language_reason
 from polymix.translate.lid_settings import SETTINGS_FILE, LidSettings, default_settings
-from polymix.translate.text import NO_SPACE_SCRIPTS
+from polymix.translate.text import no_space
 
 TARGETS = {"keep_para": 0.98, "keep_cap": 0.90, "english": 0.98, "other": 0.90}
 GRID = (None, 0.5, 0.3, 0.2, 0.1)
@@ -45,7 +45,7 @@ GRID = (None, 0.5, 0.3, 0.2, 0.1)
 
 def caption_cut(text: str, lang: str) -> str:
     """A paragraph cut to caption length: 8 words, or 24 characters in scripts without spaces."""
-    if lang.rsplit("_", 1)[-1] in NO_SPACE_SCRIPTS:
+    if no_space(lang):
         return text.strip()[:24]
     return " ".join(text.split()[:8])
 
@@ -66,7 +66,7 @@ def measure(texts: list[str], langs: list[str], scores: list, s: LidSettings, pa
     field_cache: dict[tuple[int, bool], bool] = {}
 
     def kept(i: int, target: str) -> bool:
-        key = (i, target.rsplit("_", 1)[-1] in NO_SPACE_SCRIPTS)
+        key = (i, no_space(target))
         if key not in field_cache:  # empty/repetition depend on the text and the target's script type only
             field_cache[key] = field_reason(texts[i], None, target, s) is None
         return field_cache[key] and language_reason(scores[i], target, s)[0] is None
@@ -130,8 +130,8 @@ def _length_settings(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _repetition_settings(texts: list[str], langs: list[str]) -> dict[str, Any]:
-    def smallest(no_space: bool, start: int) -> int:
-        chosen = [(t, lang) for t, lang in zip(texts, langs) if _no_space(lang) == no_space]
+    def smallest(wanted: bool, start: int) -> int:
+        chosen = [(t, lang) for t, lang in zip(texts, langs) if no_space(lang) == wanted]
         m = start
         while any(Q.repeat_run(Q.units(t, lang), min_units=m) >= 3 for t, lang in chosen):
             m += 1
@@ -140,10 +140,6 @@ def _repetition_settings(texts: list[str], langs: list[str]) -> dict[str, Any]:
     long_ratios = [Q.compression_ratio(t) for t in texts if len(t.encode("utf-8")) >= 256]
     return {"repeat_min": 3, "repeat_min_words": smallest(False, 3), "repeat_min_chars": smallest(True, 6),
             "min_compression": round(min(long_ratios) * 0.8, 2) if long_ratios else 0.2}
-
-
-def _no_space(lang: str) -> bool:
-    return lang.rsplit("_", 1)[-1] in NO_SPACE_SCRIPTS
 
 
 def calibrate(dev_file: str | Path, base: LidSettings | None = None, processes: int = 2,

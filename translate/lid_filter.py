@@ -39,7 +39,7 @@ from polymix.mix.schema import ENGLISH, Example
 from polymix.translate import lid_quality as Q
 from polymix.translate.lid import LidPool, LidScore, coverage, script_words
 from polymix.translate.lid_settings import LidSettings, default_settings
-from polymix.translate.text import NO_SPACE_SCRIPTS
+from polymix.translate.text import no_space
 
 REASONS = ("empty_translation", "untranslated", "repetition", "wrong_language", "length_ratio", "round_trip")
 BackTranslate = Callable[[list[str], str], list[str]]
@@ -82,12 +82,8 @@ def _miss(score: LidScore, accepted: frozenset[str], s: LidSettings) -> str:
     return "untranslated" if english else "wrong_language"
 
 
-def _no_space(lang: str) -> bool:
-    return lang.rsplit("_", 1)[-1] in NO_SPACE_SCRIPTS
-
-
 def _repetitive(output: str, source: str, lang: str, s: LidSettings) -> bool:
-    min_units = s.repeat_min_chars if _no_space(lang) else s.repeat_min_words
+    min_units = s.repeat_min_chars if no_space(lang) else s.repeat_min_words
     if Q.repeat_run(Q.units(output, lang), min_units=min_units) >= s.repeat_min:
         return Q.repeat_run(Q.units(source, ENGLISH), min_units=s.repeat_min_words) < s.repeat_min
     if len(output.encode("utf-8")) >= s.compression_min_bytes and Q.compression_ratio(output) < s.min_compression:

@@ -20,7 +20,7 @@ import unicodedata
 import zlib
 from typing import Iterable
 
-from polymix.translate.text import NO_SPACE_SCRIPTS
+from polymix.translate.text import no_space
 
 _SPACE = re.compile(r"\s+")
 _ARTICLE = re.compile(r"^(a|an|the)\s+")
@@ -58,7 +58,7 @@ def similarity(output: str, source: str) -> float:
 
 def units(text: str, lang: str) -> list[str]:
     """Words, or characters for scripts written without spaces (Chinese, Japanese, Thai, ...)."""
-    if lang.rsplit("_", 1)[-1] in NO_SPACE_SCRIPTS:
+    if no_space(lang):
         return [ch for ch in normalize(text) if not ch.isspace()]
     return normalize(text).split()
 

@@ -28,9 +28,14 @@ def passthrough(text: str) -> bool:
     return all(unicodedata.category(ch)[0] in "PSZ" for ch in stripped)
 
 
+def no_space(lang: str) -> bool:
+    """Whether ``lang`` (an NLLB code) is written without spaces between words."""
+    return lang.rsplit("_", 1)[-1] in NO_SPACE_SCRIPTS
+
+
 def joiner(tgt_lang: str) -> str:
     """What goes between translated pieces of one text in ``tgt_lang``."""
-    return "" if tgt_lang.split("_")[-1] in NO_SPACE_SCRIPTS else " "
+    return "" if no_space(tgt_lang) else " "
 
 
 def split_long(text: str, n_tokens: Callable[[str], int], limit: int) -> list[str]:
