@@ -60,7 +60,7 @@ def one_variant(args) -> dict:
     model, device, stage = built.model, built.device, config.stages[-1]
     set_trainable(model, stage.train)
     optimizer = make_optimizer(model, stage, config.train.weight_decay)
-    b, n, size = args.batch, args.text_tokens, config.data.image_size
+    b, n, size = args.batch, args.text_tokens or config.data.max_text_tokens, config.data.image_size
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(3, 300, (b, n), generator=gen)
     batch = {"pixel_values": torch.randn(b, 3, size, size, generator=gen), "attention_mask": torch.ones(b, n, dtype=torch.long)}
@@ -118,9 +118,6 @@ def main() -> None:
     p.add_argument("--one", dest="label", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.label:  # a child process: one variant, one JSON line
-        from polymix.training.config import load_config
-
-        args.text_tokens = args.text_tokens or load_config(args.config, args.overrides).data.max_text_tokens
         print(json.dumps(one_variant(args)))
         return
     import torch

@@ -61,7 +61,7 @@ class ImageLoader:
         self.processor = processor
         self.roots = {}
         for source, rel in (shards.load_manifest(root).get("image_roots") or {}).items():
-            self.roots[source] = None if rel is None else (root / rel if not Path(rel).is_absolute() else Path(rel))
+            self.roots[source] = None if rel is None else root / rel  # an absolute rel stays as it is
 
     def __call__(self, source: str, image: str) -> np.ndarray | None:
         from PIL import Image

@@ -32,6 +32,7 @@ import torch
 import yaml
 
 from polymix.mix.sources.base import ConfigError
+from polymix.training.checkpoint import load_state
 from polymix.training.config import RunConfig, build
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -> P
     out.mkdir(parents=True, exist_ok=True)
     hf.save_pretrained(str(out))
     processor.save_pretrained(str(out))  # tokenizer (with <image>), image processor, num_query_tokens
-    step = json.loads((checkpoint / "state.json").read_text(encoding="utf-8")).get("step")
+    step = load_state(checkpoint)["step"]
     info = {"exported_from": str(checkpoint.resolve()), "step": step, "dtype": dtype, "run": config.name,
             "blip2": config.model.blip2, "llm": config.model.llm, "lora_merged": True}  # fmt: skip
     (out / "polymix_export.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

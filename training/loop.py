@@ -220,6 +220,5 @@ class Trainer:
 
         result = evaluate(self.built, self.config, self.config.eval.data or self.data, accelerator=self.accelerator,
                           out_file=self.out / "eval" / f"step-{step:06d}.jsonl")  # fmt: skip
-        self.log.write({"step": step, "eval": result})
-        self.model.train()
+        self.log.write({"step": step, "eval": result})  # generate_predictions put the model back in training mode
         return result

@@ -43,11 +43,11 @@ def _char_ngrams(text: str, n: int) -> Counter:
     return Counter(text[i : i + n] for i in range(len(text) - n + 1))
 
 
-def _chrf_stats(hyp: str, ref: str, order: int) -> list[tuple[int, int, int]]:
-    """Per n: (matches, hypothesis n-grams, reference n-grams)."""
+def _chrf_stats(hyp: list[Counter], ref: str) -> list[tuple[int, int, int]]:
+    """Per n: (matches, hypothesis n-grams, reference n-grams); ``hyp``: the hypothesis' n-grams per n."""
     out = []
-    for n in range(1, order + 1):
-        h, r = _char_ngrams(hyp, n), _char_ngrams(ref, n)
+    for n, h in enumerate(hyp, start=1):
+        r = _char_ngrams(ref, n)
         out.append((sum((h & r).values()), sum(h.values()), sum(r.values())))
     return out
 
@@ -67,7 +67,8 @@ def _chrf_from(stats, beta: float) -> float:
 def chrf(predictions: list[str], references: list[list[str]], order: int = 6, beta: float = 2.0) -> float:
     totals = [[0, 0, 0] for _ in range(order)]
     for pred, refs in zip(predictions, references):
-        candidates = [_chrf_stats(pred, ref, order) for ref in refs] or [_chrf_stats(pred, "", order)]
+        hyp = [_char_ngrams(pred, n) for n in range(1, order + 1)]  # once, whatever the number of references
+        candidates = [_chrf_stats(hyp, ref) for ref in refs or [""]]
         best = max(candidates, key=lambda s: _chrf_from(s, beta))
         for total, stat in zip(totals, best):
             for k in range(3):

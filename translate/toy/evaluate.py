@@ -20,32 +20,14 @@ CHRF_BETA = 2.0
 LID_TOOLS = ("langid", "py3langid", "cld2")
 
 
-def _char_ngrams(text: str, n: int) -> Counter[str]:
-    text = "".join(text.split())
-    return Counter(text[i : i + n] for i in range(len(text) - n + 1))
-
-
 def chrf(hypotheses: Sequence[str], references: Sequence[str], beta: float = CHRF_BETA) -> float:
-    """Corpus-level chrF (0-100), as ``sacrebleu.corpus_chrf(hyps, [refs], beta=beta)`` computes it."""
-    stats = [[0, 0, 0] for _ in range(CHRF_ORDER)]  # per order: hypothesis n-grams, reference n-grams, matches
-    for hyp, ref in zip(hypotheses, references, strict=True):
-        for n in range(1, CHRF_ORDER + 1):
-            h, r = _char_ngrams(hyp, n), _char_ngrams(ref, n)
-            stats[n - 1][0] += sum(h.values())
-            stats[n - 1][1] += sum(r.values())
-            stats[n - 1][2] += sum((h & r).values())
-    eps, precision, recall, effective = 1e-16, 0.0, 0.0, 0
-    for n_hyp, n_ref, n_match in stats:
-        precision += n_match / n_hyp if n_hyp else eps
-        recall += n_match / n_ref if n_ref else eps
-        effective += bool(n_hyp and n_ref)
-    if not effective:
-        return 0.0
-    precision, recall = precision / effective, recall / effective
-    factor = beta**2
-    if precision + recall == 0:
-        return 0.0
-    return 100 * (1 + factor) * precision * recall / (factor * precision + recall)
+    """Corpus-level chrF (0-100), as ``sacrebleu.corpus_chrf(hyps, [refs], beta=beta)`` computes it:
+    :func:`polymix.training.metrics.chrf` with one reference per hypothesis."""
+    from polymix.training.metrics import chrf as corpus_chrf
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    return corpus_chrf(list(hypotheses), [[r] for r in references], order=CHRF_ORDER, beta=beta)
 
 
 def identify(text: str) -> dict[str, str]:
