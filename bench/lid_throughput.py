@@ -14,13 +14,12 @@ with NLLB-1.3B writes a few thousand short sentences per second: language ID mus
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 from polymix.translate.lid import LidPool, score_batch
-from polymix.translate.lid_calibrate import caption_cut
+from polymix.translate.lid_calibrate import caption_cut, read_dev
 from polymix.translate.lid_filter import text_reason
 from polymix.translate.lid_settings import default_settings
 
@@ -28,7 +27,7 @@ DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "udhr-lid-dev.js
 
 
 def captions(path: Path, rows: int) -> tuple[list[str], list[str]]:
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = read_dev(path)
     base = [(caption_cut(r["text"], r["lang"]), r["lang"]) for r in items]
     texts = [f"{base[i % len(base)][0]} {i // len(base)}" for i in range(rows)]
     return texts, [base[i % len(base)][1] for i in range(rows)]

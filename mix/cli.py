@@ -249,10 +249,7 @@ def build_mix(
     from polymix.flows.serve import deployment_parameters
     from polymix.mix.sources.base import ConfigError
 
-    try:
-        params = deployment_parameters(deployment)
-    except KeyError as err:
-        raise ConfigError(str(err).strip('"')) from None
+    params = deployment_parameters(deployment)  # an unknown name is a ConfigError: one line, exit 2
     overrides = {"out": out, "langs": langs, "model": model, "task_runner": task_runner,
                  "scheduler_address": scheduler_address, "max_workers": max_workers}
     params.update({k: v for k, v in overrides.items() if v is not None})
