@@ -3,21 +3,24 @@
     polymix card out/mix                   # rewrite out/mix/README.md and out/mix/rows_per_language.png
     >>> write_card("out/mix")              # same, from Python; returns the README path
 
-The YAML front matter is what the Hub reads: ``language`` (ISO 639-1, else 639-3), the NLLB
-codes in ``language_details``, license notes (``license: other``: NLLB's weights are CC-BY-NC-4.0
-and each source keeps its own license), ``task_categories``, ``size_categories`` and ``configs``
-whose ``data_files`` follow the mix layout (``lang=*/*.parquet`` for ``default``, one config per
-language). The body comes from ``card_template.md``; everything in it is read from the mix's
-manifest and files, so the card can be regenerated at any time.
+The front matter is built with ``huggingface_hub``'s ``DatasetCardData`` and is what the Hub
+reads: ``language`` (ISO 639-1, else 639-3) and BCP-47 ``language_details`` (``de-Latn``),
+``license: other`` with a ``license_name`` slug and a ``license_link`` to ``LICENSE.md`` (NLLB's
+weights are CC-BY-NC-4.0 and each source keeps its own license), ``source_datasets``
+(``original`` / ``extended|<id>``), ``task_categories``, ``size_categories`` and ``configs`` whose
+``data_files`` follow the mix layout: ``default`` and one config per language, each with the
+mix's real splits (train / validation / test files, see :func:`polymix.mix.shards.hub_split`).
+The body comes from the Jinja template ``card_template.md``; everything in it is read from the
+mix's manifest and files, so the card can be regenerated at any time.
 """
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from polymix.data_cards.collect import bar_chart, collect
 from polymix.mix import languages as L, shards
@@ -36,8 +39,54 @@ SOURCE_LICENSES = {
 }
 NLLB_NOTE = ("Translations were produced with NLLB-200, whose weights are licensed CC-BY-NC-4.0 "
              "(non-commercial); check whether that restricts your use of the translated text.")
+# The Hub's source_datasets: `original` for data polymix made, `extended|<id>` for what it extends.
+SOURCE_DATASETS = {"shapes": "original", "coco": "extended|coco", "vqav2": "extended|HuggingFaceM4/VQAv2",
+                   "aokvqa": "extended|HuggingFaceM4/A-OKVQA"}
+LICENSE_NAME = "polymix-mixed-sources"  # license: other -> a slug plus a link to the terms (the Hub's rule)
+LICENSE_FILE = "LICENSE.md"
 SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
+
+
+BIBTEX = {
+    "mblip": """@inproceedings{geigle2024mblip,
+  title = {mBLIP: Efficient Bootstrapping of Multilingual Vision-LLMs},
+  author = {Geigle, Gregor and Jain, Abhay and Timofte, Radu and Glava{\\v{s}}, Goran},
+  booktitle = {Proceedings of the 3rd Workshop on Advances in Language and Vision Research (ALVR)},
+  year = {2024},
+  note = {arXiv:2307.06930}
+}""",
+    "nllb": """@article{nllb2022,
+  title = {No Language Left Behind: Scaling Human-Centered Machine Translation},
+  author = {{NLLB Team} and Costa-juss{\\`a}, Marta R. and others},
+  journal = {arXiv preprint arXiv:2207.04672},
+  year = {2022}
+}""",
+    "coco": """@inproceedings{lin2014coco,
+  title = {Microsoft {COCO}: Common Objects in Context},
+  author = {Lin, Tsung-Yi and Maire, Michael and Belongie, Serge and others},
+  booktitle = {European Conference on Computer Vision (ECCV)},
+  year = {2014}
+}""",
+    "vqav2": """@inproceedings{goyal2017vqav2,
+  title = {Making the {V} in {VQA} Matter: Elevating the Role of Image Understanding in Visual Question Answering},
+  author = {Goyal, Yash and Khot, Tejas and Summers-Stay, Douglas and Batra, Dhruv and Parikh, Devi},
+  booktitle = {Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year = {2017}
+}""",
+    "aokvqa": """@inproceedings{schwenk2022aokvqa,
+  title = {A-OKVQA: A Benchmark for Visual Question Answering using World Knowledge},
+  author = {Schwenk, Dustin and Khandelwal, Apoorv and Clark, Christopher and Marino, Kenneth and Mottaghi, Roozbeh},
+  booktitle = {European Conference on Computer Vision (ECCV)},
+  year = {2022}
+}""",
+}
+
+
+def bibtex(info: dict[str, Any]) -> str:
+    """BibTeX of the recipe, the translation model (when used) and the sources polymix knows."""
+    keys = ["mblip"] + (["nllb"] if info["manifest"].get("mt_model") else []) + [s for s in info["sources"] if s in BIBTEX]
+    return "\n\n".join(BIBTEX[k] for k in keys)
 
 
 def size_category(rows: int) -> str:
@@ -49,29 +98,53 @@ def _iso(code: str) -> str:
     return lang.iso639_1 or lang.iso639_3
 
 
-def metadata(info: dict[str, Any]) -> dict[str, Any]:
-    """The YAML front matter (a dict; ``yaml.safe_load`` of the card gives it back)."""
+def bcp47(code: str) -> str:
+    """The BCP-47 tag the Hub wants in ``language_details``: ``deu_Latn`` -> ``de-Latn``."""
+    return f"{_iso(code)}-{L.get(code).script}"
+
+
+def source_dataset(source: str) -> str:
+    """The Hub's ``source_datasets`` value of a polymix source."""
+    return SOURCE_DATASETS.get(source, "extended")
+
+
+def data_files(splits: dict[str, list[str]], lang: str | None = None) -> list[dict[str, str]]:
+    """A config's ``data_files``: one entry per Hub split present (in ``lang``, else anywhere)."""
+    folder = f"lang={lang}" if lang else "lang=*"
+    return [{"split": split, "path": f"{folder}/{shards.split_prefix(split)}-*.parquet"}
+            for split, langs in splits.items() if lang is None or lang in langs]
+
+
+def card_data(info: dict[str, Any]) -> DatasetCardData:
+    """The YAML front matter, as ``huggingface_hub`` models it."""
     langs = list(info["per_lang"])
     sources = list(info["sources"])
-    licenses = [f"{s}: {SOURCE_LICENSES.get(s, 'the license of the input data (not recorded by polymix)')}" for s in sources]
     translated = any(x != L.ENGLISH for x in langs)
-    return {
-        "pretty_name": f"polymix mix {info['name']}",
-        "language": list(dict.fromkeys(_iso(x) for x in langs)),
-        "language_details": langs,
-        "license": "other",
-        "license_name": "mixed: per-source licenses" + (", NLLB-200 output (CC-BY-NC-4.0 model)" if translated else ""),
-        "license_details": " | ".join(licenses + ([NLLB_NOTE] if translated else [])),
-        "multilinguality": "multilingual" if len(langs) > 1 else "monolingual",
-        "annotations_creators": ["machine-generated"] if translated else ["found"],
-        "language_creators": ["machine-generated", "found"] if translated else ["found"],
-        "source_datasets": sources,
-        "task_categories": sorted({TASK_CATEGORIES.get(t, "image-to-text") for t in info["tasks"]}),
-        "size_categories": [size_category(info["total"])],
-        "tags": ["mblip", "multilingual", "vision-language", "instruction-tuning"] + (["nllb", "machine-translated"] if translated else []),
-        "configs": [{"config_name": "default", "default": True, "data_files": [{"split": "train", "path": "lang=*/*.parquet"}]}]
-        + [{"config_name": x, "data_files": [{"split": "train", "path": f"lang={x}/*.parquet"}]} for x in langs],
-    }
+    configs = []
+    if info["splits"]:  # an empty mix has no files for a config to name
+        configs = [{"config_name": "default", "default": True, "data_files": data_files(info["splits"])}]
+        configs += [{"config_name": x, "data_files": data_files(info["splits"], x)} for x in langs if data_files(info["splits"], x)]
+    return DatasetCardData(
+        pretty_name=f"polymix mix {info['name']}",
+        language=list(dict.fromkeys(_iso(x) for x in langs)),
+        language_details=[bcp47(x) for x in langs],
+        license="other",
+        license_name=LICENSE_NAME,
+        license_link=LICENSE_FILE,
+        multilinguality="multilingual" if len(langs) > 1 else "monolingual",
+        annotations_creators=["machine-generated"] if translated else ["found"],
+        language_creators=["machine-generated", "found"] if translated else ["found"],
+        source_datasets=sorted({source_dataset(s) for s in sources}),
+        task_categories=sorted({TASK_CATEGORIES.get(t, "image-to-text") for t in info["tasks"]}),
+        size_categories=[size_category(info["total"])],
+        tags=["mblip", "multilingual", "vision-language", "instruction-tuning"] + (["nllb", "machine-translated"] if translated else []),
+        configs=configs,
+    )
+
+
+def metadata(info: dict[str, Any]) -> dict[str, Any]:
+    """The YAML front matter as a dict (``yaml.safe_load`` of the card gives it back)."""
+    return card_data(info).to_dict()
 
 
 def _cell(value: Any) -> str:
@@ -144,28 +217,41 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
         by_lang.setdefault(lang, []).append([task, instruction, target])
     examples = "\n\n".join(f"**{code}** ({L.get(code).name})\n\n" + _table(["task", "instruction", "target"], rows)
                            for code, rows in by_lang.items())
-    licenses = "\n".join(f"- **{s}**: {SOURCE_LICENSES.get(s, 'the license of the input data (not recorded by polymix)')}" for s in info["sources"])
-    if m.get("mt_model"):
-        licenses += f"\n- **translations**: {NLLB_NOTE}"
+    licenses = _licenses(info)
     summary = (f"{info['total']:,} instruction examples in {len(info['per_lang'])} languages from "
                f"{', '.join(info['sources']) or 'no source'} (tasks: {', '.join(info['tasks'])}), built with polymix "
                f"following the mBLIP recipe; {info['rejected_total']:,} rejected rows are kept aside, each with its reason.")
     return {"summary": summary, "sources": sources, "templates": templates, "translation": translation,
             "filter": filter_text, "language_table": _language_table(info), "accounting": accounting,
-            "examples": examples or "(no rows)", "license": licenses}
+            "examples": examples or "(no rows)", "license": licenses, "bibtex": bibtex(info)}
+
+
+def _licenses(info: dict[str, Any]) -> str:
+    lines = [f"- **{s}**: {SOURCE_LICENSES.get(s, 'the license of the input data (not recorded by polymix)')}" for s in info["sources"]]
+    if info["manifest"].get("mt_model"):
+        lines.append(f"- **translations**: {NLLB_NOTE}")
+    return "\n".join(lines) or "- no rows"
 
 
 def render_card(info: dict[str, Any]) -> str:
-    meta = yaml.safe_dump(metadata(info), sort_keys=False, allow_unicode=True, width=1000)
-    return string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
-        metadata=meta, title=f"polymix mix: {info['name']}", root_glob="lang=*/*.parquet", **_sections(info))
+    card = DatasetCard.from_template(card_data(info), template_path=str(TEMPLATE), title=f"polymix mix: {info['name']}",
+                                     root_glob="lang=*/*.parquet", splits=", ".join(f"`{s}`" for s in info["splits"]) or "none",
+                                     **_sections(info))
+    return str(card) if str(card).endswith("\n") else f"{card}\n"
+
+
+def license_text(info: dict[str, Any]) -> str:
+    """``LICENSE.md``: the terms the card's ``license_link`` points at."""
+    return (f"# Terms of polymix mix {info['name']}\n\nThe rows of this mix come from several sources; each keeps its "
+            f"own license, and machine translations carry the terms of the model that made them.\n\n{_licenses(info)}\n")
 
 
 def write_card(mix_root: str | Path, examples_per_lang: int = 3) -> Path:
-    """Write ``README.md`` and ``rows_per_language.png`` into the mix folder; return the README path."""
+    """Write ``README.md``, ``LICENSE.md`` and ``rows_per_language.png`` into the mix; return the README path."""
     root = Path(mix_root)
     info = collect(root, examples_per_lang)
     bar_chart(info, root / CHART)
+    shards.atomic_write_bytes(root / LICENSE_FILE, license_text(info).encode("utf-8"))
     path = root / "README.md"
     shards.atomic_write_bytes(path, render_card(info).encode("utf-8"))
     return path

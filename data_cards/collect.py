@@ -38,6 +38,11 @@ def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
             per_lang.setdefault(lang, Counter())["kept" if key == "kept" else f"rejected_{key}"] += n
         seen.update(k for k in counts if k != "kept")
     reasons = [r for r in REASONS if r in seen] + sorted(seen - set(REASONS))
+    splits: dict[str, set[str]] = {}  # Hub split -> languages whose files hold rows of it
+    for rec in shards.read_records(root):
+        for f in rec["files"]:
+            if not f.get("rejected") and f["rows"]:
+                splits.setdefault(f.get("split") or shards.file_split(Path(f["path"]).name), set()).add(f["lang"])
     templates = rows.group_by("task", "template_id").agg(pl.len().alias("n")).sort("task", "template_id").collect().rows()
     samples = (rows.select("lang", "task", "instruction", "target").group_by("lang", maintain_order=True)
                .head(examples_per_lang).collect().sort("lang", maintain_order=True).rows())
@@ -47,6 +52,7 @@ def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
         "manifest": manifest,
         "per_lang": dict(sorted(per_lang.items())),
         "reasons": reasons,
+        "splits": {s: sorted(splits[s]) for s in sorted(splits, key=lambda s: (s != "train", s != "validation", s))},
         "sources": dict(sorted(sources.items())),
         "tasks": sorted({task for task, _, _ in templates}),
         "templates": templates,

@@ -3,8 +3,9 @@
 Layout of a mix folder::
 
     OUT/
-      lang=eng_Latn/part-<chunk>.parquet     rows of mix.schema.SCHEMA, zstd, row groups <= 64k
-      lang=deu_Latn/part-<chunk>.parquet
+      lang=eng_Latn/part-<chunk>.parquet     train rows of mix.schema.SCHEMA, zstd, row groups <= 64k
+      lang=eng_Latn/validation-<chunk>.parquet   rows of the source's validation split (val, dev)
+      lang=deu_Latn/test-<chunk>.parquet     rows of its test split (other splits: <name>-<chunk>)
       _rejected/part-<chunk>.arrow           rejected rows (schema + reason), Arrow IPC + zstd
       _manifest/chunks/<chunk>.json          one completion record per finished chunk
       manifest.json                          summary written by ShardWriter.finalize()
@@ -16,7 +17,9 @@ record; a re-run skips recorded chunks (:meth:`ShardWriter.is_done`) and rewrite
 over any stale files, so rows are never duplicated.
 
 Rejected rows are Arrow IPC files, not Parquet, so that ``OUT/**/*.parquet`` matches the mix's
-rows only. Read a mix with ``pl.scan_parquet(f"{OUT}/**/*.parquet", hive_partitioning=True)``,
+rows only. Rows are filed by the Hub split of their ``split`` column (:func:`hub_split`), so a
+dataset card can offer real ``train`` / ``validation`` / ``test`` splits; train rows keep the
+``part-`` prefix. Read a mix with ``pl.scan_parquet(f"{OUT}/**/*.parquet", hive_partitioning=True)``,
 ``datasets.load_dataset("parquet", data_files=f"{OUT}/lang=*/*.parquet")`` or :func:`scan`.
 """
 
@@ -45,6 +48,28 @@ MANIFEST = "manifest.json"
 CHUNKS_DIR = Path("_manifest") / "chunks"
 REJECTED_DIR = "_rejected"
 _CHUNK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+# Source split names -> the split names the Hugging Face Hub knows (mBLIP trains on Karpathy's
+# train + restval). Other names keep their own (Hub split names are \w+).
+HUB_SPLITS = {"train": "train", "restval": "train", "val": "validation", "valid": "validation",
+              "validation": "validation", "dev": "validation", "test": "test"}
+TRAIN_PREFIX = "part"
+
+
+def hub_split(split: str) -> str:
+    """The Hub split a source split belongs to: ``val`` -> ``validation``, ``restval`` -> ``train``."""
+    key = split.strip().lower()
+    return HUB_SPLITS.get(key) or re.sub(r"\W+", "_", key).strip("_") or "train"
+
+
+def split_prefix(hub: str) -> str:
+    """The file-name prefix of a Hub split's files (``part`` for train, the split name otherwise)."""
+    return TRAIN_PREFIX if hub == "train" else (hub if hub != TRAIN_PREFIX else "part_split")
+
+
+def file_split(name: str) -> str:
+    """The Hub split of a row file from its name (``part-x.parquet`` -> ``train``)."""
+    prefix = name.split("-", 1)[0]
+    return "train" if prefix == TRAIN_PREFIX else ("part" if prefix == "part_split" else prefix)
 
 
 def sha256_file(path: Path) -> str:
@@ -130,17 +155,21 @@ class ShardWriter:
         if not _CHUNK_ID.match(chunk_id):
             raise ValueError(f"bad chunk id {chunk_id!r}: use letters, digits, '.', '_' and '-'")
         table = conform(table, SCHEMA)
-        langs = set(pc.unique(table["lang"]).to_pylist())
-        # Files left by an earlier, interrupted attempt at this chunk in languages it no longer
-        # has would be read as rows: remove them before writing.
-        for stale in self.root.glob(f"lang=*/part-{chunk_id}.parquet"):
-            if stale.parent.name.removeprefix("lang=") not in langs:
+        splits = pa.array([split_prefix(hub_split(s)) for s in table["split"].to_pylist()], pa.string())
+        groups = sorted(set(zip(table["lang"].to_pylist(), splits.to_pylist())))
+        wanted = {Path(f"lang={lang}") / f"{prefix}-{chunk_id}.parquet" for lang, prefix in groups}
+        # Files left by an earlier, interrupted attempt at this chunk in languages or splits it no
+        # longer has would be read as rows: remove them before writing.
+        for stale in self.root.glob(f"lang=*/*-{chunk_id}.parquet"):
+            rel = stale.relative_to(self.root)
+            if rel not in wanted and rel.name.split("-", 1)[1] == f"{chunk_id}.parquet":
                 stale.unlink()
         files: list[dict[str, Any]] = []
-        for lang in sorted(langs):
-            part = table.filter(pc.equal(table["lang"], lang))
-            rel = Path(f"lang={lang}") / f"part-{chunk_id}.parquet"
-            files.append({"path": rel.as_posix(), "lang": lang, **write_table_atomic(part, self.root / rel)})
+        for lang, prefix in groups:
+            part = table.filter(pc.and_(pc.equal(table["lang"], lang), pc.equal(splits, prefix)))
+            rel = Path(f"lang={lang}") / f"{prefix}-{chunk_id}.parquet"
+            files.append({"path": rel.as_posix(), "lang": lang, "split": file_split(rel.name),
+                          **write_table_atomic(part, self.root / rel)})
         if rejected is not None and rejected.num_rows:
             rel = Path(REJECTED_DIR) / f"part-{chunk_id}.arrow"
             info = write_table_atomic(conform(rejected, REJECTED_SCHEMA), self.root / rel)
@@ -292,13 +321,18 @@ def _num_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def shard_files(root: str | Path, langs: Iterable[str] | None = None) -> list[Path]:
-    """The finished row files of a mix (rejected rows excluded), optionally for some languages."""
+def shard_files(root: str | Path, langs: Iterable[str] | None = None, splits: Iterable[str] | None = None) -> list[Path]:
+    """The finished row files of a mix (rejected rows excluded), optionally for some languages
+    and for files that can hold rows of some source splits (``val`` -> the validation files)."""
     wanted = set(langs) if langs is not None else None
+    hub = {hub_split(s) for s in splits} if splits else None
     files = []
     for rec in read_records(root):
         for f in rec["files"]:
-            if not f.get("rejected") and (wanted is None or f["lang"] in wanted):
+            if f.get("rejected") or (wanted is not None and f["lang"] not in wanted):
+                continue
+            # Records written before files were split by Hub split have no "split": any split may be in them.
+            if hub is None or f.get("split") is None or f["split"] in hub:
                 files.append(Path(root) / f["path"])
     return sorted(files)
 

@@ -132,3 +132,27 @@ def test_prepare_refuses_a_folder_another_build_is_writing(tmp_path):
     with shards.BuildLock(tmp_path / "mix", "polymix translate"):
         with pytest.raises(shards.BuildLockedError, match="another build"):
             prepare(PrepareSettings(source="shapes", out=tmp_path / "mix", options={"count": 2}), progress=False)
+
+
+def test_rows_are_filed_by_hub_split_and_stale_split_files_removed(tmp_path):
+    import dataclasses
+
+    splits = ["train", "restval", "val", "test", "minival"]
+    rows = [dataclasses.replace(r, split=splits[i % len(splits)], source_id=f"{i}")
+            for i, r in enumerate(_rows(10, langs=("eng_Latn",)))]
+    writer = shards.ShardWriter(tmp_path)
+    record = writer.write_chunk("s-000000", schema.to_table(rows))
+    got = {f["path"]: (f["split"], f["rows"]) for f in record["files"]}
+    assert got == {"lang=eng_Latn/part-s-000000.parquet": ("train", 4),          # train + restval
+                   "lang=eng_Latn/validation-s-000000.parquet": ("validation", 2),
+                   "lang=eng_Latn/test-s-000000.parquet": ("test", 2),
+                   "lang=eng_Latn/minival-s-000000.parquet": ("minival", 2)}
+    for path, (split, _) in got.items():
+        kept = {r["split"] for r in pq.read_table(tmp_path / path).to_pylist()}
+        assert {shards.hub_split(s) for s in kept} == {split}
+    assert [p.name for p in shards.shard_files(tmp_path, splits=["val"])] == ["validation-s-000000.parquet"]
+    assert len(shards.shard_files(tmp_path)) == 4
+    # a retry of the chunk with train rows only must not leave the other splits' files to be read as rows
+    writer.write_chunk("s-000000", schema.to_table([r for r in rows if r.split == "train"]))
+    assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == ["part-s-000000.parquet"]
+    assert shards.verify(tmp_path) == []

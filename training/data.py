@@ -43,7 +43,7 @@ def _mask(batch, tasks, splits):
 def count_rows(root: str | Path, langs=None, tasks=None, splits=None) -> int:
     """Rows of a mix that pass the filters (reads two small columns, never the whole mix)."""
     total = 0
-    for path in shards.shard_files(root, langs):
+    for path in shards.shard_files(root, langs, splits):
         f = pq.ParquetFile(path)
         if not tasks and not splits:
             total += f.metadata.num_rows
@@ -82,7 +82,7 @@ class ShardStream(torch.utils.data.IterableDataset):
                  repeat: bool = True, shuffle_buffer: int = 10_000, interleave: int = 16, rank: int = 0, world: int = 1,
                  batch_size: int = 1, start_batch: int = 0, rows: int | None = None, limit_per_group: int = 0):  # fmt: skip
         self.root = Path(root)
-        self.files = shards.shard_files(self.root, langs)
+        self.files = shards.shard_files(self.root, langs, splits)
         if not self.files:
             raise FileNotFoundError(f"{self.root}: no shards{' for ' + ', '.join(langs) if langs else ''} (is it a finished polymix mix?)")
         self.images = ImageLoader(self.root, processor)

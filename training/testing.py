@@ -31,7 +31,7 @@ def make_mix(out: Path, count: int = 40, second_lang: str | None = SECOND_LANG) 
     prepare(PrepareSettings(source="shapes", out=out, options={"count": count, "size": 64}, image_root=out / "images" / "shapes"),
             progress=False)  # fmt: skip
     if second_lang:
-        english = from_table(pq.read_table(shards.shard_files(out, ["eng_Latn"])[0]))
+        english = [e for path in shards.shard_files(out, ["eng_Latn"]) for e in from_table(pq.read_table(path))]
         tag = second_lang[:2]
         rows = [e.with_lang(second_lang, instruction=f"[{tag}] {e.instruction}", target=f"[{tag}] {e.target}", mt_model="fake")
                 for e in english]  # fmt: skip
