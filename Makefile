@@ -11,7 +11,7 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo toy-model prepare translate build-mix server deploy train lid-calibrate lid-check card bench-translate bench-lid test test-fast langs clean
+.PHONY: help install demo toy-model prepare translate build-mix server deploy train lid-calibrate lid-check card publish bench-translate bench-lid test test-fast langs clean
 DEV ?= ../shared/data/udhr-lid-dev.jsonl
 CONFIG ?= training/configs/mblip-mt0-xl.yaml
 DATA   ?= out/demo
@@ -76,6 +76,9 @@ lid-check: install ## language-check a JSONL/Parquet file (FILE=rows.jsonl OUT=c
 
 card: install ## (re)write a mix's data card README.md + rows_per_language.png (IN=out/mix)
 	$(BIN)/polymix card $(IN)
+
+publish: install ## upload a mix to the Hugging Face Hub (IN=out/mix REPO=user/name ARGS=--dry-run)
+	$(BIN)/polymix publish $(IN) --repo-id $(REPO) $(ARGS)
 
 bench-translate: install ## translation sentences/s, polymix vs transformers generate (mBLIP's way), and the cache figure
 	$(BIN)/python bench/translate_throughput.py

@@ -325,6 +325,25 @@ def card(
     console.print(f"[green]wrote[/] {readme} and {readme.parent / 'rows_per_language.png'}", highlight=False)
 
 
+@app.command()
+@_friendly
+def publish(
+    path: Annotated[Path, typer.Argument(help="a built mix folder (it must verify; its card is written if missing)")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="the Hub dataset repository, 'user/name' (created if missing)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list exactly what would be uploaded; contact nobody")] = False,
+    embed_images: Annotated[bool, typer.Option("--embed-images", help="write each image's bytes into its rows (datasets Image "
+                                               "feature) instead of referencing it; see the README for the size this costs")] = False,
+    private: Annotated[bool, typer.Option("--private", help="create the repository as private")] = False,
+    revision: Annotated[Optional[str], typer.Option(help="the branch to commit to (default: main)")] = None,
+) -> None:
+    """Upload a mix with its card to the Hugging Face Hub (Parquet as is; resumable: run again after an interruption)."""
+    from polymix.data_cards.publish import describe, publish as run
+
+    result = run(path, repo_id, dry_run=dry_run, embed=embed_images, private=private, revision=revision)
+    for line in describe(result, dry_run):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
