@@ -55,10 +55,10 @@ build-mix: install ## run the build-mix flow without a server (DEPLOYMENT=defaul
 	$(BIN)/polymix build-mix --deployment $(DEPLOYMENT) $(if $(OUT),--out $(OUT),)
 
 server: install ## start a local Prefect server on 127.0.0.1:4200 (PREFECT_PORT; embedded SQLite; UI in the browser)
-	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+	PREFECT_UI_API_URL=$(PREFECT_URL) $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
-deploy: install ## register prefect.yaml's deployments and execute their runs (needs `make server`)
-	$(BIN)/prefect config set PREFECT_API_URL=$(PREFECT_URL)
+deploy: install ## register prefect.yaml's deployments and execute their runs (needs `make server`; your Prefect profile is left as it is)
+	@echo "serving polymix's deployments on $(PREFECT_URL); in another terminal: export PREFECT_API_URL=$(PREFECT_URL)"
 	POLYMIX_HOME=$(CURDIR) PREFECT_API_URL=$(PREFECT_URL) $(BIN)/python -m polymix.flows.serve
 
 train: install ## train on a mix (CONFIG=training/configs/tiny.yaml DATA=out/demo GPUS=1 ARGS="--resume")

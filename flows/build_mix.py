@@ -19,6 +19,7 @@ output folder is locked while a build writes it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,20 @@ def is_transient(task_, task_run, state) -> bool:
 # Our own manifest decides what is done; Prefect's result caching would only get in the way.
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=is_transient,
              cache_policy=NO_CACHE, persist_result=False)
+
+
+def send_polymix_logs_to_prefect() -> None:
+    """polymix's own log records (the toy-model fallback, model conversions, every warning) reach
+    the run's logs in the Prefect UI: the "polymix" logger gets the handlers Prefect gives its
+    extra loggers (``PREFECT_LOGGING_EXTRA_LOGGERS``), which send a record to the API with the run
+    it was logged in. Done at import, so Dask workers that import the flows get it too."""
+    target = logging.getLogger("polymix")
+    for handler in logging.getLogger("prefect.extra").handlers:
+        if handler not in target.handlers:
+            target.addHandler(handler)
+
+
+send_polymix_logs_to_prefect()
 
 
 def english_folder(out: str | Path) -> Path:
@@ -129,12 +144,30 @@ def translate_chunks(settings: stage.TranslateSettings, chunk_ids: list[str], gp
     return done
 
 
+def _model_line(manifest: dict[str, Any]) -> str:
+    model, asked = str(manifest.get("mt_model") or "-"), manifest.get("mt_model_requested")
+    if model.startswith("toy@"):
+        why = f"`{asked}` could not be reached; " if asked and asked != "toy" else ""
+        return f"**offline TOY model** `{model}` ({why}shapes domain only: not real NLLB translations)"
+    return f"`{model}`"
+
+
+def summary_table(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The build summary as rows of (what, value), numbers rounded for reading."""
+    rejected = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
+    rows = [("rows", f"{manifest['rows']:,}"), ("languages", len(manifest["rows_per_lang"])),
+            ("rejected", f"{manifest['rejected']:,}")]
+    rows += [(f"rejected: {reason}", f"{n:,}") for reason, n in sorted(rejected.items())]
+    rows += [("translation model", _model_line(manifest)), ("chunks", len(manifest["chunks"]))]
+    return [{"what": what, "value": value} for what, value in rows]
+
+
 def _report(manifest: dict[str, Any], title: str) -> None:
-    create_table_artifact(key="rows-per-language", table=manifest["summary"], description=f"{title}: per-language rows and translation counts")
-    rejected = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_")}
-    lines = [f"# {title}", "", f"- rows: **{manifest['rows']}** in {len(manifest['rows_per_lang'])} languages",
-             f"- rejected: {manifest['rejected']} {rejected or ''}", f"- translation model: `{manifest.get('mt_model')}`",
-             f"- chunks: {len(manifest['chunks'])}"]
+    per_lang = [{k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()} for row in manifest["summary"]]
+    create_table_artifact(key="rows-per-language", table=per_lang,
+                          description=f"{title}: rows per language, strings translated, cache hits, model seconds")
+    lines = [f"# {title}", "", "| what | value |", "|---|---|"]
+    lines += [f"| {row['what']} | {row['value']} |" for row in summary_table(manifest)]
     create_markdown_artifact(key="build-summary", markdown="\n".join(lines), description=title)
 
 

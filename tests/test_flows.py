@@ -168,11 +168,34 @@ def test_default_deployment_offline_falls_back_to_the_toy_model_and_keeps_its_ro
     from polymix.flows.build_mix import build_mix
     from polymix.flows.serve import deployment_parameters
 
+    from polymix.translate.stage import _SERVICES
+
     params = deployment_parameters("default")
     assert params["fallback_to_toy"] is True
     params.update(out=str(tmp_path / "mix"), sources=[{"name": "shapes", "options": {"count": 15}}])
-    result = build_mix(**params)
+    _SERVICES.clear()  # the fallback is announced when the translator is made: make it here
+    state = build_mix(**params, return_state=True)
+    result = state.result()
     assert len(result["rows_per_lang"]) >= 7  # English and at least six translated languages
     assert result["rejected"] <= 0.02 * (result["rows"] + result["rejected"])
     card = (tmp_path / "mix" / "README.md").read_text()
     assert "offline TOY model" in card
+
+    # what the Prefect UI shows of this run: the fallback in its logs, a readable summary table
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        artifacts = {a.key: a for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))}
+    fallback = [log for log in logs if "FALLING BACK TO THE OFFLINE TOY MODEL" in log.message]
+    assert fallback and fallback[0].level == 30  # a WARNING, in this run's logs
+    summary = artifacts["build-summary"].data
+    assert "| translation model | **offline TOY model**" in summary and "could not be reached" in summary
+    assert "{" not in summary  # a table, not a Python dict
+    assert all(isinstance(v, int) or v == round(v, 1) for row in artifacts["rows-per-language"].data
+               for v in (row if isinstance(row, dict) else {}).values() if isinstance(v, (int, float)))
