@@ -96,9 +96,11 @@ def translate_chunk(settings: stage.TranslateSettings, chunk_id: str) -> dict[st
     if not record.get("skipped"):
         elapsed = time.perf_counter() - started
         t = stage.get_service(settings).translator.stats
-        sps = t["sentences"] / t["seconds"] if t["seconds"] else 0.0
-        get_run_logger().info("chunk %s: %d rows in %.1f s (%.0f rows/s; model %.0f sentences/s)",
-                              chunk_id, record["rows"], elapsed, record["rows"] / max(elapsed, 1e-9), sps)
+        counts = stage.string_counts(record.get("stats", {}))
+        model = f" at {t['sentences'] / t['seconds']:.0f} sentences/s" if counts["translated"] and t["seconds"] else ""
+        get_run_logger().info("chunk %s: %d rows in %.1f s (%.0f rows/s); strings: %d from the translation cache, %d "
+                              "translated by the model%s", chunk_id, record["rows"], elapsed,
+                              record["rows"] / max(elapsed, 1e-9), counts["hits"], counts["translated"], model)
     return {k: record[k] for k in ("chunk", "rows", "rejected")} | {"skipped": bool(record.get("skipped"))}
 
 

@@ -7,6 +7,7 @@ command with exit code 2 and one message that says what is wrong and what is val
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -225,7 +226,9 @@ def translate(
     console.print(table)
     run = manifest["run"]
     console.print(f"{manifest['rows']} rows in the mix, {manifest['rejected']} rejected; {run.get('chunks_written', 0)} chunks "
-                  f"written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s; data card: {out / 'README.md'}", highlight=False)
+                  f"written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s; strings this run: "
+                  f"{run.get('hits', 0)} from the translation cache, {run.get('translated', 0)} translated by the model; "
+                  f"data card: {out / 'README.md'}", highlight=False)
 
 
 @app.command("build-mix")
@@ -342,6 +345,64 @@ def publish(
     result = run(path, repo_id, dry_run=dry_run, embed=embed_images, private=private, revision=revision)
     for line in describe(result, dry_run):
         console.print(line, highlight=False, soft_wrap=True)
+
+
+cache_app = typer.Typer(help="What polymix keeps in its cache folder ($POLYMIX_CACHE, default ~/.cache/polymix): "
+                        "the translation cache, converted CTranslate2 models, the unpacked language-ID model.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+CACHE_KINDS_HELP = "what to clear: translations (the SQLite translation cache), models (converted CTranslate2 models), lid"
+
+
+def _cache_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("kind", "path", "MiB", "strings"):
+        table.add_column(col, justify="right" if col in ("MiB", "strings") else "left")
+    for row in rows:
+        table.add_row(row["kind"], row["path"], f"{row['bytes'] / 2**20:.1f}", str(row.get("strings", "")))
+    return table
+
+
+@cache_app.command("info")
+@_friendly
+def cache_info() -> None:
+    """Show the cache folder, each entry's size, and how many translations are stored."""
+    from polymix.translate.cache import info
+    from polymix.translate.model import cache_root
+
+    root = cache_root()
+    rows = info(root)
+    where = "from $POLYMIX_CACHE" if os.environ.get("POLYMIX_CACHE") else "set POLYMIX_CACHE to move it"
+    console.print(f"cache folder {root} ({where}): {len(rows)} entries, {sum(r['bytes'] for r in rows) / 2**20:.1f} MiB",
+                  highlight=False, soft_wrap=True)
+    if rows:
+        console.print(_cache_table(rows, ""))
+
+
+@cache_app.command("clear")
+@_friendly
+def cache_clear(
+    kinds: Annotated[str, typer.Option("--what", help=CACHE_KINDS_HELP + " (comma list)")] = "translations,models,lid",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete cache entries (a later run translates or converts again; built mixes are not touched)."""
+    from polymix.mix.sources.base import ConfigError
+    from polymix.translate.cache import KINDS, clear, info
+    from polymix.translate.model import cache_root
+
+    wanted = [k.strip() for k in kinds.split(",") if k.strip()]
+    if not wanted or set(wanted) - set(KINDS):
+        raise ConfigError(f"--what {kinds!r}: valid kinds are {', '.join(KINDS)} (comma list)")
+    root = cache_root()
+    doomed = [r for r in info(root) if r["kind"] in wanted]
+    if not doomed:
+        console.print(f"nothing to clear in {root}", highlight=False)
+        return
+    if not yes and not typer.confirm(f"delete {len(doomed)} entries ({sum(r['bytes'] for r in doomed) / 2**20:.1f} MiB) in {root}?"):
+        raise typer.Exit(1)
+    removed = clear(root, wanted)
+    console.print(f"[green]removed[/] {len(removed)} entries ({sum(r['bytes'] for r in removed) / 2**20:.1f} MiB) from {root}",
+                  highlight=False)
 
 
 @app.command(

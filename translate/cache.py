@@ -71,3 +71,58 @@ class TranslationCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+# -- what the cache folder holds, and clearing it (`polymix cache info|clear`) ----------------
+TRANSLATIONS_FILE = "translations.sqlite"
+KINDS = ("translations", "models", "lid")
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def entries(root: Path) -> list[tuple[str, Path]]:
+    """(kind, path) of everything polymix keeps in its cache folder ``root``."""
+    found: list[tuple[str, Path]] = []
+    for suffix in ("", "-wal", "-shm"):
+        if (root / f"{TRANSLATIONS_FILE}{suffix}").exists():
+            found.append(("translations", root / f"{TRANSLATIONS_FILE}{suffix}"))
+    for org in sorted((root / "ct2").glob("*")):              # converted CTranslate2 models: ct2/<org--name>/<rev-quant>
+        found += [("models", p) for p in sorted(org.glob("*")) if p.is_dir()]
+    found += [("lid", p) for p in sorted(root.glob("langid-*.npz"))]  # the language-ID model, unpacked once
+    return found
+
+
+def info(root: Path) -> list[dict[str, Any]]:
+    """One row per cache entry: kind, path, bytes, and for the translation cache its stored strings."""
+    rows = []
+    for kind, path in entries(root):
+        row: dict[str, Any] = {"kind": kind, "path": str(path), "bytes": _size(path)}
+        if path.name == TRANSLATIONS_FILE:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row["strings"] = db.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
+            except sqlite3.DatabaseError as err:
+                row["strings"] = f"unreadable ({err})"
+            finally:
+                db.close()
+        rows.append(row)
+    return rows
+
+
+def clear(root: Path, kinds: Iterable[str] = KINDS) -> list[dict[str, Any]]:
+    """Delete the cache entries of ``kinds``; returns what was removed (as :func:`info` rows)."""
+    import shutil
+
+    kinds = set(kinds)
+    unknown = kinds - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown cache kind(s) {', '.join(sorted(unknown))}: valid are {', '.join(KINDS)}")
+    removed = [row for row in info(root) if row["kind"] in kinds]
+    for row in removed:
+        path = Path(row["path"])
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    return removed

@@ -274,6 +274,12 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
     return manifest
 
 
+def string_counts(stats: dict[str, Any]) -> Counter[str]:
+    """Distinct strings a chunk served from the translation cache (``hits``) and sent to the model
+    (``translated``), over its languages."""
+    return Counter({key: int(sum(v for k, v in stats.items() if k.startswith(f"{key}:"))) for key in ("hits", "translated")})
+
+
 def summary(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Per language: rows in the mix, strings translated, cache hits, pass-through, model seconds."""
     stats = manifest["stats"]
@@ -306,10 +312,13 @@ def translate_mix(settings: TranslateSettings, service: TranslationService | Non
         for chunk_id, rows in planned.items():
             record = run_chunk(settings, chunk_id, service)
             run["chunks_skipped" if record.get("skipped") else "chunks_written"] += 1
+            if not record.get("skipped"):
+                run.update(string_counts(record.get("stats", {})))
             bar.update(rows)
             t = service.translator.stats
-            if t["seconds"]:
-                bar.set_postfix(sent_s=f"{t['sentences'] / t['seconds']:.0f}", tok_s=f"{t['tokens_out'] / t['seconds']:.0f}")
+            # cache hits and model work apart: a warm cache must not read as a slow model
+            model = f"{run['translated']} ({t['sentences'] / t['seconds']:.0f} sent/s)" if t["seconds"] else str(run["translated"])
+            bar.set_postfix_str(f"strings: {run['hits']} cached, {model} by the model")
             if on_chunk:
                 on_chunk(record)
         bar.close()
