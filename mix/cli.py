@@ -26,6 +26,41 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+def _informative_types_only() -> None:
+    """typer prints a type beside every option; beside a flag (`<bool>`) or a text option (`<str>`)
+    it says nothing the help does not, so show it only where it informs (numbers, paths, choices)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_polymix", False):
+        return
+
+    def display_type_rich(self, ctx):
+        label = shown(self, ctx)
+        return None if getattr(self, "is_flag", False) or label in ("<bool>", "<str>") else label
+
+    display_type_rich._polymix = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_informative_types_only()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from polymix import __version__
+
+        console.print(f"polymix {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print polymix's version and exit")] = False,
+) -> None:
+    """polymix: build multilingual vision-language instruction mixes (the mBLIP recipe) and train on them."""
+
+
 def _friendly(fn):
     """Turn the project's configuration errors into a one-line message and exit code 2."""
 
@@ -471,6 +506,9 @@ def inspect(
 
 
 def main() -> None:
+    from polymix import quiet
+
+    quiet.install()
     app()
 
 

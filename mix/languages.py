@@ -90,9 +90,27 @@ def _lookup() -> dict[str, str]:
     return out
 
 
-def _valid_listing() -> str:
-    parts = [f"{lang.nllb} ({lang.iso639_1 or lang.mc4_code})" for lang in languages()]
-    return "all, " + ", ".join(parts) + ", zho_Hant"
+def suggest(code: str, n: int = 4) -> list[str]:
+    """The valid codes nearest to an unknown one: its name (``german``), its ISO 639-3 stem
+    (``rus``), then the closest names and spellings."""
+    import difflib
+
+    key = code.strip().lower()
+    by_name = {lang.name.lower(): lang.nllb for lang in _table().values()}
+    found = [c for name, c in by_name.items() if name == key or (len(key) >= 4 and name.startswith(key))]
+    found += [c for c in _lookup().values() if len(key) >= 3 and c.lower().startswith(key[:3])]
+    found += [by_name[k] for k in difflib.get_close_matches(key, list(by_name), n=n, cutoff=0.6)]
+    found += [_lookup()[k] for k in difflib.get_close_matches(key, list(_lookup()), n=n, cutoff=0.5)]
+    return list(dict.fromkeys(found))[:n]
+
+
+def _unknown(bad: list[str]) -> str:
+    hints = []
+    for item in bad:
+        near = suggest(item)
+        hints.append(f"{item!r}" + (f" (did you mean {', '.join(f'{c} ({get(c).name})' for c in near)}?)" if near else ""))
+    return (f"unknown language(s) {'; '.join(hints)}. Codes are NLLB (deu_Latn), ISO 639-1 (de) or mC4 codes, "
+            "or 'all'; `polymix langs` lists the 96")
 
 
 def get(code: str) -> Language:
@@ -107,7 +125,7 @@ def normalize(code: str) -> str:
     """Canonical NLLB code for one code; unknown codes raise with the list of valid ones."""
     found = _lookup().get(code.strip().lower())
     if found is None:
-        raise UnknownLanguageError(f"unknown language {code!r}. Valid codes: {_valid_listing()}")
+        raise UnknownLanguageError(_unknown([code]))
     return found
 
 
@@ -120,7 +138,8 @@ def resolve(spec: str | Iterable[str], include_english: bool = False) -> list[st
     items = [s for s in (spec.split(",") if isinstance(spec, str) else spec)]
     items = [s.strip() for s in items if s and s.strip()]
     if not items:
-        raise UnknownLanguageError(f"no languages given. Valid codes: {_valid_listing()}")
+        raise UnknownLanguageError("no languages given: pass 'all' or a comma list of NLLB (deu_Latn) / ISO 639-1 (de) codes; "
+                                   "`polymix langs` lists the 96")
     out: list[str] = []
     bad: list[str] = []
     for item in items:
@@ -134,7 +153,7 @@ def resolve(spec: str | Iterable[str], include_english: bool = False) -> list[st
                 continue
         out.extend(c for c in codes if c not in out)
     if bad:
-        raise UnknownLanguageError(f"unknown language(s) {', '.join(map(repr, bad))}. Valid codes: {_valid_listing()}")
+        raise UnknownLanguageError(_unknown(bad))
     return out
 
 

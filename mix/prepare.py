@@ -162,7 +162,8 @@ def _prepare(settings: PrepareSettings, overwrite: bool, progress: bool,
     seen: set[int] = set()
     totals: Counter[str] = Counter()
     started = time.perf_counter()
-    bar = tqdm(desc=f"prepare {settings.source}", unit=" rows", disable=not progress, total=settings.limit)
+    # delay: a bar appears only for work that takes a while, not as an empty line before an error
+    bar = tqdm(desc=f"prepare {settings.source}", unit=" rows", disable=not progress, total=settings.limit, delay=0.5)
     for index, chunk in enumerate(_chunks(stream, settings.chunk_size)):
         for item in chunk:
             ex = item.to_example(settings.source) if isinstance(item, Rejection) else item

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 from polymix.mix.cli import app
 
 runner = CliRunner()
-COMMANDS = ["langs", "sources", "templates", "prepare", "inspect", "translate", "build-mix", "lid-check", "lid-calibrate", "card", "train"]
+COMMANDS = ["langs", "sources", "templates", "prepare", "inspect", "translate", "build-mix", "lid-check", "lid-calibrate", "card",
+            "publish", "cache", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -26,8 +27,20 @@ def test_langs_prints_the_registry_and_rejects_unknown_codes():
     result = runner.invoke(app, ["langs"], terminal_width=200)
     assert result.exit_code == 0
     assert "96 languages" in result.output and "zho_Hans" in result.output and "yor_Latn" in result.output
-    bad = runner.invoke(app, ["langs", "--langs", "de,xx"])
-    assert bad.exit_code == 2 and "'xx'" in bad.output and "deu_Latn" in bad.output
+    bad = runner.invoke(app, ["langs", "--langs", "de,german"])
+    assert bad.exit_code == 2 and "'german' (did you mean deu_Latn (German)" in bad.output
+    assert "yor_Latn" not in bad.output  # the nearest codes, not all 96
+
+
+def test_version_and_help_without_type_noise():
+    from polymix import __version__
+
+    out = runner.invoke(app, ["--version"])
+    assert out.exit_code == 0 and out.output.strip() == f"polymix {__version__}"
+    helptext = runner.invoke(app, ["translate", "--help"], terminal_width=200).output
+    assert "--quiet" in helptext and "--seed" in helptext
+    assert "<bool>" not in helptext and "<str>" not in helptext
+    assert "<int>" in helptext and "<path>" in helptext  # types that inform stay
 
 
 def test_sources_lists_every_source_with_options():
@@ -72,3 +85,24 @@ def test_installed_entry_point_runs():
     exe = [sys.executable, "-m", "polymix.mix.cli"]
     result = subprocess.run([*exe, "langs", "--langs", "de"], capture_output=True, text=True, check=True)
     assert "deu_Latn" in result.stdout
+
+
+def test_known_startup_noise_is_dropped_and_other_warnings_still_show(caplog):
+    import logging
+    import warnings
+
+    from polymix import quiet
+
+    quiet.install()
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    with caplog.at_level(logging.WARNING, logger="bitsandbytes.backends.cpu.ops"):
+        logger.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s.", "No module named 'kernels'")
+        logger.warning("something the user must act on")
+    assert [r.getMessage() for r in caplog.records] == ["something the user must act on"]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        quiet._installed = False
+        quiet.install()  # after simplefilter reset the filters: install again, as the entry point does
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+        warnings.warn("a FutureWarning polymix did not cause", FutureWarning)
+    assert [str(w.message) for w in seen] == ["a FutureWarning polymix did not cause"]

@@ -45,12 +45,16 @@ def test_resolve_accepts_all_nllb_and_iso_codes_and_both_chinese_scripts():
     assert L.get("zho_Hant").script == "Hant"
 
 
-def test_unknown_codes_are_all_reported_with_the_valid_list():
+def test_unknown_codes_are_all_reported_with_the_nearest_valid_ones():
     with pytest.raises(L.UnknownLanguageError) as err:
-        L.resolve("de,xx,klingon")
+        L.resolve("de,xx,klingon,german,fra_Latm,deutsch")
     message = str(err.value)
-    assert "'xx'" in message and "'klingon'" in message
-    assert "deu_Latn" in message and "yor_Latn" in message and "all" in message
+    assert "'xx'" in message and "'klingon'" in message and "'de'" not in message
+    assert "'german' (did you mean deu_Latn (German)" in message      # by name
+    assert "'fra_Latm' (did you mean fra_Latn (French)" in message    # by spelling
+    assert "'deutsch' (did you mean deu_Latn (German)" in message     # by ISO 639-3 stem
+    assert message.count("_") <= 4 * 5 + 1                           # at most 4 hints each, not all 96 codes
+    assert "polymix langs" in message
 
 
 def test_mc4_distribution_sums_to_one_and_keeps_english_share():

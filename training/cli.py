@@ -126,6 +126,9 @@ def _presets() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from polymix import quiet
+
+    quiet.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "train"
     try:

@@ -308,7 +308,7 @@ def translate_mix(settings: TranslateSettings, service: TranslationService | Non
     with shards.BuildLock(settings.out, "polymix translate"):
         planned = plan(settings, service.model_key)
         run: Counter[str] = Counter()
-        bar = tqdm(total=sum(planned.values()), desc="translate", unit=" rows", disable=not progress)
+        bar = tqdm(total=sum(planned.values()), desc="translate", unit=" rows", disable=not progress, delay=0.5)
         for chunk_id, rows in planned.items():
             record = run_chunk(settings, chunk_id, service)
             run["chunks_skipped" if record.get("skipped") else "chunks_written"] += 1
