@@ -191,3 +191,34 @@ def test_mix_keeps_train_evals_scores_under_the_same_output(tiny_models, shapes_
             for metric in (m for m in value if m != "n"):
                 assert tables[(task, metric)]["languages"][lang]["score"] == pytest.approx(value[metric])
     assert "caption cider: average" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_run_folder_and_its_checkpoint_load_the_trained_weights(tiny_models, shapes_mix, tmp_path):
+    from safetensors.torch import load_file
+
+    from polymix.training.benchmarks.runner import load_model
+    from polymix.training.loop import Trainer
+
+    run = tmp_path / "run"
+    Trainer(tiny_config(run, warmup=1, steps=1, batch=2), shapes_mix).fit()
+    ckpt = sorted((run / "checkpoints").glob("step-*"))[-1]
+    by_run, by_ckpt = load_model(str(run)), load_model(str(ckpt))
+    assert (by_run.kind, by_ckpt.kind) == ("run", "checkpoint")
+    saved = load_file(str(ckpt / "trainable.safetensors"))
+    params = dict(by_run.built.model.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in saved.items())
+    data, images = iglue(tmp_path, "XVNLI")
+    results = evaluate.run(by_ckpt, "xvnli", data, images, tmp_path / "out", langs=["en"], limit=2)
+    assert results["model_kind"] == "checkpoint" and results["tables"][0]["languages"]["en"]["n"] == 2
+
+
+def test_decoder_only_llm_answers_a_benchmark(tiny_models, tmp_path):
+    from polymix.training.benchmarks.runner import load_model
+
+    loaded = load_model("tiny:blip2", "tiny", ["model.llm=tiny:bloom", "model.projection=new"])
+    assert loaded.built.model.decoder_only
+    data, images = iglue(tmp_path, "marvl")
+    results = evaluate.run(loaded, "marvl", data, images, tmp_path / "out", langs=["id"], batch_size=2)
+    rows = (tmp_path / "out" / "predictions" / "id.jsonl").read_text().splitlines()
+    assert len(rows) == 3 == results["tables"][0]["languages"]["id"]["n"]

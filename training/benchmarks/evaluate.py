@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from polymix.training.benchmarks import get, load, prompts as P, report
 from polymix.training.benchmarks.base import BenchmarkError, Item
 
@@ -73,7 +75,7 @@ def run(loaded, name: str, data, images, out: Path, *, langs=None, limit: int | 
     for lang, items in per_lang_items.items():
         preds = _predict(loaded, bench, chosen, lang, items, preds_dir / f"{lang}.jsonl", batch_size)
         per_lang[lang] = (len(items), bench.score(preds, items))
-        log.info("%s %s: %s %.2f (%d items)", name, lang, bench.metric, per_lang[lang][1], len(items))
+        tqdm.write(f"{name} {lang}: {bench.metric} {per_lang[lang][1]:.2f} ({len(items)} items)")
     results = {**fingerprint, "model": loaded.name, "tables": [report.table(name, bench.metric, per_lang, compare)],
                "compare": {k: v for k, v in report.published(compare).items() if k != "scores"}}  # fmt: skip
     report.write(results, Path(out))

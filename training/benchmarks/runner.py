@@ -26,6 +26,7 @@ from polymix.training.benchmarks.base import BenchmarkError, Generation, Item
 
 log = logging.getLogger(__name__)
 AUTO_CUDA_BATCH, CPU_BATCH = 64, 8
+MBLIP_MAX_PROMPT_TOKENS = 256  # mBLIP's TokenizeCLM max_len: long MaRVL statements are not cut at the training length
 
 
 @dataclass
@@ -105,7 +106,8 @@ def generate_batch(loaded: Loaded, prompts: list[str], items: list[Item], genera
     from polymix.training.collate import Collator, to_device
 
     built, tok = loaded.built, loaded.built.tokenizer
-    collate = Collator(tok, decoder_only=built.model.decoder_only, max_text_tokens=loaded.config.data.max_text_tokens,
+    limit = max(MBLIP_MAX_PROMPT_TOKENS, loaded.config.data.max_text_tokens)
+    collate = Collator(tok, decoder_only=built.model.decoder_only, max_text_tokens=limit,
                        answer_prefix=loaded.config.data.answer_prefix, train=False)  # fmt: skip
     rows = [{"pixel_values": _pixels(built.image_processor, item.images), "instruction": prompt, "target": "",
              "image": item.images[0], "id": item.id, "lang": item.lang, "task": "benchmark", "answers_en": None}
