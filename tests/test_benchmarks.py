@@ -170,6 +170,26 @@ def test_missing_files_and_images_are_named(tmp_path, capsys):
     assert "bn,de,en,id,ko,pt,ru,zh" in capsys.readouterr().err
     assert main(["--benchmark", "xvnli", "--data", str(tmp_path / "nope"), "--images", str(images), "--model", "x"]) == 2
     assert "XVNLI/annotations" in capsys.readouterr().err
+    _draw(images / "n406334.jpg", 0)
+    assert main(["--benchmark", "xgqa", "--data", str(data), "--images", str(images), "--model", "out/no/run", "--langs", "de"]) == 2
+    assert "--model out/no/run: no such folder" in capsys.readouterr().err
+
+
+def test_report_puts_published_numbers_beside_ours(monkeypatch, tmp_path):
+    from polymix.training.benchmarks import report
+
+    published = {"model": "mBLIP mT0-XL", "source": "a table", "scores": {"xgqa": {"de": 40.0, "en": 50.0}}}
+    monkeypatch.setattr(report, "published", lambda name="mblip-mt0-xl": published)
+    t = report.table("xgqa", "accuracy", {"de": (10, 30.0), "en": (10, 60.0), "zh": (10, 20.0)})
+    assert t["languages"]["de"] == {"n": 10, "score": 30.0, "mblip": 40.0} and t["languages"]["zh"]["mblip"] is None
+    assert t["average"] == pytest.approx(110 / 3) and t["average_non_en"] == pytest.approx(25.0)
+    assert t["mblip_average"] is None  # not every language published: no average to compare
+    results = {"benchmark": "xgqa", "model": "m", "prompt": "xgqa.v1", "generation": {}, "tables": [t], "compare": published}
+    paths = report.write(results, tmp_path)
+    md = paths["markdown"].read_text()
+    assert "| de | 10 | 30.00 | 40.00 |" in md and "| zh | 10 | 20.00 | n/a |" in md and "numbers: a table." in md
+    assert json.loads(paths["json"].read_text())["tables"][0]["average"] == pytest.approx(110 / 3)
+    assert paths["chart"].stat().st_size > 1000
 
 
 @pytest.mark.slow

@@ -63,7 +63,12 @@ def resolve_config(model: str, preset: str = "mblip-mt0-xl", overrides: list[str
         kind = "checkpoint" if ckpt == path else "run"
         config = load_config(ckpt / "config.yaml", [f"model.init_weights={ckpt}", *overrides])
     else:
-        cfg = sources.load_config(sources.resolve(model))
+        if not path.exists() and (model.count("/") != 1 or model.startswith((".", "/", "~"))):
+            raise BenchmarkError(f"--model {model}: no such folder; give a run or checkpoint folder, an export, or a hub id")
+        try:
+            cfg = sources.load_config(sources.resolve(model))
+        except OSError as err:  # not on the hub, or the hub unreachable
+            raise BenchmarkError(f"--model {model}: not a local folder, and loading it from the hub failed ({err})") from None
         if not sources.is_blip2(cfg):
             raise BenchmarkError(f"--model {model}: neither a polymix run/checkpoint nor a BLIP-2 model ({cfg.model_type})")
         kind = "blip2"  # ViT, Q-Former, projection and LLM all from the one folder; LoRA starts as a no-op
