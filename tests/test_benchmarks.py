@@ -198,13 +198,14 @@ def test_mix_keeps_train_evals_scores_under_the_same_output(tiny_models, shapes_
     from polymix.training.evaluate import evaluate as train_eval
 
     args = ["--benchmark", "mix", "--data", str(shapes_mix), "--model", "tiny:mblip", "--config", "tiny",
-            "--set", "eval.max_rows_per_lang=2", "--set", "eval.num_beams=2", "--out", str(tmp_path / "out")]  # fmt: skip
+            "--limit", "2", "--langs", "en,de", "--set", "eval.num_beams=2", "--out", str(tmp_path / "out")]  # fmt: skip
     assert main(args) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    loaded = load_model("tiny:mblip", "tiny", ["eval.max_rows_per_lang=2", "eval.num_beams=2"])
+    loaded = load_model("tiny:mblip", "tiny", ["eval.max_rows_per_lang=2", "eval.num_beams=2", "eval.langs=[eng_Latn,deu_Latn]"])
     direct = train_eval(loaded.built, loaded.config, shapes_mix)
     tables = {(t["name"], t["metric"]): t for t in results["tables"]}
     assert ("caption", "cider") in tables and ("vqa", "exact_match") in tables
+    assert sorted(tables[("caption", "cider")]["languages"]) == ["deu_Latn", "eng_Latn"]
     for key, value in direct.items():
         if "/" in key:
             lang, task = key.split("/")

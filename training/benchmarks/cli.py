@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from polymix.mix.languages import UnknownLanguageError
 from polymix.mix.sources.base import ConfigError
 
 CHOICES = ("xm3600", "xgqa", "maxm", "xvnli", "marvl", "mix")
@@ -48,8 +49,9 @@ def parser() -> argparse.ArgumentParser:
                    "runs and checkpoints use their own settings (default: mblip-mt0-xl)")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model setting, e.g. --set train.require_cuda=false --set model.quantization=none (repeatable)")
-    p.add_argument("--langs", help="comma list of the benchmark's language codes (default: all of them)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N items of each language (quick checks)")
+    p.add_argument("--langs", help="comma list of the benchmark's language codes (default: all of them); for a mix, any codes")
+    p.add_argument("--limit", type=int, help="evaluate only the first N items of each language (quick checks); for a mix, "
+                   "rows per language and task (default: the settings' eval.max_rows_per_lang)")  # fmt: skip
     p.add_argument("--prompt", help="prompt id, e.g. xgqa.v1 (default: the benchmark's newest; see training/benchmarks/prompts.yaml)")
     p.add_argument("--batch-size", type=_batch, default=None, metavar="N|auto",
                    help="generation batch; auto (default): 64 on a GPU, halved whenever memory runs out; 8 on CPU")
@@ -79,7 +81,7 @@ def _run(args) -> int:
 
         load(args.benchmark, args.data, args.images, _langs(args.langs), args.limit)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    loaded = load_model(args.model, args.config, args.overrides)
+    loaded = load_model(args.model, args.config, args.overrides + (_mix_overrides(args) if args.benchmark == "mix" else []))
     out = Path(args.out or Path("out") / "eval" / f"{args.benchmark}-{loaded.name}")
     if args.benchmark == "mix":
         results = evaluate.run_mix(loaded, args.data, out, compare=args.compare)
@@ -94,6 +96,14 @@ def _run(args) -> int:
     return 0
 
 
+def _mix_overrides(args) -> list[str]:
+    """--langs and --limit for a mix are train eval's eval.langs and eval.max_rows_per_lang."""
+    from polymix.mix.languages import resolve
+
+    out = [f"eval.max_rows_per_lang={args.limit}"] if args.limit else []
+    return out + (["eval.langs=[" + ",".join(resolve(args.langs, include_english=True)) + "]"] if args.langs else [])
+
+
 def _langs(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return _run(args)
-    except (ConfigError, FileNotFoundError) as err:
+    except (ConfigError, FileNotFoundError, UnknownLanguageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -63,7 +63,7 @@ def resolve_config(model: str, preset: str = "mblip-mt0-xl", overrides: list[str
         kind = "checkpoint" if ckpt == path else "run"
         config = load_config(ckpt / "config.yaml", [f"model.init_weights={ckpt}", *overrides])
     else:
-        if not path.exists() and (model.count("/") != 1 or model.startswith((".", "/", "~"))):
+        if not path.exists() and not model.startswith("tiny:") and (model.count("/") != 1 or model.startswith((".", "/", "~"))):
             raise BenchmarkError(f"--model {model}: no such folder; give a run or checkpoint folder, an export, or a hub id")
         try:
             cfg = sources.load_config(sources.resolve(model))
