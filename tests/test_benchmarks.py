@@ -243,3 +243,16 @@ def test_decoder_only_llm_answers_a_benchmark(tiny_models, tmp_path):
     results = evaluate.run(loaded, "marvl", data, images, tmp_path / "out", langs=["id"], batch_size=2)
     rows = (tmp_path / "out" / "predictions" / "id.jsonl").read_text().splitlines()
     assert len(rows) == 3 == results["tables"][0]["languages"]["id"]["n"]
+
+
+def test_polymix_eval_is_a_command_of_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from polymix.mix.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "--help"])
+    assert result.exit_code == 0 and "--benchmark {xm3600,xgqa,maxm,xvnli,marvl,mix}" in result.output
+    assert "IGLUE's datasets/XVNLI/annotations" in result.output  # where each benchmark's files come from
+    result = CliRunner().invoke(app, ["eval", "--benchmark", "maxm", "--data", str(tmp_path), "--model", "m"])
+    assert result.exit_code == 2 and "--images is required for maxm" in result.output
+    assert "eval" in CliRunner().invoke(app, ["--help"]).output
