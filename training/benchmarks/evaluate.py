@@ -77,7 +77,7 @@ def run(loaded, name: str, data, images, out: Path, *, langs=None, limit: int | 
         per_lang[lang] = (len(items), bench.score(preds, items))
         tqdm.write(f"{name} {lang}: {bench.metric} {per_lang[lang][1]:.2f} ({len(items)} items)")
     results = {**fingerprint, "model": loaded.name, "tables": [report.table(name, bench.metric, per_lang, compare)],
-               "compare": {k: v for k, v in report.published(compare).items() if k != "scores"}}  # fmt: skip
+               "compare": report.about(compare)}  # fmt: skip
     report.write(results, Path(out))
     return results
 
@@ -97,6 +97,6 @@ def run_mix(loaded, data, out: Path, compare: str = "mblip-mt0-xl") -> dict[str,
     results = {"benchmark": "mix", "model": loaded.name, "model_kind": loaded.kind, "prompt": None, "limit": e.max_rows_per_lang,
                "generation": {"num_beams": e.num_beams, "max_new_tokens": e.max_new_tokens}, "tables": tables,
                "rows": scores["rows"], "bad_images": scores["bad_images"],
-               "compare": {k: v for k, v in report.published(compare).items() if k != "scores"}}  # fmt: skip
+               "compare": report.about(compare)}  # fmt: skip
     report.write(results, out)
     return results

@@ -29,6 +29,11 @@ def published(name: str = "mblip-mt0-xl") -> dict[str, Any]:
     return sets.get(name) or {"model": name, "source": None, "scores": {}}
 
 
+def about(name: str = "mblip-mt0-xl") -> dict[str, Any]:
+    """The published set's model name and source, without its scores."""
+    return {k: v for k, v in published(name).items() if k != "scores"}
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
