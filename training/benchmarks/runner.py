@@ -56,7 +56,7 @@ def resolve_config(model: str, preset: str = "mblip-mt0-xl", overrides: list[str
     from polymix.training import sources
     from polymix.training.config import load_config
 
-    overrides = list(overrides or [])
+    overrides = ["model.gradient_checkpointing=false", *(overrides or [])]  # generation only: no activations to save
     path = Path(model).expanduser()
     ckpt = _checkpoint_of(path) if path.is_dir() else None
     if ckpt is not None:
@@ -67,7 +67,7 @@ def resolve_config(model: str, preset: str = "mblip-mt0-xl", overrides: list[str
             raise BenchmarkError(f"--model {model}: no such folder; give a run or checkpoint folder, an export, or a hub id")
         try:
             cfg = sources.load_config(sources.resolve(model))
-        except OSError as err:  # not on the hub, or the hub unreachable
+        except (OSError, ValueError) as err:  # not on the hub, the hub unreachable, or not a valid hub id
             raise BenchmarkError(f"--model {model}: not a local folder, and loading it from the hub failed ({err})") from None
         if not sources.is_blip2(cfg):
             raise BenchmarkError(f"--model {model}: neither a polymix run/checkpoint nor a BLIP-2 model ({cfg.model_type})")
