@@ -11,7 +11,7 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo toy-model prepare translate build-mix server deploy train lid-calibrate lid-check card publish bench-translate bench-lid test test-fast langs clean
+.PHONY: help install demo toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid test test-fast langs clean
 DEV ?= ../shared/data/udhr-lid-dev.jsonl
 CONFIG ?= training/configs/mblip-mt0-xl.yaml
 DATA   ?= out/demo
@@ -67,6 +67,12 @@ ifeq ($(GPUS),1)
 else
 	$(BIN)/torchrun --nproc_per_node $(GPUS) -m polymix.training --config $(CONFIG) --data $(DATA) $(ARGS)
 endif
+
+BENCH  ?= mix
+IMAGES ?=
+EVAL_MODEL ?= out/train/tiny
+eval: install ## score a model on mBLIP's benchmarks (BENCH=xm3600|xgqa|maxm|xvnli|marvl|mix DATA=... IMAGES=... EVAL_MODEL=run/checkpoint/export ARGS=...)
+	$(BIN)/polymix eval --benchmark $(BENCH) --data $(DATA) $(if $(IMAGES),--images $(IMAGES),) --model $(EVAL_MODEL) $(ARGS)
 
 lid-calibrate: install ## calibrate the language-ID filter on the UDHR dev file (DEV=...); rewrites translate/lid_settings.yaml
 	$(BIN)/polymix lid-calibrate --dev $(DEV) --write

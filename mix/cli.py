@@ -451,6 +451,18 @@ def train(ctx: typer.Context) -> None:
     raise typer.Exit(train_main(ctx.args))
 
 
+@app.command(
+    name="eval",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def eval_(ctx: typer.Context) -> None:
+    """Score a model on mBLIP's benchmarks (xm3600, xgqa, maxm, xvnli, marvl) or a mix; `polymix eval --help` lists the options."""
+    from polymix.training.benchmarks.cli import main as eval_main
+
+    raise typer.Exit(eval_main(ctx.args))
+
+
 def _print_rejections(manifest: dict) -> None:
     reasons = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
     if reasons:

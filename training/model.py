@@ -47,14 +47,18 @@ class MBlip(nn.Module):
         return self
 
     def image_embeds(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(batch, query tokens, LLM hidden) soft prompt from images."""
+        """(batch, query tokens, LLM hidden) soft prompt from images (batch, 3, H, W); from several images
+        an item (batch, images, 3, H, W), their query outputs side by side, as mBLIP fed MaRVL's pairs."""
+        per_item = pixel_values.shape[1] if pixel_values.dim() == 5 else 1
+        pixel_values = pixel_values.flatten(0, 1) if pixel_values.dim() == 5 else pixel_values
         vision_dtype = next(self.vision_model.parameters()).dtype
         with torch.no_grad():
             image = self.vision_model(pixel_values=pixel_values.to(vision_dtype)).last_hidden_state
         mask = torch.ones(image.shape[:-1], dtype=torch.long, device=image.device)
         query = self.query_tokens.expand(image.shape[0], -1, -1)
         out = self.qformer(query_embeds=query, encoder_hidden_states=image, encoder_attention_mask=mask).last_hidden_state
-        return self.language_projection(out.to(self.language_projection.weight.dtype))
+        out = self.language_projection(out.to(self.language_projection.weight.dtype))
+        return out.reshape(out.shape[0] // per_item, per_item * out.shape[1], out.shape[2])
 
     def _inputs(self, pixel_values, input_ids, attention_mask):
         text = self.language_model.get_input_embeddings()(input_ids)
