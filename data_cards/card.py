@@ -53,6 +53,7 @@ BIBTEX = {
   title = {mBLIP: Efficient Bootstrapping of Multilingual Vision-LLMs},
   author = {Geigle, Gregor and Jain, Abhay and Timofte, Radu and Glava{\\v{s}}, Goran},
   booktitle = {Proceedings of the 3rd Workshop on Advances in Language and Vision Research (ALVR)},
+  pages = {7--25},
   year = {2024},
   note = {arXiv:2307.06930}
 }""",
