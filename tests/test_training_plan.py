@@ -136,3 +136,14 @@ def test_plan_round_trips_through_json():
     plan = Plan(best.quantization, best.checkpointing, best.batch_size, 128 // best.batch_size, 1, "bf16", "x",
                 24 * GiB, usable, best.samples_per_s, best.peak_bytes, "k", probes=probes)  # fmt: skip
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_cli_flags_set_the_plan(tmp_path, capsys):
+    from polymix.training.cli import main, train_parser
+
+    assert main(["--config", "tiny", "--data", str(tmp_path), "--memory-budget", "lots"]) == 2
+    assert "train.memory_budget: 'lots' is not a memory size" in capsys.readouterr().err
+    args = train_parser().parse_args(["--data", "x", "--plan", "fixed", "--memory-budget", "24GiB"])
+    assert (args.plan, args.memory_budget) == ("fixed", "24GiB")
+    mt0 = load_config("mblip-mt0-xl")
+    assert (mt0.train.plan, mt0.train.precision, mt0.model.quantization, mt0.train.batch_size) == ("auto", "auto", "8bit", 8)

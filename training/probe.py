@@ -98,8 +98,11 @@ def peak_bytes(device: torch.device) -> int:
 class ModelProbe:
     """Builds the model of each (quantization, checkpointing) variant once and times batch sizes on it."""
 
-    def __init__(self, config, device: torch.device, *, text_tokens: int | None = None, steps: int = 3):
-        self.config, self.device, self.steps = config, device, steps
+    def __init__(self, config, device: torch.device, *, text_tokens: int | None = None, steps: int = 3, warmup: int = 1):
+        from polymix.training.precision import resolve_precision
+
+        self.config, self.device, self.steps, self.warmup = config, device, steps, warmup
+        self.precision = resolve_precision(config.train.precision, device)
         self.text_tokens = text_tokens or config.data.max_text_tokens
         self.built, self.variant = None, None
 
@@ -127,8 +130,9 @@ class ModelProbe:
         optimizer, oom = make_optimizer(model, stage, self.config.train.weight_decay), None
         try:
             batch = synthetic_batch(model, candidate.batch_size, self.text_tokens, self.config.data.image_size, self.device)
-            step = make_step(model, optimizer, batch, self.config.train.precision, self.device)
-            float(step())  # untimed: allocates AdamW's states, warms kernels
+            step = make_step(model, optimizer, batch, self.precision, self.device)
+            for _ in range(self.warmup):  # untimed: allocates AdamW's states, warms kernels
+                float(step())
             start = time.perf_counter()
             for _ in range(self.steps):
                 loss = step()
