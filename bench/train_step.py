@@ -53,13 +53,13 @@ def random_mblip(cache: Path) -> tuple[Path, Path]:
 
 
 def one_variant(args) -> dict:
+    """Samples/s and peak memory of the preset (with ``--set`` overrides) at ``--batch``."""
+    import torch
+
+    from polymix.training.assemble import default_device
     from polymix.training.config import load_config
-    from polymix.training.model import param_counts
     from polymix.training.plan import Candidate
     from polymix.training.probe import ModelProbe
-    from polymix.training.assemble import default_device
-
-    import torch
 
     config = load_config(args.config, args.overrides)
     device = default_device()
@@ -67,12 +67,10 @@ def one_variant(args) -> dict:
     batch = args.batch or config.train.batch_size
     speed, step_s, peak = probe.measure(Candidate(config.model.quantization, config.model.gradient_checkpointing, batch))
     built = probe.built
-    counts = param_counts(built.model)
     llm = built.quantization if built.quantization != "none" else str(next(built.model.language_model.parameters()).dtype)
     return {"variant": args.label, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
             "llm": llm.removeprefix("torch."), "ckpt": config.model.gradient_checkpointing, "batch": batch,
-            "samples_per_s": speed, "step_s": step_s, "peak_gib": peak / 2**30,
-            "trainable": counts["total"]["trainable"], "params": counts["total"]["params"]}  # fmt: skip
+            "samples_per_s": speed, "step_s": step_s, "peak_gib": peak / 2**30}  # fmt: skip
 
 
 def make_plan(args) -> dict:

@@ -66,3 +66,15 @@ def test_trainer_runs_the_plan_and_a_resume_keeps_it(monkeypatch, tiny_models, s
     resumed = Trainer(config.replaced(**{"train.memory_budget": "1GiB"}), shapes_mix, resume=True)
     assert resumed.plan.source == "checkpoint" and resumed.config.train.batch_size == plan.batch_size
     assert resumed.fit()["finished"]
+
+
+def test_resuming_a_fixed_run_with_plan_auto_keeps_its_micro_batch(monkeypatch, tiny_models, shapes_mix, plan_cache, tmp_path):
+    fixed = tiny_config(tmp_path, warmup=1, steps=2, batch=2, accumulation=4)
+    Trainer(fixed, shapes_mix).fit(max_steps=1)  # a checkpoint without plan.json
+
+    def no_probe(self, candidate):
+        raise AssertionError("the data position counts micro-batches of the checkpoint's size: no new plan")
+
+    monkeypatch.setattr(ModelProbe, "measure", no_probe)
+    resumed = Trainer(fixed.replaced(**{"train.plan": "auto", "train.batch_size": 8}), shapes_mix, resume=True)
+    assert resumed.plan is None and resumed.config.train.batch_size == 2 and resumed.accum == 4

@@ -9,6 +9,8 @@ tuning) sets the trainable groups, then has accelerate wrap the model (DDP, auto
 optimizer (fp16 loss scaling) afresh, because DDP must know which parameters train. One
 optimizer step consumes ``accumulation`` micro-batches of ``train.batch_size`` per process; the
 data position is the count of micro-batches consumed, which checkpoints store for ``--resume``.
+With ``train.plan: auto`` the LLM's precision, checkpointing and micro-batch come from the plan
+(:mod:`polymix.training.planner`), made before the model is built and kept by a resumed run.
 """
 
 from __future__ import annotations
@@ -29,12 +31,7 @@ from polymix.training.config import RunConfig
 from polymix.training.data import ShardStream, count_rows
 from polymix.training.metrics_log import MetricsLog
 from polymix.training.model import format_counts, param_counts, set_trainable
-from polymix.training.plan import Plan, apply, format_plan
 from polymix.training.precision import resolve_precision
-
-# What a resumed run keeps from its checkpoint when it has no recorded plan: the data position
-# counts micro-batches, so the micro-batch must not change.
-KEPT_ON_RESUME = (("model", "quantization"), ("model", "gradient_checkpointing"), ("train", "batch_size"), ("train", "precision"))
 
 
 def _accelerator(precision: str):
@@ -58,7 +55,9 @@ class Trainer:
         self.out = Path(config.train.output_dir)
         self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process)
         self.resume_from = self._find_checkpoint(resume)
-        self.config, self.plan = self._planned(config) if config.train.plan == "auto" else (config, None)
+        self.config, self.plan = (config, None)
+        if config.train.plan == "auto":  # before the model is built: the plan decides how
+            self.config, self.plan = planner.for_run(config, self.accelerator, self.out, self.resume_from, self.log.info)
         if self.resume_from is not None:
             self._warn_changed(self.resume_from)
         t = self.config.train
@@ -98,26 +97,6 @@ class Trainer:
         changed += [f"train.{k}" for k in ("batch_size", "effective_batch_size", "seed") if saved["train"][k] != now["train"][k]]
         if changed:  # allowed (e.g. a new eval setting), but then the continuation is not exact
             tqdm.write(f"warning: resuming {path} with other settings than it was trained with: {', '.join(changed)}")
-
-    def _planned(self, config: RunConfig) -> tuple[RunConfig, Plan | None]:
-        """``config`` with its plan applied: a resumed run's own, else the cached or probed one."""
-        acc = self.accelerator
-        if self.resume_from is not None:
-            plan = planner.recorded(self.resume_from, source="checkpoint")
-            if plan is None:  # a checkpoint of a fixed run (or older than plans): keep what it trained with
-                saved = yaml.safe_load((self.resume_from / "config.yaml").read_text(encoding="utf-8"))
-                keep = {f"{k}.{n}": saved[k][n] for k, n in KEPT_ON_RESUME}
-                self.log.info(f"plan: {self.resume_from} has no plan.json; keeping its settings {keep}")
-                return config.replaced(**keep), None
-        elif acc.is_main_process:
-            plan = planner.make_plan(config, acc.device, world=acc.num_processes)
-            planner.record(plan, self.out)  # the other processes read it from there
-        acc.wait_for_everyone()
-        if self.resume_from is None and not acc.is_main_process:
-            plan = planner.recorded(self.out, source="probe")
-        planner.limit_memory(acc.device, plan.budget_bytes)  # the run stays within the budget it was planned for
-        self.log.info(format_plan(plan))
-        return apply(config, plan), plan
 
     # -- data ------------------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:

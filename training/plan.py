@@ -21,6 +21,7 @@ device, the budget and the settings that shape a step, and is recorded in the ru
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -28,7 +29,7 @@ from typing import Any, Callable
 import torch
 
 from polymix.mix.sources.base import ConfigError
-from polymix.training.probe import capacity_bytes, is_oom
+from polymix.training.probe import is_oom
 
 QUANTIZATIONS = ("none", "8bit", "4bit")  # fastest expected first: dequantizing costs time
 MIN_GAIN = 0.03  # a doubling of the micro-batch that gains less speed is not worth its memory
@@ -92,8 +93,9 @@ def gib(n: int) -> str:
 
 
 def variants(device: torch.device, quantize_on_cpu: bool = False) -> list[tuple[str, bool]]:
-    """(quantization, checkpointing) pairs, fastest expected first; bitsandbytes only on CUDA."""
-    quants = QUANTIZATIONS if device.type == "cuda" or quantize_on_cpu else ("none",)
+    """(quantization, checkpointing) pairs, fastest expected first; bitsandbytes only on CUDA and installed."""
+    bnb = importlib.util.find_spec("bitsandbytes") is not None
+    quants = QUANTIZATIONS if bnb and (device.type == "cuda" or quantize_on_cpu) else ("none",)
     return [(q, ckpt) for q in quants for ckpt in (False, True)]
 
 
@@ -171,12 +173,12 @@ def apply(config, plan: Plan):
 def format_plan(plan: Plan) -> str:
     """The plan as a table: every probe, the chosen one starred, and the resulting setting."""
     lines = [f"plan ({plan.source}) on {plan.device}: budget {gib(plan.budget_bytes)} GiB, usable {gib(plan.usable_bytes)} GiB",
-             f"   {'LLM':<6}{'ckpt':>6}{'batch':>7}{'samples/s':>11}{'s/step':>9}{'peak GiB':>10}  status"]  # fmt: skip
+             f"   {'quant':<6}{'ckpt':>6}{'batch':>7}{'samples/s':>11}{'s/step':>9}{'peak GiB':>10}  status"]  # fmt: skip
     for p in plan.probes:
         chosen = (p.quantization, p.checkpointing, p.batch_size) == (plan.quantization, plan.checkpointing, plan.batch_size)
         speed = f"{p.samples_per_s:>11.2f}{p.step_s:>9.3f}{gib(p.peak_bytes):>10}" if p.status != "oom" else f"{'-':>11}{'-':>9}{'-':>10}"
         lines.append(f"{'*' if chosen else ' '}  {p.quantization:<6}{'on' if p.checkpointing else 'off':>6}{p.batch_size:>7}{speed}  {p.status}")
-    lines.append(f"-> LLM {plan.quantization}, gradient checkpointing {'on' if plan.checkpointing else 'off'}, {plan.precision} "
+    lines.append(f"-> model.quantization={plan.quantization}, gradient checkpointing {'on' if plan.checkpointing else 'off'}, {plan.precision} "
                  f"autocast, micro-batch {plan.batch_size} x {plan.accumulation} accumulation x {plan.world} process(es) = "
                  f"{plan.batch_size * plan.accumulation * plan.world} per optimizer step")  # fmt: skip
     return "\n".join(lines)

@@ -3,6 +3,7 @@
     plan = make_plan(config, device, world=1)     # the cache, else a probe of the candidates
     record(plan, out_dir)                         # OUT/plan.json; a checkpoint keeps a copy
     plan = recorded(checkpoint_dir)               # a resumed run keeps the plan it started with
+    config, plan = for_run(config, accelerator, out_dir, resume_from, log.info)   # what the Trainer calls
 
 The cache key holds what decides the result: the BLIP-2 and LLM configs (their shapes, not
 their paths), LoRA, image size and text length, the trained groups, the autocast and weight
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import yaml
 from tqdm.auto import tqdm
 
 from polymix.mix.sources.base import ConfigError
@@ -118,8 +120,9 @@ def make_plan(config, device: torch.device, *, world: int = 1, measure: Callable
         return cached
     limit_memory(device, budget)
     probe = None if measure is not None else ModelProbe(config, device, steps=t.probe_steps)
-    report = report or (lambda p: tqdm.write(f"plan probe: LLM {p.quantization}, checkpointing {p.checkpointing}, "
-                                             f"batch {p.batch_size}: {p.status} {p.samples_per_s:.2f} samples/s"))  # fmt: skip
+    report = report or (lambda p: tqdm.write(
+        f"plan probe: LLM {p.quantization}, checkpointing {'on' if p.checkpointing else 'off'}, micro-batch {p.batch_size}: "
+        + (f"{p.samples_per_s:.2f} samples/s, peak {gib(p.peak_bytes)} GiB, {p.status}" if p.status != "oom" else "out of memory")))
     try:
         probes = search(variants(device, config.model.quantize_on_cpu), ladder(t.effective_batch_size, world), t.batch_size,
                         measure or probe.measure, usable, report)  # fmt: skip
@@ -133,3 +136,32 @@ def make_plan(config, device: torch.device, *, world: int = 1, measure: Callable
                 peak_bytes=best.peak_bytes, key=key, probes=probes)  # fmt: skip
     _write(cache_dir() / f"{key}.json", plan)
     return plan
+
+
+# What a resumed run keeps from a checkpoint that has no plan (a fixed run's, or one older than
+# plans): the data position counts micro-batches, so the micro-batch must not change.
+KEPT_ON_RESUME = (("model", "quantization"), ("model", "gradient_checkpointing"), ("train", "batch_size"), ("train", "precision"))
+
+
+def for_run(config, accelerator, out: Path, resume_from: Path | None, info: Callable[[str], None]):
+    """(``config`` with its plan applied, the plan) for a run: a resumed run's own plan, else the
+    main process's cached or probed one, which the other processes read from ``out``."""
+    from polymix.training.plan import apply, format_plan
+
+    acc = accelerator
+    if resume_from is not None:
+        plan = recorded(resume_from, source="checkpoint")
+        if plan is None:
+            saved = yaml.safe_load((resume_from / "config.yaml").read_text(encoding="utf-8"))
+            keep = {f"{k}.{n}": saved[k][n] for k, n in KEPT_ON_RESUME}
+            info(f"plan: {resume_from} has no {FILE}; keeping the settings it trained with {keep}")
+            return config.replaced(**keep), None
+    elif acc.is_main_process:
+        plan = make_plan(config, acc.device, world=acc.num_processes)
+        record(plan, out)
+    acc.wait_for_everyone()
+    if resume_from is None and not acc.is_main_process:
+        plan = recorded(out, source="probe")
+    limit_memory(acc.device, plan.budget_bytes)  # the run stays within the budget it was planned for
+    info(format_plan(plan))
+    return apply(config, plan), plan
