@@ -147,3 +147,18 @@ def test_cli_flags_set_the_plan(tmp_path, capsys):
     assert (args.plan, args.memory_budget) == ("fixed", "24GiB")
     mt0 = load_config("mblip-mt0-xl")
     assert (mt0.train.plan, mt0.train.precision, mt0.model.quantization, mt0.train.batch_size) == ("auto", "auto", "8bit", 8)
+
+
+def test_other_processes_wait_for_the_main_process_plan(fake_gpu):
+    import threading
+
+    config, _ = fake_gpu
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(plan=planner.wait_for_plan(config, CUDA, 2, poll_s=0.01)), daemon=True)
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # nothing to read yet: still waiting
+    made = planner.make_plan(config, CUDA, world=2, measure=Card(80).measure)
+    waiter.join(5)
+    assert not waiter.is_alive() and got["plan"].key == made.key and got["plan"].batch_size == made.batch_size
+    assert made.world == 2 and made.batch_size * made.accumulation * 2 == 128

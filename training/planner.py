@@ -19,6 +19,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -104,20 +105,27 @@ def budget_of(config, device: torch.device) -> int:
     return budget
 
 
+def _cached(config, device: torch.device, world: int):
+    """(config with its precision resolved, budget, cache file, the cached plan or None)."""
+    config = config.replaced(**{"train.precision": resolve_precision(config.train.precision, device)})
+    budget = budget_of(config, device)
+    path = cache_dir() / f"{cache_key(config, device, budget, world)}.json"
+    cached = _read(path)
+    if cached is not None:
+        cached.source = "cache"
+    return config, budget, path, cached
+
+
 def make_plan(config, device: torch.device, *, world: int = 1, measure: Callable | None = None,
               report: Callable[[Probe], None] | None = None) -> Plan:  # fmt: skip
     """The cached plan of this (model shapes, device, settings), else a new probe, cached.
 
     ``measure`` replaces the real probe (tests simulate memory limits with it)."""
-    t = config.train
-    config = config.replaced(**{"train.precision": resolve_precision(t.precision, device)})
-    budget = budget_of(config, device)
-    usable = int(budget * (1 - t.memory_margin))
-    key = cache_key(config, device, budget, world)
-    cached = _read(cache_dir() / f"{key}.json")
+    config, budget, path, cached = _cached(config, device, world)
     if cached is not None:
-        cached.source = "cache"
         return cached
+    t = config.train
+    usable = int(budget * (1 - t.memory_margin))
     limit_memory(device, budget)
     probe = None if measure is not None else ModelProbe(config, device, steps=t.probe_steps)
     report = report or (lambda p: tqdm.write(
@@ -133,9 +141,19 @@ def make_plan(config, device: torch.device, *, world: int = 1, measure: Callable
     plan = Plan(quantization=best.quantization, checkpointing=best.checkpointing, batch_size=best.batch_size,
                 accumulation=t.effective_batch_size // (best.batch_size * world), world=world, precision=config.train.precision,
                 device=device_name(device), budget_bytes=budget, usable_bytes=usable, samples_per_s=best.samples_per_s,
-                peak_bytes=best.peak_bytes, key=key, probes=probes)  # fmt: skip
-    _write(cache_dir() / f"{key}.json", plan)
+                peak_bytes=best.peak_bytes, key=path.stem, probes=probes)  # fmt: skip
+    _write(path, plan)
     return plan
+
+
+def wait_for_plan(config, device: torch.device, world: int, poll_s: float = 2.0) -> Plan:
+    """The plan the main process is making, read from the cache once it is there. Polling a file
+    rather than a collective barrier: a probe can outlast NCCL's timeout (10 minutes)."""
+    while True:
+        plan = _cached(config, device, world)[3]
+        if plan is not None:
+            return plan
+        time.sleep(poll_s)
 
 
 # What a resumed run keeps from a checkpoint that has no plan (a fixed run's, or one older than
@@ -145,7 +163,7 @@ KEPT_ON_RESUME = (("model", "quantization"), ("model", "gradient_checkpointing")
 
 def for_run(config, accelerator, out: Path, resume_from: Path | None, info: Callable[[str], None]):
     """(``config`` with its plan applied, the plan) for a run: a resumed run's own plan, else the
-    main process's cached or probed one, which the other processes read from ``out``."""
+    main process's cached or probed one (recorded in ``out``), which the other processes wait for."""
     from polymix.training.plan import apply, format_plan
 
     acc = accelerator
@@ -159,9 +177,8 @@ def for_run(config, accelerator, out: Path, resume_from: Path | None, info: Call
     elif acc.is_main_process:
         plan = make_plan(config, acc.device, world=acc.num_processes)
         record(plan, out)
-    acc.wait_for_everyone()
-    if resume_from is None and not acc.is_main_process:
-        plan = recorded(out, source="probe")
+    else:
+        plan = wait_for_plan(config, acc.device, acc.num_processes)
     limit_memory(acc.device, plan.budget_bytes)  # the run stays within the budget it was planned for
     info(format_plan(plan))
     return apply(config, plan), plan
