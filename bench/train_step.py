@@ -1,15 +1,22 @@
-"""Training-step throughput and peak memory of a preset, with the LLM quantized vs in bf16/fp32.
+"""Training-step throughput and peak memory of a preset: as written, with the LLM unquantized, and as planned.
 
     python bench/train_step.py --config tiny                          # CPU: tiny models, seconds
-    python bench/train_step.py --config mblip-mt0-xl --shapes mblip   # GPU: ViT-g + Q-Former + mT0-XL shapes
+    python bench/train_step.py --config tiny --plan auto              # CPU: also the plan's choice
+    python bench/train_step.py --config mblip-mt0-xl --shapes mblip --plan auto                      # GPU
+    python bench/train_step.py --config mblip-mt0-xl --shapes mblip --plan auto --memory-budget 24GiB
 
 One instruction-stage optimizer step (Q-Former, query tokens, projection and LoRA trained; AdamW;
 the preset's autocast and gradient checkpointing) on synthetic batches: random images and
-``--text-tokens`` instruction and target tokens (128 each: the preset's cap, the worst case).
+``--text-tokens`` instruction and target tokens (128 each: the preset's cap, the worst case),
+timed by the same probe (``training/probe.py``) that ``train.plan: auto`` uses.
 ``--shapes mblip`` writes random-weight checkpoints with mBLIP's shapes (BLIP-2 ViT-g/14 at
 224 px, its Q-Former with 32 queries; mT0-XL: d_model 2048, 24+24 layers, 250k vocabulary) once
-under ``--cache``; weights are random, so only speed and memory mean anything. Each variant runs
-in its own process (clean peak memory); the table prints samples/s, peak memory and the ratio.
+under ``--cache``; weights are random, so only speed and memory mean anything. ``--plan auto``
+first lets the planner choose (its probe table is printed), then times its choice like the other
+variants. Each variant runs in its own process (clean peak memory); the table prints samples/s,
+peak memory, the ratio to the preset, and the wall-clock of the preset's stages on a mix of
+``--rows`` rows at that rate (the warm-up stage, which trains the projection only, is counted at
+the instruction stage's rate, so the figure is an upper bound; data loading is not counted).
 """
 
 from __future__ import annotations
@@ -17,10 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -48,60 +53,55 @@ def random_mblip(cache: Path) -> tuple[Path, Path]:
 
 
 def one_variant(args) -> dict:
+    """Samples/s and peak memory of the preset (with ``--set`` overrides) at ``--batch``."""
     import torch
 
-    from polymix.training.assemble import build_model
+    from polymix.training.assemble import default_device
     from polymix.training.config import load_config
-    from polymix.training.model import IGNORE, param_counts, set_trainable
-    from polymix.training.optim import make_optimizer
+    from polymix.training.plan import Candidate
+    from polymix.training.probe import ModelProbe
 
     config = load_config(args.config, args.overrides)
-    built = build_model(config)
-    model, device, stage = built.model, built.device, config.stages[-1]
-    set_trainable(model, stage.train)
-    optimizer = make_optimizer(model, stage, config.train.weight_decay)
-    b, n, size = args.batch, args.text_tokens or config.data.max_text_tokens, config.data.image_size
-    gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, 300, (b, n), generator=gen)
-    batch = {"pixel_values": torch.randn(b, 3, size, size, generator=gen), "attention_mask": torch.ones(b, n, dtype=torch.long)}
-    if model.decoder_only:
-        batch.update(input_ids=torch.cat([ids, ids], 1), attention_mask=torch.ones(b, 2 * n, dtype=torch.long),
-                     labels=torch.cat([torch.full_like(ids, IGNORE), ids], 1))  # fmt: skip
-    else:
-        batch.update(input_ids=ids, labels=ids.clone())
-    batch = {k: v.to(device) for k, v in batch.items()}
-    precision = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.train.precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == torch.float16)
-    model.train()
-
-    def step():
-        with torch.autocast(device.type, dtype=precision or torch.float32, enabled=precision is not None):
-            loss = model(**batch)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        return loss
-
-    for _ in range(args.warmup):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        loss = step()
-    float(loss)  # waits for the device
-    seconds = time.perf_counter() - start
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (process RSS)
-    counts = param_counts(model)
+    device = default_device()
+    probe = ModelProbe(config, device, text_tokens=args.text_tokens, steps=args.steps, warmup=args.warmup)
+    batch = args.batch or config.train.batch_size
+    speed, step_s, peak = probe.measure(Candidate(config.model.quantization, config.model.gradient_checkpointing, batch))
+    built = probe.built
+    llm = built.quantization if built.quantization != "none" else str(next(built.model.language_model.parameters()).dtype)
     return {"variant": args.label, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-            "llm": built.quantization if built.quantization != "none" else str(next(model.language_model.parameters()).dtype).removeprefix("torch."),
-            "samples_per_s": args.steps * b / seconds, "step_s": seconds / args.steps, "peak_gib": peak,
-            "trainable": counts["total"]["trainable"], "params": counts["total"]["params"]}  # fmt: skip
+            "llm": llm.removeprefix("torch."), "ckpt": config.model.gradient_checkpointing, "batch": batch,
+            "samples_per_s": speed, "step_s": step_s, "peak_gib": peak / 2**30}  # fmt: skip
+
+
+def make_plan(args) -> dict:
+    """The planner's choice for the preset (a child process, so its models are gone afterwards)."""
+    from polymix.training.assemble import default_device
+    from polymix.training.config import load_config
+    from polymix.training.plan import format_plan
+    from polymix.training.planner import make_plan as plan_for
+
+    plan = plan_for(load_config(args.config, args.overrides), default_device())
+    print(format_plan(plan), file=sys.stderr)
+    return plan.to_dict()
+
+
+def run_child(args, label: str, overrides: list[str], *extra: str) -> dict:
+    cmd = [sys.executable, __file__, "--one", label, "--config", args.config, "--steps", str(args.steps), "--warmup", str(args.warmup),
+           *(["--text-tokens", str(args.text_tokens)] if args.text_tokens else []), *extra, *sum((["--set", o] for o in overrides), [])]  # fmt: skip
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if label == "plan" else subprocess.PIPE, text=True,
+                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
+    if proc.returncode:
+        sys.exit(f"{label} failed:\n{(proc.stderr or '')[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def wall_clock(config, rows: int, samples_per_s: float) -> str:
+    """Every stage of ``config`` on ``rows`` rows at ``samples_per_s`` (data loading not counted), as 9s / 2.5h / 4.1d."""
+    from polymix.training.optim import stage_steps
+
+    effective = config.train.effective_batch_size
+    seconds = sum(stage_steps(stage, rows, effective) * effective for stage in config.stages) / samples_per_s
+    return f"{seconds:.0f}s" if seconds < 3600 else f"{seconds / 3600:.1f}h" if seconds < 86400 else f"{seconds / 86400:.1f}d"
 
 
 def main() -> None:
@@ -109,16 +109,19 @@ def main() -> None:
     p.add_argument("--config", default="tiny", help="preset name or YAML (default: tiny)")
     p.add_argument("--shapes", choices=("preset", "mblip"), default="preset", help="the preset's models, or random mBLIP-shaped ones")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "polymix" / "bench", help="where --shapes mblip writes its weights")
-    p.add_argument("--batch", type=int, default=8, help="samples per step (default 8, mBLIP's per-GPU batch)")
+    p.add_argument("--batch", type=int, default=None, help="samples per step of the preset and unquantized rows (default: the preset's train.batch_size)")
     p.add_argument("--text-tokens", type=int, default=None, help="instruction and target length (default: the preset's data.max_text_tokens)")
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--no-compare", action="store_true", help="time the preset only, not also with the LLM unquantized")
+    p.add_argument("--plan", choices=("auto", "none"), default="none", help="auto: also let train.plan=auto choose, and time its choice")
+    p.add_argument("--memory-budget", help="plan for this much memory (e.g. 24GiB) instead of the whole device")
+    p.add_argument("--rows", type=int, default=2_000_000, help="mix size for the wall-clock estimate of the preset's stages (default 2M)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="setting override (repeatable)")
     p.add_argument("--one", dest="label", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.label:  # a child process: one variant, one JSON line
-        print(json.dumps(one_variant(args)))
+    if args.label:  # a child process: one variant (or the plan), one JSON line
+        print(json.dumps(make_plan(args) if args.label == "plan" else one_variant(args)))
         return
     import torch
 
@@ -131,29 +134,26 @@ def main() -> None:
     config = load_config(args.config, base)
     quantized = config.model.quantization
     cpu = not torch.cuda.is_available()
-    extra = ["train.require_cuda=false", *(["model.quantize_on_cpu=true"] if cpu else [])]
-    variants = [(f"LLM {quantized}", base + extra)]
+    extra = ["train.require_cuda=false", "train.plan=fixed", *(["model.quantize_on_cpu=true"] if cpu else [])]
+    batch = ["--batch", str(args.batch)] if args.batch else []
+    results = [run_child(args, f"preset ({quantized})", base + extra, *batch)]
     if not args.no_compare:
         unquantized = "float32" if cpu else "bfloat16"
         other = ["model.quantization=8bit"] if quantized == "none" else ["model.quantization=none", f"model.llm_dtype={unquantized}"]
-        variants.append((f"LLM {'8bit' if quantized == 'none' else unquantized}", base + extra + other))
-    results = []
-    for label, overrides in variants:
-        cmd = [sys.executable, __file__, "--one", label, "--config", args.config, "--batch", str(args.batch), "--steps", str(args.steps),
-               "--warmup", str(args.warmup), *(["--text-tokens", str(args.text_tokens)] if args.text_tokens else []),
-               *sum((["--set", o] for o in overrides), [])]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-        if proc.returncode:
-            sys.exit(f"{label} failed:\n{proc.stderr[-4000:]}")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"\n{args.config} ({args.shapes} shapes), batch {args.batch}, device {results[0]['device']}")
-    print(f"{'variant':<16}{'LLM':>10}{'samples/s':>12}{'s/step':>10}{'peak GiB':>10}{'trainable':>14}")
+        results.append(run_child(args, f"LLM {'8bit' if quantized == 'none' else unquantized}", base + extra + other, *batch))
+    if args.plan == "auto":
+        budget = [f"train.memory_budget={args.memory_budget}"] if args.memory_budget else []
+        plan = run_child(args, "plan", base + extra[:1] + ["train.plan=auto", *budget])
+        chosen = [f"model.quantization={plan['quantization']}", f"model.gradient_checkpointing={plan['checkpointing']}",
+                  f"train.precision={plan['precision']}"]  # fmt: skip
+        results.append(run_child(args, "plan auto", base + extra + chosen, "--batch", str(plan["batch_size"])))
+    print(f"\n{args.config} ({args.shapes} shapes), device {results[0]['device']}, wall-clock of the preset's stages on {args.rows:,} rows")
+    print(f"{'variant':<16}{'LLM':>10}{'ckpt':>6}{'batch':>7}{'samples/s':>11}{'s/step':>9}{'peak GiB':>10}{'x preset':>10}{'wall-clock':>12}")
     for r in results:
-        print(f"{r['variant']:<16}{r['llm']:>10}{r['samples_per_s']:>12.2f}{r['step_s']:>10.3f}{r['peak_gib']:>10.2f}{r['trainable']:>14,}")
-    if len(results) == 2:
-        print(f"ratio {results[0]['variant']} / {results[1]['variant']}: samples/s x{results[0]['samples_per_s'] / results[1]['samples_per_s']:.2f}, "
-              f"peak memory x{results[0]['peak_gib'] / results[1]['peak_gib']:.2f}")  # fmt: skip
-    print("peak: torch.cuda.max_memory_allocated on GPU; process max RSS on CPU")
+        print(f"{r['variant']:<16}{r['llm']:>10}{'on' if r['ckpt'] else 'off':>6}{r['batch']:>7}{r['samples_per_s']:>11.2f}"
+              f"{r['step_s']:>9.3f}{r['peak_gib']:>10.2f}{r['samples_per_s'] / results[0]['samples_per_s']:>10.2f}"
+              f"{wall_clock(config, args.rows, r['samples_per_s']):>12}")  # fmt: skip
+    print("peak: the CUDA allocator's reserved memory on GPU; the process's peak RSS on CPU (Python and torch included)")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ def test_default_lora_targets_by_architecture(tiny_models):
     mt5 = build_model(load_config("tiny")).model
     targeted = {n.split(".lora_A")[0].rsplit(".", 1)[-1] for n, _ in mt5.named_parameters() if "lora_A" in n}
     assert targeted == {"q", "k", "v", "o", "wi_0", "wi_1", "wo"}
+    # the ViT and the Q-Former run attention through SDPA too (fused kernels on the GPU), not eager
+    assert {part.config._attn_implementation for part in (mt5.vision_model, mt5.qformer, mt5.language_model)} == {"sdpa"}
     bloom = build_model(load_config("tiny", ["model.llm=tiny:bloom"])).model
     assert {n.split(".lora_A")[0].rsplit(".", 1)[-1] for n, _ in bloom.named_parameters() if "lora_A" in n} == {
         "query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"}  # fmt: skip

@@ -3,6 +3,9 @@
 config / config_io  typed settings and the YAML presets (configs/)
 sources / assemble  where weights come from; the model built from them (8-bit/4-bit LLM, LoRA)
 model               the mBLIP module, parameter groups, counts
+precision           autocast precision per card; frozen weights in the autocast's half type
+plan / planner      train.plan=auto: the fastest LLM precision, checkpointing, micro-batch that fit
+probe               timed steps and peak memory of one candidate (also bench/train_step.py)
 data / collate      shard-backed streaming dataset; rows -> batches
 optim / loop        per-stage optimizer and schedule; the accelerate loop
 checkpoint          trainable weights + resume state

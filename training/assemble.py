@@ -24,6 +24,7 @@ from polymix.mix.sources.base import ConfigError
 from polymix.training import sources
 from polymix.training.config import RunConfig
 from polymix.training.model import MBlip, group_of, set_trainable
+from polymix.training.precision import resolve_precision, weight_dtype
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ def quantization_for(config: RunConfig, device: torch.device) -> str:
 def load_llm(config: RunConfig, source: str, device: torch.device, dtype: torch.dtype | None = None):
     """The LLM (seq2seq or decoder-only) on ``device``; returns (model, decoder_only, quantization).
 
-    Its dtype: ``dtype`` if given, else ``model.llm_dtype`` on CUDA and float32 on CPU."""
+    Its dtype: ``dtype`` if given, else ``model.llm_dtype`` on CUDA (in the autocast's half type, see
+    :mod:`polymix.training.precision`) and float32 on CPU."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, BitsAndBytesConfig
 
     cfg = sources.load_config(source)
@@ -110,7 +112,7 @@ def load_llm(config: RunConfig, source: str, device: torch.device, dtype: torch.
         decoder_only = not getattr(cfg, "is_encoder_decoder", False)
     quant = quantization_for(config, device)
     if dtype is None:
-        dtype = getattr(torch, config.model.llm_dtype) if device.type == "cuda" else torch.float32
+        dtype = weight_dtype(config.model.llm_dtype, resolve_precision(config.train.precision, device), device)
     if quant == "8bit":
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
     elif quant == "4bit":
@@ -174,6 +176,7 @@ def build_model(config: RunConfig, device: torch.device | None = None, dtype: to
     m = config.model
     device = device or default_device()
     check_device(config, device)
+    precision = resolve_precision(config.train.precision, device)  # refuses bf16 on a card without it, before loading
     blip2_src, llm_src = sources.resolve(m.blip2), sources.resolve(m.llm)
     blip2_cfg = sources.load_config(blip2_src)
     if not sources.is_blip2(blip2_cfg):
@@ -198,7 +201,7 @@ def build_model(config: RunConfig, device: torch.device | None = None, dtype: to
             raise ConfigError(f"model.projection=checkpoint: {m.blip2} has no projection of shape "
                               f"{tuple(model.language_projection.weight.shape)}; use projection: new")  # fmt: skip
         model.language_projection.load_state_dict(proj)
-    vision_dtype = dtype or (getattr(torch, m.vision_dtype) if device.type == "cuda" else torch.float32)
+    vision_dtype = dtype or weight_dtype(m.vision_dtype, precision, device)
     model.vision_model.to(device, vision_dtype)
     for part in (model.qformer, model.language_projection):
         part.to(device, torch.float32)

@@ -7,6 +7,7 @@
       rng-rank<R>.pt            Python, NumPy, torch and CUDA RNG states of each process
       state.json                stage, step, micro-batches consumed (data position), counters
       config.yaml               the run's settings
+      plan.json                 the plan of a ``train.plan: auto`` run (a resumed run keeps it)
 
 A checkpoint is written into a hidden folder and renamed into place, so a crash leaves either a
 complete checkpoint or none; :func:`latest` finds the newest complete one.
@@ -54,8 +55,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(root: str | Path, step: int, *, accelerator, model, optimizer, scheduler, state: dict[str, Any],
-         config: dict[str, Any], keep: int = 0) -> Path:  # fmt: skip
-    """Write checkpoint ``step`` (every rank saves its RNG; the main process the rest)."""
+         config: dict[str, Any], keep: int = 0, extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
+    """Write checkpoint ``step`` (every rank saves its RNG; the main process the rest, and each
+    ``extra`` item as a JSON file of that name)."""
     from safetensors.torch import save_file
 
     from polymix.training.model import trainable_state
@@ -77,6 +79,8 @@ def save(root: str | Path, step: int, *, accelerator, model, optimizer, schedule
             torch.save(accelerator.scaler.state_dict(), tmp / "scaler.pt")
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=2), encoding="utf-8")
+        for name, value in (extra or {}).items():
+            (tmp / name).write_text(json.dumps(value, indent=2), encoding="utf-8")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)

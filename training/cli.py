@@ -3,6 +3,7 @@
     polymix train --config tiny --data out/demo                     # CPU, offline, about a minute
     polymix train --data out/mix                                    # mBLIP mT0-XL recipe (GPU, 8-bit)
     polymix train --config mblip-mt0-xl --data out/mix --resume     # continue the last checkpoint
+    polymix train --data out/mix --memory-budget 24GiB              # plan for a 24 GB card (--plan fixed: as written)
     polymix train eval --checkpoint out/train/x/checkpoints/step-001000 --data out/mix
     polymix train export --checkpoint out/train/x/checkpoints/step-001000 --out out/model
     accelerate launch --num_processes 4 -m polymix.training --data out/mix    # 4 GPUs, DDP
@@ -48,6 +49,11 @@ def train_parser() -> argparse.ArgumentParser:
                    help="continue exactly from a checkpoint folder, or (no value) from the newest in the output dir")  # fmt: skip
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in this call (checkpoint saved; --resume goes on)")
     p.add_argument("--dry-run", action="store_true", help="validate the config, print it, count the rows, and stop")
+    p.add_argument("--plan", choices=("auto", "fixed"), help="auto: measure and pick the fastest LLM precision, gradient checkpointing "
+                   "and micro-batch that fit the memory (effective batch kept; cached; written to OUT/plan.json); fixed: the "
+                   "config as written (default: train.plan, auto in the GPU presets)")
+    p.add_argument("--memory-budget", metavar="SIZE", help="plan for a card with this much memory, e.g. 24GiB (default: the GPU's own); "
+                   "the run is then held to it")  # fmt: skip
     return p
 
 
@@ -73,6 +79,7 @@ def _train(args) -> int:
     from polymix.training.config import load_config
 
     overrides = list(args.overrides) + ([f"train.output_dir={args.output_dir}"] if args.output_dir else [])
+    overrides += [f"train.plan={args.plan}"] * bool(args.plan) + [f"train.memory_budget={args.memory_budget}"] * bool(args.memory_budget)
     config = load_config(args.config, overrides)
     if not Path(args.data).is_dir():
         raise ConfigError(f"--data {args.data}: no such mix folder (build one with `polymix prepare`)")

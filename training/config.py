@@ -10,6 +10,7 @@ Every field carries its help text in ``metadata["help"]``; ``settings_help()`` l
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from polymix.training.config_io import build, settings_help  # noqa: F401  (re-e
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_PRESET = "mblip-mt0-xl"
 GROUPS = ("qformer", "query_tokens", "projection", "lora")
-PRECISIONS = ("no", "fp16", "bf16")
+PRECISIONS = ("no", "fp16", "bf16", "auto")
+PLANS = ("fixed", "auto")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 SCHEDULES = ("cosine", "linear", "constant")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -96,7 +98,14 @@ class TrainSettings:
     effective_batch_size: int = _f(128, "samples per optimizer step over all devices (sets gradient accumulation)")
     weight_decay: float = _f(0.1, "AdamW weight decay (not on biases, norms and query tokens)")
     grad_clip: float = _f(1.0, "gradient-norm clipping (0: off)")
-    precision: str = _f("bf16", "autocast: bf16, fp16 or no")
+    precision: str = _f("bf16", "autocast: bf16, fp16, no, or auto (bf16 where the GPU has it, else fp16; none on CPU)")
+    plan: str = _f("fixed", "auto: before training, probe the LLM's precision (bf16/8-bit/4-bit), gradient checkpointing and "
+                          "the largest micro-batch that fit the memory budget and keep the fastest (effective batch kept "
+                          "by accumulation; cached, recorded in the run folder); fixed: the settings as written")
+    memory_budget: str | None = _f(None, "plan: auto for this much device memory (e.g. 24GiB, 16GB) instead of the whole GPU "
+                                         "(CPU: the machine's RAM); enforced on the GPU during the run")
+    memory_margin: float = _f(0.1, "plan: auto keeps this fraction of the budget free (fragmentation, longer batches)")
+    probe_steps: int = _f(3, "plan: auto times this many steps per candidate (after one untimed step)")
     require_cuda: bool = _f(True, "stop with a clear error when no CUDA GPU is present")
     seed: int = _f(42, "seed of weights init, dropout and data order")
     log_every: int = _f(10, "optimizer steps between metric lines")
@@ -129,6 +138,14 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def replaced(self, **dotted: Any) -> "RunConfig":
+        """A copy with ``section.key`` settings replaced: ``replaced(**{"train.batch_size": 4})``."""
+        new = copy.deepcopy(self)
+        for key, value in dotted.items():
+            section, name = key.split(".")
+            setattr(getattr(new, section), name, value)
+        return new
+
 
 def preset_path(name: str | Path) -> Path:
     """A preset by name (``tiny``, ``mblip-mt0-xl``) or a path to a YAML file."""
@@ -153,6 +170,8 @@ def validate(config: RunConfig, problems: list[str]) -> None:
         (m.quantization in QUANTIZATIONS, f"model.quantization {m.quantization!r}: use one of {QUANTIZATIONS}"),
         (m.llm_dtype in DTYPES and m.vision_dtype in DTYPES, f"model.llm_dtype/vision_dtype: use one of {DTYPES}"),
         (t.precision in PRECISIONS, f"train.precision {t.precision!r}: use one of {PRECISIONS}"),
+        (t.plan in PLANS, f"train.plan {t.plan!r}: use auto or fixed"),
+        (0 <= t.memory_margin < 1 and t.probe_steps > 0, "train.memory_margin must be in [0, 1) and train.probe_steps > 0"),
         (t.batch_size > 0 and t.effective_batch_size >= t.batch_size, "train.batch_size must be > 0 and <= train.effective_batch_size"),
         (t.effective_batch_size % t.batch_size == 0, f"train.effective_batch_size {t.effective_batch_size} is not a multiple of train.batch_size {t.batch_size}"),
         (d.image_size > 0 and d.max_text_tokens > 0, "data.image_size and data.max_text_tokens must be > 0"),
@@ -174,6 +193,13 @@ def validate(config: RunConfig, problems: list[str]) -> None:
             problems.append(f"{where}: give exactly one of steps (> 0) or epochs (> 0)")
         if stage.schedule not in SCHEDULES:
             problems.append(f"{where}.schedule {stage.schedule!r}: use one of {SCHEDULES}")
+    if t.memory_budget is not None:
+        from polymix.training.plan import parse_size
+
+        try:
+            parse_size(t.memory_budget)
+        except ValueError as err:
+            problems.append(f"train.memory_budget: {err}")
     if d.langs:
         from polymix.mix.languages import UnknownLanguageError, resolve
 

@@ -9,6 +9,8 @@ tuning) sets the trainable groups, then has accelerate wrap the model (DDP, auto
 optimizer (fp16 loss scaling) afresh, because DDP must know which parameters train. One
 optimizer step consumes ``accumulation`` micro-batches of ``train.batch_size`` per process; the
 data position is the count of micro-batches consumed, which checkpoints store for ``--resume``.
+With ``train.plan: auto`` the LLM's precision, checkpointing and micro-batch come from the plan
+(:mod:`polymix.training.planner`), made before the model is built and kept by a resumed run.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from tqdm.auto import tqdm
 
-from polymix.training import checkpoint, optim
+from polymix.training import checkpoint, optim, planner
 from polymix.training.assemble import build_model, check_device, default_device
 from polymix.training.collate import Collator, to_device
 from polymix.training.config import RunConfig
 from polymix.training.data import ShardStream, count_rows
 from polymix.training.metrics_log import MetricsLog
 from polymix.training.model import format_counts, param_counts, set_trainable
+from polymix.training.precision import resolve_precision
 
 
 def _accelerator(precision: str):
@@ -43,16 +47,24 @@ def _accelerator(precision: str):
 
 class Trainer:
     def __init__(self, config: RunConfig, data: str | Path, *, resume: bool | str | Path = False, accelerator=None):
-        self.config, self.data = config, Path(data)
-        t = config.train
-        check_device(config, default_device())  # before accelerate sets up processes and precision
-        self.accelerator = accelerator or _accelerator(t.precision)
-        self.out = Path(t.output_dir)
+        self.data = Path(data)
+        device = default_device()
+        check_device(config, device)  # before accelerate sets up processes and precision
+        config = config.replaced(**{"train.precision": resolve_precision(config.train.precision, device)})
+        self.accelerator = accelerator or _accelerator(config.train.precision)
+        self.out = Path(config.train.output_dir)
+        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process)
         self.resume_from = self._find_checkpoint(resume)
+        self.config, self.plan = (config, None)
+        if config.train.plan == "auto":  # before the model is built: the plan decides how
+            self.config, self.plan = planner.for_run(config, self.accelerator, self.out, self.resume_from, self.log.info)
+        if self.resume_from is not None:
+            self._warn_changed(self.resume_from)
+        t = self.config.train
         from accelerate.utils import set_seed
 
         set_seed(t.seed + self.accelerator.process_index)  # dropout differs per rank, repeats per run
-        self.built = build_model(config, self.accelerator.device)
+        self.built = build_model(self.config, self.accelerator.device)
         self.model = self.built.model
         if self.resume_from is not None:
             from polymix.training.assemble import load_trainable
@@ -60,15 +72,14 @@ class Trainer:
             load_trainable(self.model, self.resume_from)
         world = self.accelerator.num_processes
         self.accum = optim.accumulation(t.effective_batch_size, t.batch_size, world)
-        d = config.data
+        d = self.config.data
         self.rows = count_rows(self.data, d.langs, d.tasks, d.splits)
-        self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in config.stages]
+        self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in self.config.stages]
         self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0}
         if self.resume_from is not None:
             self.state.update(checkpoint.load_state(self.resume_from))
-        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process)
         self.log.info(f"{self.rows} training rows in {self.data}; stages "
-                      + ", ".join(f"{s.name}: {n} steps" for s, n in zip(config.stages, self.steps))
+                      + ", ".join(f"{s.name}: {n} steps" for s, n in zip(self.config.stages, self.steps))
                       + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step")  # fmt: skip
 
     def _find_checkpoint(self, resume) -> Path | None:
@@ -77,15 +88,15 @@ class Trainer:
         path = checkpoint.latest(self.out) if resume is True or resume == "auto" else Path(resume)
         if path is None:
             raise FileNotFoundError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
-        import yaml
+        return Path(path)
 
-        saved = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
+    def _warn_changed(self, path: Path) -> None:
+        saved = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
         now = self.config.to_dict()
         changed = [k for k in ("model", "lora", "data", "stages") if saved.get(k) != now[k]]
         changed += [f"train.{k}" for k in ("batch_size", "effective_batch_size", "seed") if saved["train"][k] != now["train"][k]]
         if changed:  # allowed (e.g. a new eval setting), but then the continuation is not exact
             tqdm.write(f"warning: resuming {path} with other settings than it was trained with: {', '.join(changed)}")
-        return path
 
     # -- data ------------------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
@@ -153,7 +164,7 @@ class Trainer:
         bar = tqdm(total=total, initial=done_before, desc="train", unit="step", disable=not acc.is_main_process, dynamic_ncols=True)
         batches = iter(self.loader())
         ran, last = 0, {}
-        window = {"samples": 0, "time": time.perf_counter(), "losses": []}
+        window = {"samples": 0, "time": time.perf_counter(), "losses": [], "wait": 0.0}
         while state["stage"] < len(c.stages) and (max_steps is None or ran < max_steps):
             index = state["stage"]
             wrapped, optimizer, scheduler = self._prepare_stage(index)
@@ -162,7 +173,9 @@ class Trainer:
                                    scheduler=scheduler)  # fmt: skip
             self.model.train()
             while state["stage_step"] < self.steps[index] and (max_steps is None or ran < max_steps):
+                waited = time.perf_counter()
                 micro = [next(batches) for _ in range(self.accum)]
+                window["wait"] += time.perf_counter() - waited  # the device idles while the loader catches up
                 state["batches"] += len(micro)
                 samples = sum(b["size"] for b in micro)
                 state["samples"] += samples
@@ -200,18 +213,21 @@ class Trainer:
         loss = torch.tensor(sum(losses) / max(1, len(losses)), device=acc.device)
         row = {"step": step, "stage": self.config.stages[index].name, "loss": float(acc.reduce(loss, "mean")),
                "grad_norm": last["grad_norm"], "lr": optim.current_lrs(optimizer), "samples_per_s": window["samples"] / elapsed,
+               "data_wait_share": window["wait"] / elapsed,
                "epoch": max(b["epoch"] for b in micro),
                "bad_images": self.state["bad_images"], "samples": self.state["samples"] * acc.num_processes}  # fmt: skip
         for b in micro:
             self.log.bad_paths(b.get("bad_paths", []))
         self.log.write(row)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{max(row['lr'].values()):.2e}", sps=f"{row['samples_per_s']:.1f}")
-        window.update(samples=0, time=time.perf_counter(), losses=[])
+        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{max(row['lr'].values()):.2e}", sps=f"{row['samples_per_s']:.1f}",
+                        wait=f"{row['data_wait_share']:.0%}")
+        window.update(samples=0, time=time.perf_counter(), losses=[], wait=0.0)
 
     def save(self, step: int, optimizer, scheduler) -> Path:
         path = checkpoint.save(self.out, step, accelerator=self.accelerator, model=self.model, optimizer=optimizer,
                                scheduler=scheduler, state=dict(self.state), config=self.config.to_dict(),
-                               keep=self.config.train.keep_checkpoints)  # fmt: skip
+                               keep=self.config.train.keep_checkpoints,
+                               extra={planner.FILE: self.plan.to_dict()} if self.plan else None)  # fmt: skip
         self.log.info(f"checkpoint {path}")
         return path
 
