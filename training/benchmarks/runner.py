@@ -100,10 +100,15 @@ def _pixels(processor, paths: tuple[str, ...]) -> np.ndarray:
 
 
 def _autocast(loaded: Loaded):
+    """The training run's autocast: bf16 or fp16 as ``train.precision`` resolves on this card (the
+    frozen weights were loaded in that type by build_model), none on CPU."""
+    from polymix.training.precision import HALF, resolve_precision
+
     device = loaded.built.device
-    if device.type != "cuda":
-        return torch.autocast("cpu", enabled=False)
-    return torch.autocast("cuda", dtype=getattr(torch, loaded.config.model.llm_dtype))
+    precision = resolve_precision(loaded.config.train.precision, device)
+    if device.type != "cuda" or precision not in HALF:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast("cuda", dtype=HALF[precision])
 
 
 @torch.no_grad()
