@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from polymix.cli_support import informative_types_only
+
 app = typer.Typer(
     help="polymix: build multilingual vision-language instruction mixes (the mBLIP recipe) and train on them.",
     no_args_is_help=True,
@@ -24,26 +26,7 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _informative_types_only() -> None:
-    """typer prints a type beside every option; beside a flag (`<bool>`) or a text option (`<str>`)
-    it says nothing the help does not, so show it only where it informs (numbers, paths, choices)."""
-    from typer.core import TyperOption
-
-    shown = getattr(TyperOption, "display_type_rich", None)
-    if shown is None or getattr(shown, "_polymix", False):
-        return
-
-    def display_type_rich(self, ctx):
-        label = shown(self, ctx)
-        return None if getattr(self, "is_flag", False) or label in ("<bool>", "<str>") else label
-
-    display_type_rich._polymix = True
-    TyperOption.display_type_rich = display_type_rich
-
-
-_informative_types_only()
+informative_types_only()
 
 
 def _version(value: bool) -> None:

@@ -8,14 +8,14 @@ from polymix.mix.cli import app
 
 runner = CliRunner()
 COMMANDS = ["langs", "sources", "templates", "prepare", "inspect", "translate", "build-mix", "lid-check", "lid-calibrate", "card",
-            "publish", "cache", "train"]
+            "publish", "cache", "train", "eval"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command):
-    result = runner.invoke(app, [command, "--help"])
+    result = runner.invoke(app, [command, "--help"], prog_name="polymix")
     assert result.exit_code == 0, result.output
-    assert "usage" in result.output.lower()  # train hands its arguments to its own argparse parser
+    assert f"Usage: polymix {command}" in result.output and "─ Options ─" in result.output  # train and eval too: one typer style
 
 
 def test_top_level_help_lists_commands():
@@ -106,3 +106,15 @@ def test_known_startup_noise_is_dropped_and_other_warnings_still_show(caplog):
         warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
         warnings.warn("a FutureWarning polymix did not cause", FutureWarning)
     assert [str(w.message) for w in seen] == ["a FutureWarning polymix did not cause"]
+
+
+def test_train_lists_its_settings_and_resume_alone_means_the_newest(capsys):
+    from polymix.training.cli import _resume_alone, main
+
+    assert main(["settings"]) == 0
+    listing = capsys.readouterr().out
+    assert "train.memory_budget" in listing and "stages" in listing and "--set KEY=VALUE" in listing
+    assert _resume_alone(["--data", "x", "--resume"]) == ["--data", "x", "--resume=auto"]
+    assert _resume_alone(["--resume", "--data", "x"]) == ["--resume=auto", "--data", "x"]
+    assert _resume_alone(["--resume", "out/ckpt"]) == ["--resume", "out/ckpt"]
+    assert main(["--config", "tiny"]) == 2 and "--data is required" in capsys.readouterr().err

@@ -139,12 +139,18 @@ def test_plan_round_trips_through_json():
 
 
 def test_cli_flags_set_the_plan(tmp_path, capsys):
-    from polymix.training.cli import main, train_parser
+    import yaml
+
+    from polymix.training.cli import main
 
     assert main(["--config", "tiny", "--data", str(tmp_path), "--memory-budget", "lots"]) == 2
     assert "train.memory_budget: 'lots' is not a memory size" in capsys.readouterr().err
-    args = train_parser().parse_args(["--data", "x", "--plan", "fixed", "--memory-budget", "24GiB"])
-    assert (args.plan, args.memory_budget) == ("fixed", "24GiB")
+    assert main(["--config", "tiny", "--data", str(tmp_path), "--plan", "sometimes"]) == 2
+    assert "--plan 'sometimes'" in capsys.readouterr().err
+    mix = make_mix(tmp_path / "mix", count=4, second_lang=None)
+    assert main(["--config", "tiny", "--data", str(mix), "--plan", "auto", "--memory-budget", "24GiB", "--dry-run"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out.split("\ntraining rows:")[0])
+    assert (shown["train"]["plan"], shown["train"]["memory_budget"]) == ("auto", "24GiB")
     mt0 = load_config("mblip-mt0-xl")
     assert (mt0.train.plan, mt0.train.precision, mt0.model.quantization, mt0.train.batch_size) == ("auto", "auto", "8bit", 8)
 

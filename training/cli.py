@@ -6,6 +6,7 @@
     polymix train --data out/mix --memory-budget 24GiB              # plan for a 24 GB card (--plan fixed: as written)
     polymix train eval --checkpoint out/train/x/checkpoints/step-001000 --data out/mix
     polymix train export --checkpoint out/train/x/checkpoints/step-001000 --out out/model
+    polymix train presets | settings                                # the presets; every setting for --set
     accelerate launch --num_processes 4 -m polymix.training --data out/mix    # 4 GPUs, DDP
 
 ``main(argv)`` returns the exit code: 0, or 2 with a one-line message for configuration errors.
@@ -13,66 +14,103 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Optional
 
+import typer
+
+from polymix.cli_support import run, typer_app
 from polymix.mix.sources.base import ConfigError
 
-SUBCOMMANDS = ("eval", "export", "presets")
+app = typer_app("train", "Train the mBLIP-style model (BLIP-2 ViT + Q-Former re-aligned to a multilingual LLM with LoRA) "
+                "on a polymix mix. Subcommands evaluate, export and list presets and settings.")
+
+ConfigOpt = Annotated[str, typer.Option("--config", help="preset name or YAML file (`polymix train presets`; default: "
+                                        "mblip-mt0-xl, the mBLIP recipe)")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="override a setting, e.g. --set "
+                   "train.batch_size=4 --set stages.1.epochs=1 (repeatable; `polymix train settings` lists them)")]
 
 
-def _settings_epilog() -> str:
-    from polymix.training.config import RunConfig, presets, settings_help
-
-    return ("presets: " + ", ".join(presets()) + " (training/configs/*.yaml)\n\n"
-            "subcommands: polymix train eval --help | export --help | presets\n\n"
-            "settings (YAML keys; override any with --set KEY=VALUE, lists as a,b or [a, b]):\n"
-            + "\n".join(settings_help(RunConfig)))  # fmt: skip
+def _resume_alone(argv: list[str]) -> list[str]:
+    """``--resume`` with no value means the newest checkpoint of the output dir."""
+    return ["--resume=auto" if a == "--resume" and (i + 1 == len(argv) or argv[i + 1].startswith("-")) else a
+            for i, a in enumerate(argv)]
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="mblip-mt0-xl", help="preset name or YAML file (default: mblip-mt0-xl, the mBLIP recipe)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. --set train.batch_size=4 --set stages.1.epochs=1 (repeatable)")  # fmt: skip
+@app.callback(invoke_without_command=True)
+def train(
+    ctx: typer.Context,
+    config: ConfigOpt = "mblip-mt0-xl",
+    overrides: SetOpt = None,
+    data: Annotated[Optional[Path], typer.Option(help="the mix folder to train on (written by `polymix prepare` / `translate`)")] = None,
+    output_dir: Annotated[Optional[Path], typer.Option(help="where checkpoints, metrics.jsonl and eval outputs go (default: "
+                                                        "train.output_dir)")] = None,
+    resume: Annotated[Optional[str], typer.Option(metavar="[CHECKPOINT]", help="continue exactly from a checkpoint folder, "
+                                                  "or (no value) from the newest in the output dir")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="stop after this many optimizer steps in this call (checkpoint "
+                                                     "saved; --resume goes on)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate the config, print it, count the rows, and stop")] = False,
+    plan: Annotated[Optional[str], typer.Option(help="auto: measure and pick the fastest LLM precision, gradient checkpointing "
+                                                "and micro-batch that fit the memory (effective batch kept; cached; written to "
+                                                "OUT/plan.json); fixed: the config as written (default: train.plan, auto in "
+                                                "the GPU presets)")] = None,
+    memory_budget: Annotated[Optional[str], typer.Option(metavar="SIZE", help="plan for a card with this much memory, e.g. "
+                                                         "24GiB (default: the GPU's own); the run is then held to it")] = None,
+) -> None:
+    """Train on a mix: `polymix train --config tiny --data out/demo`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if data is None:
+        raise ConfigError("--data is required: the mix folder to train on (`polymix train --help` for the options)")
+    if plan is not None and plan not in ("auto", "fixed"):
+        raise ConfigError(f"--plan {plan!r}: valid values are auto, fixed")
+    _train(SimpleNamespace(config=config, overrides=overrides or [], data=str(data), output_dir=output_dir, resume=resume,
+                           max_steps=max_steps, dry_run=dry_run, plan=plan, memory_budget=memory_budget))
 
 
-def train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="polymix train", description="Train the mBLIP-style model (BLIP-2 ViT + Q-Former re-aligned to a multilingual LLM with LoRA) on a polymix mix.",
-                                epilog=_settings_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    _common(p)
-    p.add_argument("--data", required=True, help="the mix folder to train on (written by `polymix prepare` / `translate`)")
-    p.add_argument("--output-dir", help="where checkpoints, metrics.jsonl and eval outputs go (default: train.output_dir)")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                   help="continue exactly from a checkpoint folder, or (no value) from the newest in the output dir")  # fmt: skip
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in this call (checkpoint saved; --resume goes on)")
-    p.add_argument("--dry-run", action="store_true", help="validate the config, print it, count the rows, and stop")
-    p.add_argument("--plan", choices=("auto", "fixed"), help="auto: measure and pick the fastest LLM precision, gradient checkpointing "
-                   "and micro-batch that fit the memory (effective batch kept; cached; written to OUT/plan.json); fixed: the "
-                   "config as written (default: train.plan, auto in the GPU presets)")
-    p.add_argument("--memory-budget", metavar="SIZE", help="plan for a card with this much memory, e.g. 24GiB (default: the GPU's own); "
-                   "the run is then held to it")  # fmt: skip
-    return p
+@app.command("eval")
+def eval_(
+    data: Annotated[Path, typer.Option(help="mix folder holding the held-out split (eval.split, default 'val')")],
+    config: ConfigOpt = "mblip-mt0-xl",
+    overrides: SetOpt = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="checkpoint folder (its config.yaml replaces --config); without "
+                                                       "it the preset's model is evaluated")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write the predictions here as JSONL (default: print the scores only)")] = None,
+) -> None:
+    """Generate on a held-out split and score it (beam 5; chrF/CIDEr for captions, exact match for short answers)."""
+    _eval(SimpleNamespace(data=str(data), config=config, overrides=overrides or [],
+                          checkpoint=None if checkpoint is None else str(checkpoint), out=out))
 
 
-def eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="polymix train eval", description="Generate on a held-out split and score it "
-                                "(beam 5; chrF/CIDEr for captions, exact match for short answers).")  # fmt: skip
-    _common(p)
-    p.add_argument("--checkpoint", help="checkpoint folder (its config.yaml replaces --config); without it the preset's model is evaluated")
-    p.add_argument("--data", required=True, help="mix folder holding the held-out split (eval.split, default 'val')")
-    p.add_argument("--out", help="write the predictions here as JSONL (default: print the scores only)")
-    return p
+@app.command("export")
+def export_(
+    checkpoint: Annotated[Path, typer.Option(help="checkpoint folder (OUT/checkpoints/step-N)")],
+    out: Annotated[Path, typer.Option(help="folder to write the merged model to")],
+    dtype: Annotated[str, typer.Option(help="dtype of the exported weights: float32, bfloat16 or float16")] = "float32",
+) -> None:
+    """Merge LoRA and write a Blip2ForConditionalGeneration folder (transformers alone can run it)."""
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"--dtype {dtype!r}: valid values are float32, bfloat16, float16")
+    _export(SimpleNamespace(checkpoint=str(checkpoint), out=str(out), dtype=dtype))
 
 
-def export_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="polymix train export", description="Merge LoRA and write a Blip2ForConditionalGeneration folder.")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (OUT/checkpoints/step-N)")
-    p.add_argument("--out", required=True, help="folder to write the merged model to")
-    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"), help="dtype of the exported weights")
-    return p
+@app.command("presets")
+def presets_() -> None:
+    """List the presets (training/configs/*.yaml) with their models."""
+    _presets()
+
+
+@app.command("settings")
+def settings_() -> None:
+    """List every setting: its YAML key (for --set KEY=VALUE and presets), type, default and meaning."""
+    from polymix.training.config import RunConfig, settings_help
+
+    print("settings (YAML keys; override any with --set KEY=VALUE, lists as a,b or [a, b]):")
+    print("\n".join(settings_help(RunConfig)))
 
 
 def _train(args) -> int:
@@ -133,22 +171,9 @@ def _presets() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from polymix import quiet
-
-    quiet.install()
+    """``polymix train ARGS`` (also ``python -m polymix.training ARGS``); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "train"
-    try:
-        if command == "presets":
-            return _presets()
-        if command == "eval":
-            return _eval(eval_parser().parse_args(argv[1:]))
-        if command == "export":
-            return _export(export_parser().parse_args(argv[1:]))
-        return _train(train_parser().parse_args(argv))
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run(app, _resume_alone(argv), "polymix train")
 
 
 if __name__ == "__main__":

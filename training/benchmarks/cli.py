@@ -12,13 +12,16 @@ with a one-line message when an input is missing or wrong.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Optional
 
-from polymix.mix.languages import UnknownLanguageError
+import typer
+
+from polymix.cli_support import run, typer_app
 from polymix.mix.sources.base import ConfigError
 
 CHOICES = ("xm3600", "xgqa", "maxm", "xvnli", "marvl", "mix")
@@ -28,37 +31,55 @@ def _batch(value: str) -> int | None:
     if value == "auto":
         return None
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: a positive number or 'auto'")
+        raise ConfigError(f"--batch-size {value!r}: a positive number or 'auto'")
     return int(value)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="polymix eval", description="Score a trained model on one of mBLIP's benchmarks (mBLIP's prompts, beam "
-                                "settings, normalisation and metrics), or on a mix's held-out rows.",
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="benchmark files (official releases; see training/benchmarks/datasets.py):\n"
-                                + "\n".join(f"  {n:<7} --data: {b.data_hint[5:]}\n          --images: {b.images_hint[5:]}"
-                                            for n, b in _benchmarks().items()))  # fmt: skip
-    p.add_argument("--benchmark", required=True, choices=CHOICES,
-                   help="which benchmark; 'mix': the held-out split of a polymix mix (what `polymix train eval` scores)")
-    p.add_argument("--data", required=True, help="the benchmark's annotation file or folder as released (see below), or a mix folder for 'mix'")
-    p.add_argument("--images", help="the benchmark's image folder (not used by 'mix')")
-    p.add_argument("--model", required=True, help="a polymix run folder (its newest checkpoint), a checkpoint folder, "
-                   "or a BLIP-2 model folder / hub id (a `polymix train export`, or Gregor/mblip-mt0-xl)")  # fmt: skip
-    p.add_argument("--config", default="mblip-mt0-xl", help="preset for a BLIP-2 folder/hub id (its dtype, 8-bit, batch); "
-                   "runs and checkpoints use their own settings (default: mblip-mt0-xl)")  # fmt: skip
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model setting, e.g. --set train.require_cuda=false --set model.quantization=none (repeatable)")
-    p.add_argument("--langs", help="comma list of the benchmark's language codes (default: all of them); for a mix, any codes")
-    p.add_argument("--limit", type=int, help="evaluate only the first N items of each language (quick checks); for a mix, "
-                   "rows per language and task (default: the settings' eval.max_rows_per_lang)")  # fmt: skip
-    p.add_argument("--prompt", help="prompt id, e.g. xgqa.v1 (default: the benchmark's newest; see training/benchmarks/prompts.yaml)")
-    p.add_argument("--batch-size", type=_batch, default=None, metavar="N|auto",
-                   help="generation batch; auto (default): 64 on a GPU, halved whenever memory runs out; 8 on CPU")
-    p.add_argument("--out", help="output folder (default: out/eval/<benchmark>-<model name>)")
-    p.add_argument("--fresh", action="store_true", help="discard predictions in --out made with other settings instead of stopping")
-    p.add_argument("--compare", default="mblip-mt0-xl", help="published numbers to print beside ours (training/benchmarks/published.yaml)")
-    return p
+def _files_help() -> str:
+    """The epilog of --help: each benchmark's files as released (one paragraph each)."""
+    from polymix.training.benchmarks import BENCHMARKS
+
+    return "Benchmark files, as released:\n\n" + "\n\n".join(
+        f"{n}: --data {b.data_hint[5:]}; --images {b.images_hint[5:]}" for n, b in BENCHMARKS.items())
+
+
+app = typer_app("eval", "Score a trained model on one of mBLIP's benchmarks (mBLIP's prompts, beam settings, normalisation "
+                "and metrics), or on a mix's held-out rows. Writes OUT/results.json, results.md (mBLIP's numbers beside "
+                "ours), results.png and predictions/<lang>.jsonl.")
+
+
+@app.command(epilog=_files_help())
+def evaluate_(
+    benchmark: Annotated[str, typer.Option(help="which benchmark: " + ", ".join(CHOICES) + "; 'mix': the held-out split of a "
+                                           "polymix mix (what `polymix train eval` scores)")],
+    data: Annotated[Path, typer.Option(help="the benchmark's annotation file or folder as released (below), or a mix folder for 'mix'")],
+    model: Annotated[str, typer.Option(help="a polymix run folder (its newest checkpoint), a checkpoint folder, or a BLIP-2 "
+                                       "model folder / hub id (a `polymix train export`, or Gregor/mblip-mt0-xl)")],
+    images: Annotated[Optional[Path], typer.Option(help="the benchmark's image folder (not used by 'mix')")] = None,
+    config: Annotated[str, typer.Option(help="preset for a BLIP-2 folder/hub id (its dtype, 8-bit, batch); runs and "
+                                        "checkpoints use their own settings")] = "mblip-mt0-xl",
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="override a model setting, "
+                         "e.g. --set train.require_cuda=false --set model.quantization=none (repeatable)")] = None,
+    langs: Annotated[Optional[str], typer.Option(help="comma list of the benchmark's language codes (default: all of them); "
+                                                 "for a mix, any codes")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="evaluate only the first N items of each language (quick checks); for "
+                                                 "a mix, rows per language and task (default: eval.max_rows_per_lang)")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="prompt id, e.g. xgqa.v1 (default: the benchmark's newest; see "
+                                                  "training/benchmarks/prompts.yaml)")] = None,
+    batch_size: Annotated[str, typer.Option(metavar="N|auto", help="generation batch; auto: 64 on a GPU, halved whenever "
+                                            "memory runs out; 8 on CPU")] = "auto",
+    out: Annotated[Optional[Path], typer.Option(help="output folder (default: out/eval/<benchmark>-<model name>)")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="discard predictions in --out made with other settings instead of "
+                                        "stopping")] = False,
+    compare: Annotated[str, typer.Option(help="published numbers to print beside ours (training/benchmarks/published.yaml)")]
+    = "mblip-mt0-xl",
+) -> None:
+    """Score a model; `--benchmark` names the benchmark, `--data`/`--images` its files as released."""
+    if benchmark not in CHOICES:
+        raise ConfigError(f"--benchmark {benchmark!r}: valid values are {', '.join(CHOICES)}")
+    _run(SimpleNamespace(benchmark=benchmark, data=str(data), images=None if images is None else str(images), model=model,
+                         config=config, overrides=overrides or [], langs=langs, limit=limit, prompt=prompt,
+                         batch_size=_batch(batch_size), out=None if out is None else str(out), fresh=fresh, compare=compare))
 
 
 def _benchmarks():
@@ -109,12 +130,8 @@ def _langs(value: str | None) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return _run(args)
-    except (ConfigError, FileNotFoundError, UnknownLanguageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    """``polymix eval ARGS``; returns the exit code (2 with one line for a missing or wrong input)."""
+    return run(app, sys.argv[1:] if argv is None else argv, "polymix eval")
 
 
 if __name__ == "__main__":
