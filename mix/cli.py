@@ -32,14 +32,14 @@ def _friendly(fn):
     def wrapper(*args, **kwargs):
         from polymix.mix.languages import UnknownLanguageError
         from polymix.mix.prepare import DuplicateIdError
-        from polymix.mix.shards import BuildLockedError
+        from polymix.mix.locks import MixError
         from polymix.mix.sources.base import ConfigError, SourceFormatError
         from polymix.templates import TemplateError
 
         try:
             return fn(*args, **kwargs)
         except (ConfigError, SourceFormatError, UnknownLanguageError, DuplicateIdError, TemplateError, FileNotFoundError,
-                BuildLockedError) as err:
+                MixError) as err:
             err_console.print(f"[bold red]error:[/] {err}", highlight=False)
             raise typer.Exit(2) from None
 

@@ -37,6 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from polymix.mix.locks import (INCOMPLETE, BuildLock, BuildLockedError, IncompleteMixError, MixError, ReadLock,  # noqa: F401
+                               incomplete, require_complete)
 from polymix.mix.schema import REJECTED_SCHEMA, SCHEMA, conform
 
 ROW_GROUP_SIZE = 65_536
@@ -172,45 +174,6 @@ class ShardWriter:
         return write_manifest(self.root, info)
 
 
-class BuildLockedError(RuntimeError):
-    """Another build holds the output folder."""
-
-
-class BuildLock:
-    """Exclusive lock on a mix folder for the duration of a build.
-
-    An OS-level lock (``flock``) on ``OUT/.polymix.lock``: a second build on the same folder is
-    refused at once with the holder's pid and command; the lock dies with its process, so a
-    killed build never leaves a stale lock behind.
-    """
-
-    def __init__(self, root: str | Path, what: str = "build"):
-        from filelock import FileLock
-
-        self.root = Path(root)
-        self.what = what
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(self.root / ".polymix.lock"))
-        self._info = self.root / ".polymix.lock.owner"
-
-    def __enter__(self) -> "BuildLock":
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            owner = self._info.read_text(encoding="utf-8").strip() if self._info.exists() else "unknown"
-            raise BuildLockedError(
-                f"{self.root} is being written by another build ({owner}); wait for it to finish or choose another output folder"
-            ) from None
-        self._info.write_text(f"pid {os.getpid()}, {self.what}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._info.unlink(missing_ok=True)
-        self._lock.release()
-
-
 def read_record(root: str | Path, chunk_id: str) -> dict[str, Any] | None:
     """One chunk's completion record, or None when the chunk is not finished."""
     path = Path(root) / CHUNKS_DIR / f"{chunk_id}.json"
@@ -234,7 +197,7 @@ def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict
         for key, value in rec.get("stats", {}).items():
             if isinstance(value, (int, float)):
                 stats[key] += value
-    previous = load_manifest(root) if (root / MANIFEST).exists() else {}
+    previous = load_manifest(root, complete=False) if (root / MANIFEST).exists() else {}
     manifest = {
         **previous,
         **(info or {}),
@@ -252,8 +215,11 @@ def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict
     return manifest
 
 
-def load_manifest(root: str | Path) -> dict[str, Any]:
+def load_manifest(root: str | Path, complete: bool = True) -> dict[str, Any]:
+    """The mix's manifest; with ``complete`` (readers), refuse a mix whose build has not finished."""
     path = Path(root) / MANIFEST
+    if complete:
+        require_complete(root)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: {root} is not a finished polymix mix (run `polymix prepare` first)")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -263,6 +229,9 @@ def verify(root: str | Path) -> list[str]:
     """Problems found by checking every recorded file's existence, row count and checksum."""
     root = Path(root)
     problems = []
+    note = incomplete(root)
+    if note is not None:
+        problems.append(f"{INCOMPLETE}: {note}")
     for rec in read_records(root):
         for f in rec["files"]:
             path = root / f["path"]
@@ -294,6 +263,7 @@ def _num_rows(path: Path) -> int:
 
 def shard_files(root: str | Path, langs: Iterable[str] | None = None) -> list[Path]:
     """The finished row files of a mix (rejected rows excluded), optionally for some languages."""
+    require_complete(root)
     wanted = set(langs) if langs is not None else None
     files = []
     for rec in read_records(root):

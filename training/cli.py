@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from polymix.mix.locks import MixError
 from polymix.mix.sources.base import ConfigError
 
 SUBCOMMANDS = ("eval", "export", "presets")
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "export":
             return _export(export_parser().parse_args(argv[1:]))
         return _train(train_parser().parse_args(argv))
-    except (ConfigError, FileNotFoundError) as err:
+    except (ConfigError, FileNotFoundError, MixError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

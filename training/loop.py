@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from polymix.mix import shards
 from polymix.training import checkpoint, optim
 from polymix.training.assemble import build_model, check_device, default_device
 from polymix.training.collate import Collator, to_device
@@ -147,6 +148,10 @@ class Trainer:
     # -- the run -----------------------------------------------------------------------------------
     def fit(self, max_steps: int | None = None) -> dict[str, Any]:
         """Train every stage to its end (or stop after ``max_steps`` optimizer steps in this call)."""
+        with shards.ReadLock(self.data, "polymix train"):  # no prepare --overwrite under a running training
+            return self._fit(max_steps)
+
+    def _fit(self, max_steps: int | None) -> dict[str, Any]:
         c, acc, state = self.config, self.accelerator, self.state
         total = sum(self.steps)
         done_before = sum(self.steps[: state["stage"]]) + state["stage_step"]

@@ -35,7 +35,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from polymix.mix import languages as L, shards
+from polymix.mix import languages as L, locks, shards
 from polymix.mix.schema import ENGLISH, Example, from_table, to_table
 from polymix.mix.sources.base import ConfigError
 from polymix.translate import assign
@@ -182,6 +182,7 @@ def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
                                  for i in pq.read_table(p, columns=["id"])["id"].to_pylist()] for r in records}
     ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
     langs = assign.expand(ids, settings.lang_list, settings.distribution, settings.english_share, settings.seed)
+    locks.mark_incomplete(settings.out, "polymix translate")  # removed by finish() once the manifest checks out
     path = settings.out / PLAN
     if not path.exists():  # the plan is a pure function of the fingerprint: keep the first one
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +271,7 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
         raise RuntimeError(f"accounting broken: planned {planned} rows, wrote {manifest['rows']} + {manifest['rejected']} rejected")
     lid_accounting.require_accounting(settings.out, manifest)  # per source and language, counted from the files
     shards.atomic_write_json(settings.out / "_manifest" / "lid.json", settings.lid().to_dict())  # for the data card
+    locks.mark_complete(settings.out)
     manifest["summary"] = summary(manifest)
     return manifest
 
@@ -299,7 +301,7 @@ def translate_mix(settings: TranslateSettings, service: TranslationService | Non
         if lang != ENGLISH:
             service.translator.check_language(lang)
     started = time.perf_counter()
-    with shards.BuildLock(settings.out, "polymix translate"):
+    with shards.BuildLock(settings.out, "polymix translate"), shards.ReadLock(settings.input, "polymix translate"):
         planned = plan(settings, service.model_key)
         run: Counter[str] = Counter()
         bar = tqdm(total=sum(planned.values()), desc="translate", unit=" rows", disable=not progress)

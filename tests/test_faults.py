@@ -1,0 +1,115 @@
+"""Fault probes: partial, corrupt, moved and locked mixes. Each probe is a failure a user once met.
+
+The seeded kill -9 schedule over whole commands is in ``test_fault_schedule.py``.
+"""
+
+import json
+import shutil
+
+import polars as pl
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from polymix.mix import locks, shards
+from polymix.mix.cli import app
+from polymix.mix.prepare import PrepareSettings, prepare
+from polymix.mix.sources.base import SourceFormatError
+
+runner = CliRunner()
+
+
+def _rows(out):
+    return pl.scan_parquet(f"{out}/**/*.parquet", hive_partitioning=True).collect().sort("id")
+
+
+def _generic(tmp_path, n, bad_line=None):
+    """A JSONL caption file of ``n`` rows over one real image; ``bad_line`` (1-based) is not JSON."""
+    images = tmp_path / "images"
+    images.mkdir(exist_ok=True)
+    Image.new("RGB", (8, 8), "red").save(images / "red.png")
+    lines = [json.dumps({"id": str(i), "image": "red.png", "caption": f"A red square number {i}."}) for i in range(n)]
+    if bad_line:
+        lines[bad_line - 1] = "{not json"
+    path = tmp_path / f"caps-{n}-{bad_line}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return PrepareSettings(source="generic", out=tmp_path / "mix", options={"path": str(path)}, image_root=images, chunk_size=100)
+
+
+def test_failed_prepare_leaves_the_mix_visibly_incomplete(tmp_path):
+    out = tmp_path / "mix"
+    prepare(PrepareSettings(source="shapes", out=out, options={"count": 3}), progress=False)
+    with pytest.raises(SourceFormatError, match="201"):  # a second source into the mix fails half-way
+        prepare(_generic(tmp_path, 300, bad_line=201), progress=False)
+    assert any("INCOMPLETE" in p for p in shards.verify(out))
+    with pytest.raises(shards.IncompleteMixError, match="re-run"):
+        shards.load_manifest(out)
+
+
+def test_prepare_killed_midway_is_incomplete_for_every_reader(tmp_path):
+    out = tmp_path / "mix"
+    prepare(_generic(tmp_path, 300), progress=False)
+    locks.mark_incomplete(out, "polymix prepare --source generic")  # what a kill -9 mid-build leaves
+    assert any("INCOMPLETE" in p for p in shards.verify(out))
+    shown = runner.invoke(app, ["inspect", str(out), "--verify"])
+    assert shown.exit_code == 2 and "not a finished mix" in shown.output and "re-run" in shown.output
+    translated = runner.invoke(app, ["translate", "--in", str(out), "--out", str(tmp_path / "t"), "--model", "toy", "--langs", "de"])
+    assert translated.exit_code == 2 and "not a finished mix" in translated.output, translated.output
+    with pytest.raises(shards.IncompleteMixError):
+        shards.shard_files(out)  # what training reads through
+    prepare(_generic(tmp_path, 300), progress=False)  # the re-run finishes it
+    assert shards.verify(out) == [] and not (out / "INCOMPLETE").exists()
+
+
+def test_failing_overwrite_keeps_the_old_mix_whole(tmp_path):
+    out = tmp_path / "mix"
+    before = prepare(_generic(tmp_path, 1000), progress=False)
+    rows_before = _rows(out)
+    with pytest.raises(SourceFormatError, match="701"):
+        prepare(_generic(tmp_path, 1000, bad_line=701), overwrite=True, progress=False)
+    assert _rows(out).equals(rows_before)
+    assert shards.load_manifest(out)["rows"] == before["rows"] == 1000
+    assert shards.verify(out) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # nothing left aside
+
+
+def test_overwrite_swaps_in_the_new_mix_and_keeps_other_sources(tmp_path):
+    out = tmp_path / "mix"
+    prepare(_generic(tmp_path, 300), progress=False)
+    prepare(PrepareSettings(source="shapes", out=out, options={"count": 3}), progress=False)
+    shapes_rows = _rows(out).filter(pl.col("source") == "shapes")
+    manifest = prepare(_generic(tmp_path, 120), overwrite=True, progress=False)
+    rows = _rows(out)
+    assert rows.filter(pl.col("source") == "generic").height == 120
+    assert rows.filter(pl.col("source") == "shapes").equals(shapes_rows)
+    assert manifest["rows"] == rows.height == shards.load_manifest(out)["rows"]
+    assert shards.verify(out) == []
+    assert (out / "images" / "shapes").is_dir() and shards.load_manifest(out)["image_roots"]["shapes"] == "images/shapes"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # the shapes source resumes in the swapped-in mix: its settings did not record the aside folder
+    again = prepare(PrepareSettings(source="shapes", out=out, options={"count": 3}), progress=False)
+    assert again["run"].get("chunks_written", 0) == 0
+
+
+def test_a_crash_between_the_swap_renames_is_undone(tmp_path):
+    out = tmp_path / "mix"
+    prepare(_generic(tmp_path, 50), progress=False)
+    rows = _rows(out)
+    out.rename(tmp_path / ".mix.polymix-old")  # killed after the first rename of swap_in
+    prepare(_generic(tmp_path, 50), progress=False)  # the next run puts the old mix back, then resumes
+    assert _rows(out).equals(rows) and shards.verify(out) == []
+
+
+def test_inputs_are_locked_for_reading(tmp_path):
+    out = tmp_path / "mix"
+    prepare(_generic(tmp_path, 50), progress=False)
+    with shards.ReadLock(out, "polymix translate"):
+        with pytest.raises(shards.BuildLockedError, match="being read"):
+            prepare(_generic(tmp_path, 40), overwrite=True, progress=False)
+        with shards.ReadLock(out, "another reader"):  # readers share
+            pass
+    with shards.BuildLock(out, "polymix prepare"):
+        with pytest.raises(shards.BuildLockedError, match="polymix prepare"):
+            with shards.ReadLock(out, "polymix translate"):
+                pass
+    assert _rows(out).height == 50
