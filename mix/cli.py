@@ -348,13 +348,19 @@ def inspect(
     path: Annotated[Path, typer.Argument(help="a mix folder (written by prepare/translate)")],
     samples: Annotated[int, typer.Option(help="how many sample rows to show (spread over the languages)")] = 5,
     lang: Annotated[Optional[str], typer.Option(help="show samples of this language only")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="check every file against the manifest's row counts and checksums")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="check every file in the mix against the chunk records (size, checksum, footer, rows; strays too), the records against manifest.json, and that no build is unfinished")] = False,
 ) -> None:
     """Show rows per language and task, rejections by reason, and a few sample rows."""
     import polars as pl
 
     from polymix.mix import languages as L, shards
 
+    if verify:  # first: a damaged file would stop the summary below
+        problems = shards.verify(path)
+        for p in problems:
+            err_console.print(f"[red]{p}[/]", highlight=False)
+        if problems:
+            raise typer.Exit(1)
     manifest = shards.load_manifest(path)
     frame = shards.scan(path)
     counts = frame.group_by("lang", "task").len().collect().pivot(on="task", index="lang", values="len").fill_null(0).sort("lang")
@@ -380,13 +386,7 @@ def inspect(
     for row in rows.iter_rows():
         st.add_row(*(str(v) for v in row))
     console.print(st)
-
     if verify:
-        problems = shards.verify(path)
-        for p in problems:
-            err_console.print(f"[red]{p}[/]")
-        if problems:
-            raise typer.Exit(1)
         console.print("[green]every file matches the manifest[/]")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -41,6 +42,7 @@ from polymix.mix.locks import (INCOMPLETE, BuildLock, BuildLockedError, Incomple
                                incomplete, require_complete)
 from polymix.mix.schema import REJECTED_SCHEMA, SCHEMA, conform
 
+log = logging.getLogger(__name__)
 ROW_GROUP_SIZE = 65_536
 COMPRESSION = "zstd"
 MANIFEST = "manifest.json"
@@ -110,9 +112,19 @@ class ShardWriter:
         return self.root / CHUNKS_DIR / f"{chunk_id}.json"
 
     def is_done(self, chunk_id: str) -> bool:
-        """True when the chunk has a completion record whose files all exist."""
+        """True when the chunk has a completion record and every file matches it (size and checksum).
+
+        Checked on every resume: a damaged or truncated file makes the chunk unfinished, so the
+        re-run redoes it instead of skipping it."""
         record = self.record(chunk_id)
-        return record is not None and all((self.root / f["path"]).exists() for f in record["files"])
+        if record is None:
+            return False
+        for f in record["files"]:
+            problem = file_problem(self.root, f)
+            if problem is not None:
+                log.warning("%s: %s; redoing chunk %s", self.root / f["path"], problem, chunk_id)
+                return False
+        return True
 
     def record(self, chunk_id: str) -> dict[str, Any] | None:
         return read_record(self.root, chunk_id)
@@ -185,9 +197,8 @@ def read_records(root: str | Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
 
 
-def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    root = Path(root)
-    records = read_records(root)
+def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the manifest says about its chunk records: totals, rows per language, summed stats, chunk list."""
     per_lang: Counter[str] = Counter()
     stats: Counter[str] = Counter()
     for rec in records:
@@ -197,12 +208,7 @@ def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict
         for key, value in rec.get("stats", {}).items():
             if isinstance(value, (int, float)):
                 stats[key] += value
-    previous = load_manifest(root, complete=False) if (root / MANIFEST).exists() else {}
-    manifest = {
-        **previous,
-        **(info or {}),
-        "format": "polymix-mix/1",
-        "schema": [f"{f.name}: {f.type}" for f in SCHEMA],
+    return {
         "rows": sum(rec["rows"] for rec in records),
         "rejected": sum(rec["rejected"] for rec in records),
         "rows_per_lang": dict(sorted(per_lang.items())),
@@ -210,6 +216,18 @@ def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict
         "chunks": [
             {k: rec[k] for k in ("chunk", "rows", "rejected", "files", "finished_at")} for rec in records
         ],
+    }
+
+
+def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    root = Path(root)
+    previous = load_manifest(root, complete=False) if (root / MANIFEST).exists() else {}
+    manifest = {
+        **previous,
+        **(info or {}),
+        "format": "polymix-mix/1",
+        "schema": [f"{f.name}: {f.type}" for f in SCHEMA],
+        **totals(read_records(root)),
     }
     atomic_write_json(root / MANIFEST, manifest)
     return manifest
@@ -226,22 +244,48 @@ def load_manifest(root: str | Path, complete: bool = True) -> dict[str, Any]:
 
 
 def verify(root: str | Path) -> list[str]:
-    """Problems found by checking every recorded file's existence, row count and checksum."""
-    root = Path(root)
-    problems = []
-    note = incomplete(root)
-    if note is not None:
-        problems.append(f"{INCOMPLETE}: {note}")
-    for rec in read_records(root):
-        for f in rec["files"]:
-            path = root / f["path"]
-            if not path.exists():
-                problems.append(f"{f['path']}: missing (chunk {rec['chunk']})")
-            elif sha256_file(path) != f["sha256"]:
-                problems.append(f"{f['path']}: checksum differs from the manifest")
-            elif _num_rows(path) != f["rows"]:
-                problems.append(f"{f['path']}: row count differs from the manifest")
-    return problems
+    """Every problem of a mix (see :func:`polymix.mix.integrity.verify`)."""
+    from polymix.mix.integrity import verify as verify_tree
+
+    return verify_tree(root)
+
+
+def file_problem(root: Path, f: dict[str, Any], checksum: bool = True) -> str | None:
+    """Why a recorded file does not match its record (missing, size, checksum), or None."""
+    path = root / f["path"]
+    if not path.exists():
+        return "missing"
+    if "bytes" in f and path.stat().st_size != f["bytes"]:
+        # a different size is a different checksum too; it just costs no read
+        return f"size and checksum differ from its record: {path.stat().st_size} bytes, not {f['bytes']} (truncated or replaced)"
+    if checksum and sha256_file(path) != f["sha256"]:
+        return "checksum differs from its record (the file was changed or damaged)"
+    return None
+
+
+class CorruptShardError(MixError):
+    """A shard file that cannot be read."""
+
+
+def _corrupt(path: str | Path, err: Exception) -> CorruptShardError:
+    return CorruptShardError(f"{path}: unreadable ({str(err).splitlines()[0]}); run `polymix inspect --verify` on its mix "
+                             "and re-run the command that built it: chunks whose files differ from their records are redone")
+
+
+def open_parquet(path: str | Path) -> pq.ParquetFile:
+    """A shard's ParquetFile; a truncated or damaged file is a one-line error naming it and the fix."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _corrupt(path, err) from None
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """A whole shard (or some columns of it), with :func:`open_parquet`'s errors."""
+    try:
+        return open_parquet(path).read(columns=columns)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _corrupt(path, err) from None
 
 
 def root_record(out: str | Path, folder: str | Path | None) -> str | None:
@@ -255,10 +299,14 @@ def root_record(out: str | Path, folder: str | Path | None) -> str | None:
         return str(folder)
 
 
-def _num_rows(path: Path) -> int:
-    if path.suffix == ".arrow":
+def num_rows(path: Path) -> int:
+    """Rows of a shard (Parquet: from its footer) or rejected-rows file; CorruptShardError when unreadable."""
+    if path.suffix != ".arrow":
+        return open_parquet(path).metadata.num_rows
+    try:
         return feather.read_table(path, memory_map=True).num_rows
-    return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _corrupt(path, err) from None
 
 
 def shard_files(root: str | Path, langs: Iterable[str] | None = None) -> list[Path]:
@@ -288,4 +336,4 @@ def scan(root: str | Path, rejected: bool = False):
 def iter_batches(root: str | Path, langs: Iterable[str] | None = None, batch_size: int = 8192) -> Iterator[pa.RecordBatch]:
     """Stream a mix in record batches without loading it into memory."""
     for path in shard_files(root, langs):
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=list(SCHEMA.names))
+        yield from open_parquet(path).iter_batches(batch_size=batch_size, columns=list(SCHEMA.names))

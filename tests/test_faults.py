@@ -51,8 +51,10 @@ def test_prepare_killed_midway_is_incomplete_for_every_reader(tmp_path):
     prepare(_generic(tmp_path, 300), progress=False)
     locks.mark_incomplete(out, "polymix prepare --source generic")  # what a kill -9 mid-build leaves
     assert any("INCOMPLETE" in p for p in shards.verify(out))
-    shown = runner.invoke(app, ["inspect", str(out), "--verify"])
+    shown = runner.invoke(app, ["inspect", str(out)])
     assert shown.exit_code == 2 and "not a finished mix" in shown.output and "re-run" in shown.output
+    verified = runner.invoke(app, ["inspect", str(out), "--verify"])
+    assert verified.exit_code == 1 and "INCOMPLETE" in verified.output
     translated = runner.invoke(app, ["translate", "--in", str(out), "--out", str(tmp_path / "t"), "--model", "toy", "--langs", "de"])
     assert translated.exit_code == 2 and "not a finished mix" in translated.output, translated.output
     with pytest.raises(shards.IncompleteMixError):
@@ -113,3 +115,94 @@ def test_inputs_are_locked_for_reading(tmp_path):
             with shards.ReadLock(out, "polymix translate"):
                 pass
     assert _rows(out).height == 50
+
+
+# -- corrupt shards, strays, edited records: verify sees them, a re-run repairs them ---------------
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """An English shapes mix and its toy-model translation (de, fr), built once; tests copy them."""
+    from polymix.translate.stage import TranslateSettings, translate_mix
+
+    root = tmp_path_factory.mktemp("pair")
+    prepare(PrepareSettings(source="shapes", out=root / "english", options={"count": 6}, chunk_size=10), progress=False)
+    translate_mix(_toy(root / "english", root / "mix"), progress=False)
+    return root
+
+
+def _toy(english, out, **kw):
+    from polymix.translate.stage import TranslateSettings
+
+    return TranslateSettings(input=english, out=out, langs="de,fr", distribution="uniform", english_share=0.25, model="toy",
+                             cache=str(out.parent / "cache.sqlite"), lid_processes=1, **kw)
+
+
+def _copy(pair, tmp_path):
+    for name in ("english", "mix"):
+        shutil.copytree(pair / name, tmp_path / name)
+    shutil.copy(pair / "cache.sqlite", tmp_path / "cache.sqlite")
+    return tmp_path / "english", tmp_path / "mix"
+
+
+def _shard(mix, lang="deu_Latn"):
+    return sorted((mix / f"lang={lang}").glob("*.parquet"))[0]
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_shard_is_named_by_verify_and_redone_by_the_rerun(pair, tmp_path, damage):
+    from polymix.translate.stage import translate_mix
+
+    english, mix = _copy(pair, tmp_path)
+    rows = _rows(mix)
+    shard = _shard(mix)
+    data = bytearray(shard.read_bytes())
+    if damage == "flip":
+        data[100] ^= 0xFF
+        data[101] ^= 0xFF
+    else:
+        data = data[: len(data) // 2]
+    shard.write_bytes(bytes(data))
+    problems = shards.verify(mix)
+    assert len(problems) == 1 and problems[0].startswith(shard.relative_to(mix).as_posix())
+    assert ("checksum" if damage == "flip" else "truncated") in problems[0]
+    shown = runner.invoke(app, ["inspect", str(mix), "--verify"])
+    assert shown.exit_code == 1 and shard.name in shown.output and "Traceback" not in shown.output
+    manifest = translate_mix(_toy(english, mix), progress=False)
+    assert manifest["run"]["chunks_written"] == 1
+    assert shards.verify(mix) == [] and _rows(mix).equals(rows)
+
+
+def test_a_damaged_input_shard_is_refused_by_translate_in_one_line(pair, tmp_path):
+    english, mix = _copy(pair, tmp_path)
+    shard = _shard(english, "eng_Latn")
+    shard.write_bytes(shard.read_bytes()[:200])
+    result = runner.invoke(app, ["translate", "--in", str(english), "--out", str(mix), "--model", "toy", "--langs", "de,fr",
+                                 "--distribution", "uniform", "--english-share", "0.25", "--cache", str(tmp_path / "cache.sqlite"),
+                                 "--lid-processes", "1", "-q"])
+    assert result.exit_code == 2 and shard.name in result.output and "Traceback" not in result.output, result.output
+    assert prepare(PrepareSettings(source="shapes", out=english, options={"count": 6}, chunk_size=10),
+                   progress=False)["run"]["chunks_written"] == 1  # the prepare re-run redoes just that chunk
+    assert shards.verify(english) == []
+
+
+def test_verify_finds_strays_lost_records_and_an_edited_manifest(pair, tmp_path):
+    _, mix = _copy(pair, tmp_path)
+    shard = _shard(mix)
+    shutil.copy(shard, shard.with_name("part-copy.parquet"))  # a duplicate: every reader would see its rows twice
+    record = sorted((mix / "_manifest" / "chunks").glob("*.json"))[-1]
+    lost = json.loads(record.read_text())
+    record.unlink()
+    manifest = json.loads((mix / "manifest.json").read_text())
+    manifest["rows"] += 1
+    (mix / "manifest.json").write_text(json.dumps(manifest))
+    problems = "\n".join(shards.verify(mix))
+    assert "part-copy.parquet: in no chunk record" in problems
+    assert all(f"{f['path']}: in no chunk record" in problems for f in lost["files"])
+    assert "'rows' differs" in problems and "'chunks' differs" in problems
+
+
+def test_out_inside_in_is_refused(pair, tmp_path):
+    english, _ = _copy(pair, tmp_path)
+    for out in (english / "de", english):
+        result = runner.invoke(app, ["translate", "--in", str(english), "--out", str(out), "--model", "toy", "--langs", "de"])
+        assert result.exit_code == 2 and "overlap" in result.output, result.output
+    assert not (english / "de").exists()

@@ -22,7 +22,6 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
 from polymix.mix import shards
@@ -44,7 +43,7 @@ def count_rows(root: str | Path, langs=None, tasks=None, splits=None) -> int:
     """Rows of a mix that pass the filters (reads two small columns, never the whole mix)."""
     total = 0
     for path in shards.shard_files(root, langs):
-        f = pq.ParquetFile(path)
+        f = shards.open_parquet(path)
         if not tasks and not splits:
             total += f.metadata.num_rows
             continue
@@ -100,14 +99,14 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     # -- the text stream (cheap), identical in every consumer ----------------------------------
     def _units(self, rng: random.Random) -> list[tuple[Path, int]]:
-        units = [(p, g) for p in self.files for g in range(pq.ParquetFile(p).num_row_groups)]
+        units = [(p, g) for p in self.files for g in range(shards.open_parquet(p).num_row_groups)]
         if self.shuffle:
             rng.shuffle(units)
         return units
 
     def _read(self, unit) -> Iterator[list[dict[str, Any]]]:
         path, group = unit
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH, row_groups=[group], columns=COLUMNS):
+        for batch in shards.open_parquet(path).iter_batches(batch_size=READ_BATCH, row_groups=[group], columns=COLUMNS):
             mask = _mask(batch, self.tasks, self.splits)
             yield (batch if mask is None else batch.filter(mask)).to_pylist()
 

@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -32,7 +33,6 @@ from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.feather as feather
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from polymix.mix import languages as L, locks, shards
@@ -98,18 +98,21 @@ class TranslateSettings:
         if self.distribution not in assign.DISTRIBUTIONS:
             raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
         self.lang_list = L.resolve(self.langs)
+        src, dst = self.input.resolve(), self.out.resolve()
+        if dst == src or src in dst.parents or dst in src.parents:  # one mix inside the other: readers would mix them
+            raise ConfigError(f"--out {self.out} and --in {self.input} overlap: a reader of {self.input}/**/*.parquet would "
+                              "take the translated rows for English ones; choose an --out outside --in (e.g. beside it)")
 
     def fingerprint(self, model_key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         """What decides the output rows; a resumed run must match it. The input's content counts
-        too (``records``: the input's chunk records): the language plan is dealt over the set of
-        all input ids."""
+        (``records``: the input's chunk records): the language plan is dealt over the set of all
+        input ids. Its path does not: a moved or copied pair of mixes resumes."""
         digest = hashlib.sha256()
         for record in records:
             digest.update(record["chunk"].encode())
             for f in record["files"]:
                 digest.update(f["sha256"].encode())
         return {
-            "input": str(self.input.resolve()),
             "input_digest": digest.hexdigest(),
             "langs": self.lang_list,
             "distribution": self.distribution,
@@ -168,18 +171,21 @@ def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
         from polymix.translate.toy import check_toy_request
 
         check_toy_request(in_manifest.get("prepared", []), settings.lang_list)
-    if settings.out.resolve() == settings.input.resolve():
-        raise ConfigError("--out must differ from --in: the English mix is the input of every later run")
     records = shards.read_records(settings.input)
+    damaged = [f"{settings.input / f['path']}: {problem}" for r in records for f in r["files"]
+               if (problem := shards.file_problem(settings.input, f)) is not None]
+    if damaged:
+        raise shards.CorruptShardError(f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}; re-run "
+                                       f"the prepare that built {settings.input}: it redoes chunks whose files differ from their records")
     fingerprint = settings.fingerprint(model_key, records)
     settings_file = settings.out / SETTINGS
     before = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.exists() else fingerprint
-    if before != fingerprint:
-        changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
+    changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])  # keys of older versions do not count
+    if changed:
         raise ConfigError(f"{settings.out} was translated from other input or with other settings (changed: {', '.join(changed)}; "
                           f"see {settings_file}); use the same settings to resume, or another --out")
     ids_by_chunk = {r["chunk"]: [i for p in _english_files(settings.input, r)
-                                 for i in pq.read_table(p, columns=["id"])["id"].to_pylist()] for r in records}
+                                 for i in shards.read_table(p, columns=["id"])["id"].to_pylist()] for r in records}
     ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
     langs = assign.expand(ids, settings.lang_list, settings.distribution, settings.english_share, settings.seed)
     locks.mark_incomplete(settings.out, "polymix translate")  # removed by finish() once the manifest checks out
@@ -237,7 +243,7 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     plan_ = load_plan(settings.out)
     # one chunk's record, not every record of the input: this runs once per chunk
     files = _english_files(settings.input, shards.read_record(settings.input, chunk_id))
-    examples = [ex for path in files for ex in from_table(pq.read_table(path))]
+    examples = [ex for path in files for ex in from_table(shards.read_table(path))]
     per_lang: dict[str, Counter] = {}
     rows = translate_examples(examples, plan_, service, stats=per_lang)
     # Score, then decide (settings in translate/lid_settings.yaml); English rows pass unchecked.
@@ -259,7 +265,7 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
     in_manifest = shards.load_manifest(settings.input)
     manifest = shards.ShardWriter(settings.out).finalize({
         "image_roots": _rebase(in_manifest.get("image_roots", {}), settings.input, settings.out),
-        "translated_from": str(settings.input.resolve()),
+        "translated_from": os.path.relpath(settings.input.resolve(), settings.out.resolve()),
         "mt_model": model_key,
         "mt_model_requested": settings.model,
         "langs": settings.lang_list,
