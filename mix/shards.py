@@ -288,15 +288,17 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
         raise _corrupt(path, err) from None
 
 
-def root_record(out: str | Path, folder: str | Path | None) -> str | None:
-    """How a mix records a folder (an image root): relative to the mix when inside it, else absolute."""
+def root_record(out: str | Path, folder: str | Path | None, near: Iterable[str | Path] = ()) -> str | None:
+    """How a mix records a folder (an image root): relative to the mix when it lies inside the mix
+    or inside one of ``near`` (the mix it was translated from), so that a moved or copied pair
+    of mixes still finds its images; absolute otherwise (images that stay where they are)."""
     if folder is None:
         return None
-    folder = Path(folder).resolve()
-    try:
-        return folder.relative_to(Path(out).resolve()).as_posix()
-    except ValueError:
-        return str(folder)
+    folder, out = Path(folder).resolve(), Path(out).resolve()
+    for base in (out, *(Path(n).resolve() for n in near)):
+        if folder == base or base in folder.parents:
+            return Path(os.path.relpath(folder, out)).as_posix()
+    return str(folder)
 
 
 def num_rows(path: Path) -> int:

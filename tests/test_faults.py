@@ -15,6 +15,7 @@ from polymix.mix import locks, shards
 from polymix.mix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.mix.sources.base import SourceFormatError
+from polymix.training.testing import one_thread, tiny_models  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -206,3 +207,53 @@ def test_out_inside_in_is_refused(pair, tmp_path):
         result = runner.invoke(app, ["translate", "--in", str(english), "--out", str(out), "--model", "toy", "--langs", "de"])
         assert result.exit_code == 2 and "overlap" in result.output, result.output
     assert not (english / "de").exists()
+
+
+# -- moved and copied mixes; unreadable images ---------------------------------------------------
+def _move_pair(pair, tmp_path):
+    english, mix = _copy(pair, tmp_path / "a")
+    moved = tmp_path / "b"
+    (tmp_path / "a").rename(moved)
+    return moved / "english", moved / "mix"
+
+
+def test_image_roots_are_recorded_relative_to_the_mix(pair):
+    assert shards.load_manifest(pair / "english")["image_roots"] == {"shapes": "images/shapes"}
+    manifest = shards.load_manifest(pair / "mix")
+    assert manifest["image_roots"] == {"shapes": "../english/images/shapes"} and manifest["translated_from"] == "../english"
+
+
+def test_a_moved_pair_resumes_translation(pair, tmp_path):
+    from polymix.translate.stage import translate_mix
+
+    english, mix = _move_pair(pair, tmp_path)
+    rows = _rows(mix)
+    (mix / "_manifest" / "chunks" / sorted(p.name for p in (mix / "_manifest" / "chunks").iterdir())[0]).unlink()
+    manifest = translate_mix(_toy(english, mix), progress=False)
+    assert manifest["run"]["chunks_written"] == 1 and _rows(mix).equals(rows) and shards.verify(mix) == []
+
+
+@pytest.mark.slow
+def test_a_moved_pair_trains_and_resumes_and_lost_images_stop_training(pair, tmp_path, tiny_models, capsys):
+    from polymix.training import cli
+    from polymix.training.loop import Trainer
+    from polymix.training.testing import tiny_config
+
+    english, mix = _move_pair(pair, tmp_path)
+    config = tiny_config(tmp_path / "run", warmup=1, steps=1, batch=4)
+    result = Trainer(config, mix).fit(max_steps=1)
+    assert result["samples"] == 4 and result["bad_images"] == 0
+    moved = tmp_path / "c"
+    (tmp_path / "b").rename(moved)  # the pair moves again between the checkpoint and the resume
+    result = Trainer(config, moved / "mix", resume=True).fit()
+    assert result["finished"] and result["samples"] == 8 and result["bad_images"] == 0
+
+    shutil.rmtree(moved / "english" / "images")  # the images are gone: training must stop, not "succeed"
+    code = cli.main(["--config", "tiny", "--data", str(moved / "mix"), "--output-dir", str(tmp_path / "run2"),
+                     "--set", "train.save_every=0", "--set", "train.eval_every=-1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "16 of 16 images could not be read" in err, err
+    assert str(moved / "english" / "images" / "shapes") in err and "Traceback" not in err
+    assert not (tmp_path / "run2" / "checkpoints").exists()
+    tried = (tmp_path / "run2" / "bad_images.txt").read_text().split()
+    assert tried and all(p.startswith(str(moved / "english" / "images" / "shapes")) for p in tried)

@@ -26,7 +26,7 @@ from polymix.training import checkpoint, optim
 from polymix.training.assemble import build_model, check_device, default_device
 from polymix.training.collate import Collator, to_device
 from polymix.training.config import RunConfig
-from polymix.training.data import ShardStream, count_rows
+from polymix.training.data import BadImagesError, ShardStream, check_bad_images, count_rows
 from polymix.training.metrics_log import MetricsLog
 from polymix.training.model import format_counts, param_counts, set_trainable
 
@@ -65,6 +65,7 @@ class Trainer:
         self.rows = count_rows(self.data, d.langs, d.tasks, d.splits)
         self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in config.stages]
         self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0}
+        self.bad_seen: list[str] = []
         if self.resume_from is not None:
             self.state.update(checkpoint.load_state(self.resume_from))
         self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process)
@@ -172,6 +173,7 @@ class Trainer:
                 samples = sum(b["size"] for b in micro)
                 state["samples"] += samples
                 state["bad_images"] += sum(b["bad_images"] for b in micro)
+                self._check_images(micro)
                 last = self.train_step(wrapped, optimizer, scheduler, micro)
                 state["stage_step"] += 1
                 ran += 1
@@ -197,6 +199,17 @@ class Trainer:
         self.log.close()
         totals = acc.reduce(torch.tensor([state["samples"], state["bad_images"]], device=acc.device), "sum").tolist()
         return {"step": step, "finished": finished, **last, "samples": totals[0], "bad_images": totals[1]}
+
+    def _check_images(self, micro) -> None:
+        self.bad_seen = (self.bad_seen + [p for b in micro for p in b.get("bad_paths", [])])[:10]  # for the message
+        try:
+            check_bad_images(self.state["bad_images"], self.state["samples"], self.config.data.max_bad_images,
+                             self.bad_seen, self.out, self.data)
+        except BadImagesError:
+            for b in micro:
+                self.log.bad_paths(b.get("bad_paths", []))
+            self.log.close()
+            raise
 
     def _log(self, step, index, optimizer, window, last, micro, bar) -> None:
         acc = self.accelerator

@@ -295,7 +295,7 @@ def summary(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _rebase(image_roots: dict[str, str | None], input_root: Path, out: Path) -> dict[str, str | None]:
     """The input mix's image roots as the output mix records them (roots are relative to their mix)."""
-    return {source: root if root is None or Path(root).is_absolute() else shards.root_record(out, input_root / root)
+    return {source: root if root is None or Path(root).is_absolute() else shards.root_record(out, input_root / root, near=[input_root])
             for source, root in image_roots.items()}
 
 
