@@ -42,6 +42,9 @@ def _friendly(fn):
                 MixError) as err:
             err_console.print(f"[bold red]error:[/] {err}", highlight=False)
             raise typer.Exit(2) from None
+        except (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError) as err:  # --out read-only, a file, ...
+            err_console.print(f"[bold red]error:[/] {err.filename}: {err.strerror}; choose a folder you can write", highlight=False)
+            raise typer.Exit(2) from None
 
     return wrapper
 

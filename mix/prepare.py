@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
@@ -28,6 +29,9 @@ from polymix.mix import locks, shards
 from polymix.mix.schema import Example, to_table
 from polymix.mix.sources.base import ConfigError, Rejection, get_source
 from polymix.templates import render
+
+
+log = logging.getLogger(__name__)
 
 
 class DuplicateIdError(ValueError):
@@ -161,8 +165,14 @@ def _prepare(settings: PrepareSettings, progress: bool,
     out = settings.out
     if settings.source == "shapes" and settings.image_root is None:
         settings.image_root = out / "images" / "shapes"
-    source = get_source(settings.source)(image_root=settings.image_root, image_check=settings.image_check, **settings.options)
+    kind = get_source(settings.source)
+    if settings.image_root is not None and not kind.writes_images and not settings.image_root.is_dir():
+        raise ConfigError(f"--image-root {settings.image_root}: no such folder (the folder the source's image paths are relative to)")
+    source = kind(image_root=settings.image_root, image_check=settings.image_check, **settings.options)
     tasks = source.check_tasks(settings.tasks)
+    if settings.image_root is None and settings.image_check != "off":
+        log.warning("no --image-root for source %s: local images are neither checked nor findable by training "
+                    "(pass --image-root, or --image-check off to silence this)", settings.source)
     out.mkdir(parents=True, exist_ok=True)
     writer = shards.ShardWriter(out)
 

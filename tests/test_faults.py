@@ -257,3 +257,76 @@ def test_a_moved_pair_trains_and_resumes_and_lost_images_stop_training(pair, tmp
     assert not (tmp_path / "run2" / "checkpoints").exists()
     tried = (tmp_path / "run2" / "bad_images.txt").read_text().split()
     assert tried and all(p.startswith(str(moved / "english" / "images" / "shapes")) for p in tried)
+
+
+# -- user errors end in one line and exit 2; empty mixes are mixes ----------------------------------
+def _one_line_error(result, *needles):
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "Traceback" not in result.output, result.output
+    assert all(n in errors[0] for n in needles), errors[0]
+
+
+def test_an_empty_coco_file_gives_an_empty_mix_every_command_accepts(tmp_path, tiny_nllb_ct2):
+    from polymix.translate.nllb import RuntimeSettings
+    from polymix.translate.stage import TranslateSettings, translate_mix
+
+    coco = tmp_path / "coco.json"
+    coco.write_text('{"images": []}')
+    english = tmp_path / "english"
+    assert runner.invoke(app, ["prepare", "--source", "coco", "--path", str(coco), "--out", str(english), "-q"]).exit_code == 0
+    manifest = translate_mix(TranslateSettings(input=english, out=tmp_path / "mix", langs="de", model=str(tiny_nllb_ct2),
+                                               quantization="float32", cache=str(tmp_path / "c.sqlite"), lid_processes=1,
+                                               runtime=RuntimeSettings(device="cpu")), progress=False)
+    assert manifest["rows"] == manifest["rejected"] == 0
+    for mix in (english, tmp_path / "mix"):
+        shown = runner.invoke(app, ["inspect", str(mix), "--verify"], terminal_width=300)
+        assert shown.exit_code == 0 and "every file matches the manifest" in shown.output, shown.output
+        assert runner.invoke(app, ["card", str(mix)]).exit_code == 0 and (mix / "README.md").exists()
+    _one_line_error(runner.invoke(app, ["train", "--config", "tiny", "--data", str(english)]), "no rows")
+
+
+def test_a_corrupt_translation_cache_is_moved_aside_and_rebuilt(tmp_path, caplog):
+    from polymix.translate.cache import TranslationCache
+
+    path = tmp_path / "translations.sqlite"
+    path.write_bytes(b"this is not an SQLite database" * 100)
+    cache = TranslationCache(path)
+    cache.put_many("ns", {"a": "b"})
+    assert cache.get_many("ns", ["a"]) == {"a": "b"}
+    aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
+    assert "moved it to" in caplog.text and str(path) in caplog.text
+
+
+def test_a_corrupt_language_id_model_file_is_moved_aside_and_rebuilt(tmp_path, monkeypatch, caplog):
+    from polymix.translate import lid_models
+
+    monkeypatch.setenv("POLYMIX_CACHE", str(tmp_path))
+    good = lid_models._langid_identifier()  # writes the decoded model file
+    [model] = tmp_path.glob("langid-*.npz")
+    model.write_bytes(model.read_bytes()[:1000])
+    again = lid_models._langid_identifier()
+    assert again.classify("Das ist ein Haus und ein Garten.") == good.classify("Das ist ein Haus und ein Garten.")
+    assert "moved it to" in caplog.text and list(tmp_path.glob("langid-*.npz.corrupt-*"))
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["prepare", "-o", "count=abc"], ["count='abc'", "integer"]),
+    (["translate", "--in", "{e}", "--out", "{t}", "--model", "toy", "--langs", "de", "--max-batch-tokens", "0", "--threads", "-2"],
+     ["--max-batch-tokens 0", "--threads -2"]),
+    (["translate", "--in", "{e}", "--out", "{f}", "--model", "toy", "--langs", "de"], ["is a file"]),
+    (["prepare", "--out", "{f}", "-o", "count=2"], ["is a file"]),
+    (["prepare", "--source", "generic", "--path", "{j}", "--image-root", "{t}/nope", "--out", "{t}/g"], ["--image-root", "no such folder"]),
+    (["train", "--config", "tiny", "--data", "{e}", "--set", "data.tasks=vqg"], ["no rows", "vqg"]),
+])
+def test_bad_inputs_end_in_one_line_and_exit_2(pair, tmp_path, args, needles):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "g.jsonl").write_text('{"image": "a.png", "caption": "x"}\n')
+    paths = dict(e=pair / "english", t=tmp_path / "t", f=tmp_path / "file", j=tmp_path / "g.jsonl")
+    _one_line_error(runner.invoke(app, [a.format(**paths) for a in args]), *needles)
+
+
+def test_no_image_root_is_said_aloud(tmp_path, caplog):
+    (tmp_path / "g.jsonl").write_text('{"image": "a.png", "caption": "x"}\n')
+    prepare(PrepareSettings(source="generic", out=tmp_path / "g", options={"path": str(tmp_path / "g.jsonl")}), progress=False)
+    assert "no --image-root" in caplog.text

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from polymix.mix import shards
+from polymix.mix.sources.base import ConfigError
 from polymix.training import checkpoint, optim
 from polymix.training.assemble import build_model, check_device, default_device
 from polymix.training.collate import Collator, to_device
@@ -50,6 +51,8 @@ class Trainer:
         self.accelerator = accelerator or _accelerator(t.precision)
         self.out = Path(t.output_dir)
         self.resume_from = self._find_checkpoint(resume)
+        self.rows = count_rows(self.data, config.data.langs, config.data.tasks, config.data.splits)
+        self._check_rows()  # before the model is built: a wrong filter costs no load time
         from accelerate.utils import set_seed
 
         set_seed(t.seed + self.accelerator.process_index)  # dropout differs per rank, repeats per run
@@ -61,8 +64,6 @@ class Trainer:
             load_trainable(self.model, self.resume_from)
         world = self.accelerator.num_processes
         self.accum = optim.accumulation(t.effective_batch_size, t.batch_size, world)
-        d = config.data
-        self.rows = count_rows(self.data, d.langs, d.tasks, d.splits)
         self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in config.stages]
         self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0}
         self.bad_seen: list[str] = []
@@ -72,6 +73,17 @@ class Trainer:
         self.log.info(f"{self.rows} training rows in {self.data}; stages "
                       + ", ".join(f"{s.name}: {n} steps" for s, n in zip(config.stages, self.steps))
                       + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step")  # fmt: skip
+
+    def _check_rows(self) -> None:
+        """No rows to train on is an error; a requested language without rows, a warning (not silence)."""
+        d = self.config.data
+        mix_langs = set(shards.load_manifest(self.data).get("rows_per_lang", {}))
+        if self.rows == 0:
+            raise ConfigError(f"--data {self.data}: no rows with data.langs={d.langs}, data.tasks={d.tasks}, data.splits={d.splits} "
+                              f"(the mix has languages {', '.join(sorted(mix_langs)) or 'none'}); change those settings or the mix")
+        empty = [lang for lang in d.langs or () if lang not in mix_langs]
+        if empty:
+            tqdm.write(f"warning: data.langs names {', '.join(empty)}, which {self.data} has no rows in; training on the others")
 
     def _find_checkpoint(self, resume) -> Path | None:
         if not resume:

@@ -53,6 +53,9 @@ PLAN = Path("_manifest") / "plan.arrow"  # not .parquet: OUT/**/*.parquet must m
 SETTINGS = Path("_manifest") / "translate.json"
 
 
+_RULES = {">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1, "> 0": lambda v: v > 0}
+
+
 @dataclasses.dataclass
 class TranslateSettings:
     input: Path
@@ -97,11 +100,27 @@ class TranslateSettings:
             self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", (0,)))})
         if self.distribution not in assign.DISTRIBUTIONS:
             raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
+        problems = [f"--{name.replace('_', '-')} {value}: must be {rule}" for name, value, rule in self._bounds()
+                    if value is not None and not _RULES[rule](value)]
+        if self.out.exists() and not self.out.is_dir():
+            problems.append(f"--out {self.out} is a file: choose a folder")
+        if problems:  # every problem at once
+            raise ConfigError("; ".join(problems))
         self.lang_list = L.resolve(self.langs)
         src, dst = self.input.resolve(), self.out.resolve()
         if dst == src or src in dst.parents or dst in src.parents:  # one mix inside the other: readers would mix them
             raise ConfigError(f"--out {self.out} and --in {self.input} overlap: a reader of {self.input}/**/*.parquet would "
                               "take the translated rows for English ones; choose an --out outside --in (e.g. beside it)")
+
+    def _bounds(self) -> list[tuple[str, Any, str]]:
+        """(option, value, rule) of the numeric settings; getattr: the runtime and decode fields may grow."""
+        r, d = self.runtime, self.decode
+        return [("threads", r.threads, ">= 0"), ("inter_threads", r.inter_threads, ">= 0"),
+                ("intra_threads", r.intra_threads, ">= 0"), ("max_batch_tokens", getattr(r, "max_batch_tokens", None), ">= 1"),
+                ("beam_size", d.beam_size, ">= 1"), ("sampling_topk", d.sampling_topk, ">= 1"),
+                ("sampling_temperature", d.sampling_temperature, "> 0"), ("no_repeat_ngram_size", d.no_repeat_ngram_size, ">= 0"),
+                ("repetition_penalty", d.repetition_penalty, "> 0"), ("length_ratio", d.length_ratio, "> 0"),
+                ("max_input_tokens", d.max_input_tokens, ">= 1"), ("lid_processes", self.lid_processes, ">= 1")]
 
     def fingerprint(self, model_key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         """What decides the output rows; a resumed run must match it. The input's content counts
