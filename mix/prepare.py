@@ -73,20 +73,32 @@ class PrepareSettings:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What decides the chunks' contents: a re-run must match it to resume. The image root is
-        recorded as the manifest records it (relative to the mix when inside it), so a moved or
-        copied mix resumes."""
+    def fingerprint(self, tasks: tuple[str, ...]) -> dict[str, Any]:
+        """What decides the chunks' contents: a re-run must match it to resume. ``tasks`` are the
+        resolved ones (the source's defaults when none were given: asking for them by name is the
+        same run); the image root is recorded as the manifest records it (relative to the mix
+        when inside it), so a moved or copied mix resumes."""
         return {
             "source": self.source,
             "options": {k: str(v) for k, v in sorted(self.options.items())},
             "image_root": shards.root_record(self.out, self.image_root),
-            "tasks": list(self.tasks),
+            "tasks": list(tasks),
             "chunk_size": self.chunk_size,
             "limit": self.limit,
             "seed": self.seed,
             "image_check": self.image_check,
         }
+
+
+def _same_run(before: dict[str, Any], now: dict[str, Any], default_tasks: tuple[str, ...]) -> dict[str, Any]:
+    """The settings that differ, (old, new) by name; an input file named by a relative or an
+    absolute path is the same file, and no tasks (written by older versions) are the defaults."""
+    def normal(fp: dict[str, Any]) -> dict[str, Any]:
+        options = {k: str(Path(v).resolve()) if Path(v).is_file() else v for k, v in fp.get("options", {}).items()}
+        return {**fp, "options": options, "tasks": fp.get("tasks") or list(default_tasks)}
+
+    a, b = normal(before), normal(now)
+    return {k: (before.get(k), now[k]) for k in now if a.get(k) != b[k]}
 
 
 def _settings_path(out: Path, source: str) -> Path:
@@ -176,12 +188,11 @@ def _prepare(settings: PrepareSettings, progress: bool,
     out.mkdir(parents=True, exist_ok=True)
     writer = shards.ShardWriter(out)
 
-    fingerprint = settings.fingerprint()
+    fingerprint = settings.fingerprint(tasks)
     settings_file = _settings_path(out, settings.source)
     if settings_file.exists():
-        before = json.loads(settings_file.read_text(encoding="utf-8"))
-        if before != fingerprint:
-            diff = {k: (before.get(k), v) for k, v in fingerprint.items() if before.get(k) != v}
+        diff = _same_run(json.loads(settings_file.read_text(encoding="utf-8")), fingerprint, kind.default_tasks)
+        if diff:
             raise ConfigError(
                 f"{out} already holds source {settings.source!r} prepared with other settings {diff} "
                 "(old, new). Re-run with the same settings to resume, --overwrite to rebuild it, or another --out."

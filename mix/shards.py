@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from polymix.mix import faults
 from polymix.mix.locks import (INCOMPLETE, BuildLock, BuildLockedError, IncompleteMixError, MixError, ReadLock,  # noqa: F401
                                incomplete, require_complete)
 from polymix.mix.schema import REJECTED_SCHEMA, SCHEMA, conform
@@ -68,7 +69,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        faults.point()
         os.replace(tmp, path)
+        faults.point()
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -93,7 +96,9 @@ def write_table_atomic(table: pa.Table, path: Path) -> dict[str, Any]:
             os.fsync(fh.fileno())
         checksum = sha256_file(tmp)
         size = tmp.stat().st_size
+        faults.point()
         os.replace(tmp, path)
+        faults.point()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -217,6 +222,16 @@ def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
             {k: rec[k] for k in ("chunk", "rows", "rejected", "files", "finished_at")} for rec in records
         ],
     }
+
+
+def content_digest(records: list[dict[str, Any]]) -> str:
+    """What a mix holds, independent of where it lies: its chunk ids and file checksums, hashed."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(record["chunk"].encode())
+        for f in record["files"]:
+            digest.update(f["sha256"].encode())
+    return digest.hexdigest()
 
 
 def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:

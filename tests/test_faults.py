@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from polymix.mix import locks, shards
 from polymix.mix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
-from polymix.mix.sources.base import SourceFormatError
+from polymix.mix.sources.base import ConfigError, SourceFormatError
+from polymix.training import metrics_log
 from polymix.training.testing import one_thread, tiny_models  # noqa: F401  (fixtures)
 
 runner = CliRunner()
@@ -245,8 +246,14 @@ def test_a_moved_pair_trains_and_resumes_and_lost_images_stop_training(pair, tmp
     assert result["samples"] == 4 and result["bad_images"] == 0
     moved = tmp_path / "c"
     (tmp_path / "b").rename(moved)  # the pair moves again between the checkpoint and the resume
+    with pytest.raises(ConfigError, match="train.batch_size"):  # another stream would continue silently
+        Trainer(tiny_config(tmp_path / "run", warmup=1, steps=1, batch=2), moved / "mix", resume=True)
+    with pytest.raises(ConfigError, match="--data"):
+        Trainer(config, moved / "english", resume=True)
     result = Trainer(config, moved / "mix", resume=True).fit()
     assert result["finished"] and result["samples"] == 8 and result["bad_images"] == 0
+    steps = [r["step"] for r in metrics_log.read(tmp_path / "run") if "loss" in r]
+    assert steps == sorted(set(steps))
 
     shutil.rmtree(moved / "english" / "images")  # the images are gone: training must stop, not "succeed"
     code = cli.main(["--config", "tiny", "--data", str(moved / "mix"), "--output-dir", str(tmp_path / "run2"),
@@ -330,3 +337,11 @@ def test_no_image_root_is_said_aloud(tmp_path, caplog):
     (tmp_path / "g.jsonl").write_text('{"image": "a.png", "caption": "x"}\n')
     prepare(PrepareSettings(source="generic", out=tmp_path / "g", options={"path": str(tmp_path / "g.jsonl")}), progress=False)
     assert "no --image-root" in caplog.text
+
+
+def test_equivalent_settings_resume(tmp_path, monkeypatch):
+    settings = _generic(tmp_path, 30)
+    prepare(settings, progress=False)
+    monkeypatch.chdir(tmp_path)  # the same file by a relative path, the default task by name
+    again = dict(settings.__dict__, options={"path": settings.options["path"].rsplit("/", 1)[1]}, tasks=("caption",))
+    assert prepare(PrepareSettings(**again), progress=False)["run"]["chunks_skipped"] == 1

@@ -50,6 +50,7 @@ class Trainer:
         check_device(config, default_device())  # before accelerate sets up processes and precision
         self.accelerator = accelerator or _accelerator(t.precision)
         self.out = Path(t.output_dir)
+        self.data_digest = shards.content_digest(shards.read_records(self.data))
         self.resume_from = self._find_checkpoint(resume)
         self.rows = count_rows(self.data, config.data.langs, config.data.tasks, config.data.splits)
         self._check_rows()  # before the model is built: a wrong filter costs no load time
@@ -65,11 +66,13 @@ class Trainer:
         world = self.accelerator.num_processes
         self.accum = optim.accumulation(t.effective_batch_size, t.batch_size, world)
         self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in config.stages]
-        self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0}
+        self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0,
+                                      "data_digest": self.data_digest}
         self.bad_seen: list[str] = []
         if self.resume_from is not None:
             self.state.update(checkpoint.load_state(self.resume_from))
-        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process)
+        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process,
+                              resume_step=self.state.get("step") if self.resume_from is not None else None)
         self.log.info(f"{self.rows} training rows in {self.data}; stages "
                       + ", ".join(f"{s.name}: {n} steps" for s, n in zip(config.stages, self.steps))
                       + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step")  # fmt: skip
@@ -95,10 +98,15 @@ class Trainer:
 
         saved = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
         now = self.config.to_dict()
+        # what decides the data stream and the model: another value would silently continue a different run
         changed = [k for k in ("model", "lora", "data", "stages") if saved.get(k) != now[k]]
         changed += [f"train.{k}" for k in ("batch_size", "effective_batch_size", "seed") if saved["train"][k] != now["train"][k]]
-        if changed:  # allowed (e.g. a new eval setting), but then the continuation is not exact
-            tqdm.write(f"warning: resuming {path} with other settings than it was trained with: {', '.join(changed)}")
+        saved_mix = checkpoint.load_state(path).get("data_digest")
+        if saved_mix is not None and saved_mix != self.data_digest:  # content, not path: a moved mix resumes
+            changed.append(f"--data (not the mix {path.name} was trained on)")
+        if changed:
+            raise ConfigError(f"--resume {path}: changed since that checkpoint: {', '.join(changed)}; resume with the same "
+                              "--data and settings, or train into another train.output_dir")
         return path
 
     # -- data ------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -126,13 +125,8 @@ class TranslateSettings:
         """What decides the output rows; a resumed run must match it. The input's content counts
         (``records``: the input's chunk records): the language plan is dealt over the set of all
         input ids. Its path does not: a moved or copied pair of mixes resumes."""
-        digest = hashlib.sha256()
-        for record in records:
-            digest.update(record["chunk"].encode())
-            for f in record["files"]:
-                digest.update(f["sha256"].encode())
         return {
-            "input_digest": digest.hexdigest(),
+            "input_digest": shards.content_digest(records),
             "langs": self.lang_list,
             "distribution": self.distribution,
             "english_share": self.english_share,
