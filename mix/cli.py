@@ -262,7 +262,9 @@ def build_mix(
         key, value = pair.split("=", 1)
         params[key.strip()] = yaml.safe_load(value)
     from polymix.flows.build_mix import build_mix as flow
+    from polymix.flows.ephemeral import guard_temporary_server
 
+    guard_temporary_server()  # a kill -9 of this command must not leave Prefect's temporary server running
     result = flow(**params)
     console.print(f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
                   f"{result['rejected']} rejected", highlight=False)

@@ -72,7 +72,7 @@ class Trainer:
         if self.resume_from is not None:
             self.state.update(checkpoint.load_state(self.resume_from))
         self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process,
-                              resume_step=self.state.get("step") if self.resume_from is not None else None)
+                              resume_step=self.state.get("step", 0))  # a fresh run (step 0) starts the file afresh
         self.log.info(f"{self.rows} training rows in {self.data}; stages "
                       + ", ".join(f"{s.name}: {n} steps" for s, n in zip(config.stages, self.steps))
                       + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step")  # fmt: skip

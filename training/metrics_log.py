@@ -33,8 +33,9 @@ def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 class MetricsLog:
     def __init__(self, out: str | Path, enabled: bool = True, resume_step: int | None = None):
-        """``resume_step``: a resumed run drops the lines of steps after its checkpoint (the killed run
-        logged them; the resumed run logs them again) and a line cut short by the kill."""
+        """``resume_step``: the run's first step - 1; lines of later steps are dropped (a killed run
+        logged them and the resumed run logs them again; a fresh run, 0, replaces the file), and
+        so is a line cut short by a kill."""
         self.out = Path(out)
         self.enabled = enabled
         self.started = time.time()
