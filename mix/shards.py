@@ -179,13 +179,6 @@ class ShardWriter:
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.root)
 
-    def remove_chunk(self, chunk_id: str) -> None:
-        """Delete a chunk's record first (so it counts as unfinished), then its files."""
-        record = self.record(chunk_id)
-        self._record_path(chunk_id).unlink(missing_ok=True)
-        for f in (record or {}).get("files", []):
-            (self.root / f["path"]).unlink(missing_ok=True)
-
     def finalize(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write ``manifest.json``: chunk list, totals, rows per language, summed stats."""
         return write_manifest(self.root, info)

@@ -112,7 +112,7 @@ class TranslateSettings:
                               "take the translated rows for English ones; choose an --out outside --in (e.g. beside it)")
 
     def _bounds(self) -> list[tuple[str, Any, str]]:
-        """(option, value, rule) of the numeric settings; getattr: the runtime and decode fields may grow."""
+        """(option, value, rule) of the numeric settings (getattr where a parallel change may move the field)."""
         r, d = self.runtime, self.decode
         return [("threads", r.threads, ">= 0"), ("inter_threads", r.inter_threads, ">= 0"),
                 ("intra_threads", r.intra_threads, ">= 0"), ("max_batch_tokens", getattr(r, "max_batch_tokens", None), ">= 1"),
