@@ -164,6 +164,7 @@ def render_card(info: dict[str, Any]) -> str:
 def write_card(mix_root: str | Path, examples_per_lang: int = 3) -> Path:
     """Write ``README.md`` and ``rows_per_language.png`` into the mix folder; return the README path."""
     root = Path(mix_root)
+    shards.check_readable(root)  # a truncated shard: one line naming it
     info = collect(root, examples_per_lang)
     bar_chart(info, root / CHART)
     path = root / "README.md"

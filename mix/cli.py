@@ -367,6 +367,7 @@ def inspect(
         if problems:
             raise typer.Exit(1)
     manifest = shards.load_manifest(path)
+    shards.check_readable(path)
     frame = shards.scan(path)
     counts = frame.group_by("lang", "task").len().collect().pivot(on="task", index="lang", values="len").fill_null(0).sort("lang")
     table = Table(title=f"{path}: {manifest['rows']} rows in {len(manifest['chunks'])} chunks, {manifest['rejected']} rejected")

@@ -331,6 +331,14 @@ def shard_files(root: str | Path, langs: Iterable[str] | None = None) -> list[Pa
     return sorted(files)
 
 
+def check_readable(root: str | Path) -> None:
+    """Read the footer of every file :func:`scan` would read: a truncated one is a one-line
+    :class:`CorruptShardError` naming it, not a Polars traceback later (cheap: footers only)."""
+    root = Path(root)
+    for path in sorted(root.glob("lang=*/*.parquet")) + sorted((root / REJECTED_DIR).glob("*.arrow")):
+        num_rows(path)
+
+
 def scan(root: str | Path, rejected: bool = False):
     """A lazy Polars frame over a mix (or its rejected rows)."""
     import polars as pl
