@@ -328,6 +328,7 @@ def test_a_corrupt_language_id_model_file_is_moved_aside_and_rebuilt(tmp_path, m
     (["prepare", "--out", "{f}", "-o", "count=2"], ["is a file"]),
     (["prepare", "--source", "generic", "--path", "{j}", "--image-root", "{t}/nope", "--out", "{t}/g"], ["--image-root", "no such folder"]),
     (["train", "--config", "tiny", "--data", "{e}", "--set", "data.tasks=vqg"], ["no rows", "vqg"]),
+    (["train", "--config", "tiny", "--data", "{e}", "--output-dir", "{f}/run"], ["file/run", "Not a directory"]),
 ])
 def test_bad_inputs_end_in_one_line_and_exit_2(pair, tmp_path, args, needles):
     (tmp_path / "file").write_text("x")

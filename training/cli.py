@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, MixError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError) as err:  # an unwritable --output-dir, ...
+        print(f"error: {err.filename}: {err.strerror}; choose a folder you can write", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -221,10 +221,13 @@ class Trainer:
         return {"step": step, "finished": finished, **last, "samples": totals[0], "bad_images": totals[1]}
 
     def _check_images(self, micro) -> None:
+        acc = self.accelerator
         self.bad_seen = (self.bad_seen + [p for b in micro for p in b.get("bad_paths", [])])[:10]  # for the message
+        bad, good = self.state["bad_images"], self.state["samples"]
+        if acc.num_processes > 1:  # every rank decides on the same totals: one rank stopping alone would hang the others
+            bad, good = acc.reduce(torch.tensor([bad, good], device=acc.device), "sum").tolist()
         try:
-            check_bad_images(self.state["bad_images"], self.state["samples"], self.config.data.max_bad_images,
-                             self.bad_seen, self.out, self.data)
+            check_bad_images(bad, good, self.config.data.max_bad_images, self.bad_seen, self.out, self.data)
         except BadImagesError:
             for b in micro:
                 self.log.bad_paths(b.get("bad_paths", []))
