@@ -53,7 +53,14 @@ class BuildLock:
     def __enter__(self):
         if not self.shared:
             self.root.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if not self.shared:
+                raise
+            if not (self.root / LOCK).exists():
+                return self  # a read-only mix nobody can write: nothing to guard against
+            self._fd = os.open(self.root / LOCK, os.O_RDONLY)  # flock works on a read-only descriptor too
         try:
             fcntl.flock(self._fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -349,3 +349,26 @@ def test_equivalent_settings_resume(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the same file by a relative path, the default task by name
     again = dict(settings.__dict__, options={"path": settings.options["path"].rsplit("/", 1)[1]}, tasks=("caption",))
     assert prepare(PrepareSettings(**again), progress=False)["run"]["chunks_skipped"] == 1
+
+
+def test_a_read_only_input_can_still_be_read(tmp_path, monkeypatch):
+    real_open = locks.os.open
+
+    def read_only(path, flags, *args):  # what a read-only filesystem answers (root ignores chmod, so fake it)
+        if flags & (locks.os.O_CREAT | locks.os.O_RDWR):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    (tmp_path / "mix").mkdir()
+    monkeypatch.setattr(locks.os, "open", read_only)
+    with shards.ReadLock(tmp_path / "mix", "polymix translate"):  # no lock file: nothing to lock against
+        pass
+    monkeypatch.setattr(locks.os, "open", real_open)
+    with shards.BuildLock(tmp_path / "mix", "an earlier build"):
+        pass
+    monkeypatch.setattr(locks.os, "open", read_only)
+    with shards.ReadLock(tmp_path / "mix", "polymix translate"):  # the lock file exists: a shared lock through O_RDONLY
+        with pytest.raises(shards.BuildLockedError, match="being read"):
+            monkeypatch.setattr(locks.os, "open", real_open)
+            with shards.BuildLock(tmp_path / "mix", "prepare --overwrite"):
+                pass
