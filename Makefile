@@ -11,7 +11,7 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid test test-fast langs clean
+.PHONY: help install demo toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid test test-fast test-faults langs clean
 DEV ?= ../shared/data/udhr-lid-dev.jsonl
 CONFIG ?= training/configs/mblip-mt0-xl.yaml
 DATA   ?= out/demo
@@ -97,6 +97,9 @@ test: install ## run the whole test suite, slow tests included
 
 test-fast: install ## run the tests not marked slow
 	$(BIN)/python -m pytest -q -m 'not slow'
+
+test-faults: install ## the fault probes and the seeded kill -9 schedule (prints faults=... identical=... lost_rows=0)
+	$(BIN)/python -m pytest -q -s tests/test_faults.py tests/test_fault_schedule.py
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf out .pytest_cache build *.egg-info

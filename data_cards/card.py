@@ -250,6 +250,7 @@ def license_text(info: dict[str, Any]) -> str:
 def write_card(mix_root: str | Path, examples_per_lang: int = 3) -> Path:
     """Write ``README.md``, ``LICENSE.md`` and ``rows_per_language.png`` into the mix; return the README path."""
     root = Path(mix_root)
+    shards.check_readable(root)  # a truncated shard: one line naming it
     info = collect(root, examples_per_lang)
     bar_chart(info, root / CHART)
     shards.atomic_write_bytes(root / LICENSE_FILE, license_text(info).encode("utf-8"))

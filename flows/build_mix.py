@@ -175,10 +175,11 @@ def _report(manifest: dict[str, Any], title: str) -> None:
 
 def _translate(settings: stage.TranslateSettings, task_runner: str, scheduler_address: str | None,
                max_workers: int, gpu_per_task: bool) -> dict[str, Any]:
-    planned = plan_task(settings)
-    runner = _runner(task_runner, scheduler_address, max_workers)
-    translate_chunks.with_options(task_runner=runner)(settings, list(planned), gpu_per_task)
-    manifest = stage.finish(settings, stage.get_service(settings).model_key)
+    with shards.ReadLock(settings.input, f"translate flow -> {settings.out}"):  # no prepare --overwrite meanwhile
+        planned = plan_task(settings)
+        runner = _runner(task_runner, scheduler_address, max_workers)
+        translate_chunks.with_options(task_runner=runner)(settings, list(planned), gpu_per_task)
+        manifest = stage.finish(settings, stage.get_service(settings).model_key)
     write_card(settings.out)
     _report(manifest, f"mix {settings.out}")
     return manifest

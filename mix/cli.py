@@ -49,17 +49,18 @@ def _friendly(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from polymix.mix.languages import UnknownLanguageError
+        from polymix.cli_support import UNWRITABLE, user_errors
         from polymix.mix.prepare import DuplicateIdError
-        from polymix.mix.shards import BuildLockedError
-        from polymix.mix.sources.base import ConfigError, SourceFormatError
+        from polymix.mix.sources.base import SourceFormatError
         from polymix.templates import TemplateError
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, SourceFormatError, UnknownLanguageError, DuplicateIdError, TemplateError, FileNotFoundError,
-                BuildLockedError) as err:
+        except (*user_errors(), SourceFormatError, DuplicateIdError, TemplateError) as err:
             err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(2) from None
+        except UNWRITABLE as err:  # --out read-only, a file, ...
+            err_console.print(f"[bold red]error:[/] {err.filename}: {err.strerror}; choose a folder you can write", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -280,7 +281,9 @@ def build_mix(
         key, value = pair.split("=", 1)
         params[key.strip()] = yaml.safe_load(value)
     from polymix.flows.build_mix import build_mix as flow
+    from polymix.flows.ephemeral import guard_temporary_server
 
+    guard_temporary_server()  # a kill -9 of this command must not leave Prefect's temporary server running
     result = flow(**params)
     console.print(f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
                   f"{result['rejected']} rejected", highlight=False)
@@ -458,14 +461,21 @@ def inspect(
     path: Annotated[Path, typer.Argument(help="a mix folder (written by prepare/translate)")],
     samples: Annotated[int, typer.Option(help="how many sample rows to show (spread over the languages)")] = 5,
     lang: Annotated[Optional[str], typer.Option(help="show samples of this language only")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="check every file against the manifest's row counts and checksums")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="check every file in the mix against the chunk records (size, checksum, footer, rows; strays too), the records against manifest.json, and that no build is unfinished")] = False,
 ) -> None:
     """Show rows per language and task, rejections by reason, and a few sample rows."""
     import polars as pl
 
     from polymix.mix import languages as L, shards
 
+    if verify:  # first: a damaged file would stop the summary below
+        problems = shards.verify(path)
+        for p in problems:
+            err_console.print(f"[red]{p}[/]", highlight=False)
+        if problems:
+            raise typer.Exit(1)
     manifest = shards.load_manifest(path)
+    shards.check_readable(path)
     frame = shards.scan(path)
     counts = frame.group_by("lang", "task").len().collect().pivot(on="task", index="lang", values="len").fill_null(0).sort("lang")
     table = Table(title=f"{path}: {manifest['rows']} rows in {len(manifest['chunks'])} chunks, {manifest['rejected']} rejected")
@@ -490,13 +500,7 @@ def inspect(
     for row in rows.iter_rows():
         st.add_row(*(str(v) for v in row))
     console.print(st)
-
     if verify:
-        problems = shards.verify(path)
-        for p in problems:
-            err_console.print(f"[red]{p}[/]")
-        if problems:
-            raise typer.Exit(1)
         console.print("[green]every file matches the manifest[/]")
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,10 +25,13 @@ from typing import Any, Callable, Iterator
 
 from tqdm.auto import tqdm
 
-from polymix.mix import shards
+from polymix.mix import locks, shards
 from polymix.mix.schema import Example, to_table
 from polymix.mix.sources.base import ConfigError, Rejection, get_source
 from polymix.templates import render
+
+
+log = logging.getLogger(__name__)
 
 
 class DuplicateIdError(ValueError):
@@ -68,18 +73,32 @@ class PrepareSettings:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What decides the chunks' contents: a re-run must match it to resume."""
+    def fingerprint(self, tasks: tuple[str, ...]) -> dict[str, Any]:
+        """What decides the chunks' contents: a re-run must match it to resume. ``tasks`` are the
+        resolved ones (the source's defaults when none were given: asking for them by name is the
+        same run); the image root is recorded as the manifest records it (relative to the mix
+        when inside it), so a moved or copied mix resumes."""
         return {
             "source": self.source,
             "options": {k: str(v) for k, v in sorted(self.options.items())},
-            "image_root": str(self.image_root) if self.image_root else None,
-            "tasks": list(self.tasks),
+            "image_root": shards.root_record(self.out, self.image_root),
+            "tasks": list(tasks),
             "chunk_size": self.chunk_size,
             "limit": self.limit,
             "seed": self.seed,
             "image_check": self.image_check,
         }
+
+
+def _same_run(before: dict[str, Any], now: dict[str, Any], default_tasks: tuple[str, ...]) -> dict[str, Any]:
+    """The settings that differ, (old, new) by name; an input file named by a relative or an
+    absolute path is the same file, and no tasks (written by older versions) are the defaults."""
+    def normal(fp: dict[str, Any]) -> dict[str, Any]:
+        options = {k: str(Path(v).resolve()) if Path(v).is_file() else v for k, v in fp.get("options", {}).items()}
+        return {**fp, "options": options, "tasks": fp.get("tasks") or list(default_tasks)}
+
+    a, b = normal(before), normal(now)
+    return {k: (before.get(k), now[k]) for k in now if a.get(k) != b[k]}
 
 
 def _settings_path(out: Path, source: str) -> Path:
@@ -104,54 +123,83 @@ def _foreign(out: Path) -> bool:
     return any(not p.name.startswith(".") for p in out.iterdir())
 
 
-def clear_source(out: Path, source: str) -> None:
-    """Remove one source's chunks from a mix (``--overwrite``)."""
-    if not (out / "_manifest").is_dir():
-        if _foreign(out):
-            raise ConfigError(f"{out} exists and is not a polymix mix; refusing to overwrite it (choose another --out)")
-        return
-    writer = shards.ShardWriter(out)
-    for record in writer.records():
-        if record["chunk"].startswith(f"{source}-"):
-            writer.remove_chunk(record["chunk"])
-    _settings_path(out, source).unlink(missing_ok=True)
+def _own_files(source: str):
+    """``skip(rel)`` for the files of one source in a mix: its chunk files, records and settings."""
+    chunk = f"{source}-"  # chunk ids are <source>-<n>; row files <split prefix>-<chunk>.parquet
+
+    def skip(rel: Path) -> bool:
+        name = rel.name
+        top = rel.parts[0]
+        in_chunk = "-" in name and name.split("-", 1)[1].startswith(chunk)
+        return (in_chunk and (top.startswith("lang=") or top == shards.REJECTED_DIR)) \
+            or rel.as_posix().startswith(f"_manifest/chunks/{source}-") or rel == _settings_path(Path(), source) \
+            or name in (locks.LOCK, locks.OWNER, locks.INCOMPLETE)
+
+    return skip
 
 
 def prepare(settings: PrepareSettings, overwrite: bool = False, progress: bool = True,
             on_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the stage; return the manifest. See the module docstring.
 
-    The output folder is locked for the run: a second build writing it at once is refused.
+    The output folder is locked for the run: a second build writing it at once is refused, and so
+    is a build while another command reads it. ``overwrite`` rebuilds this source's chunks in a
+    copy of the mix beside it and swaps the copy in when it is finished: until then, and when
+    the rebuild fails, the old mix stays whole.
     """
-    if _foreign(settings.out):
-        raise ConfigError(f"{settings.out} exists and is not a polymix mix; choose another --out")
-    with shards.BuildLock(settings.out, f"polymix prepare --source {settings.source}"):
-        return _prepare(settings, overwrite, progress, on_chunk)
+    out = settings.out
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; choose a folder")
+    if _foreign(out):
+        raise ConfigError(f"{out} exists and is not a polymix mix; choose another --out")
+    locks.recover_swap(out)
+    what = f"polymix prepare --source {settings.source}"
+    with shards.BuildLock(out, what):
+        if not (overwrite and (out / "_manifest").is_dir()):
+            return _prepare(settings, progress, on_chunk)
+        aside = locks.aside_path(out)
+        shutil.rmtree(aside, ignore_errors=True)  # what an earlier, failed overwrite left
+        locks.link_tree(out, aside, _own_files(settings.source))
+        image_root = settings.image_root
+        if image_root is not None and shards.root_record(out, image_root) != str(Path(image_root).resolve()):
+            image_root = aside / shards.root_record(out, image_root)  # a root inside the mix moves with it
+        try:
+            with shards.BuildLock(aside, what + " --overwrite"):
+                manifest = _prepare(dataclasses.replace(settings, out=aside, image_root=image_root), progress, on_chunk)
+                locks.swap_in(aside, out)
+        except BaseException:
+            shutil.rmtree(aside, ignore_errors=True)
+            raise
+        return manifest
 
 
-def _prepare(settings: PrepareSettings, overwrite: bool, progress: bool,
+def _prepare(settings: PrepareSettings, progress: bool,
              on_chunk: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     out = settings.out
     if settings.source == "shapes" and settings.image_root is None:
         settings.image_root = out / "images" / "shapes"
-    source = get_source(settings.source)(image_root=settings.image_root, image_check=settings.image_check, **settings.options)
+    kind = get_source(settings.source)
+    if settings.image_root is not None and not kind.writes_images and not settings.image_root.is_dir():
+        raise ConfigError(f"--image-root {settings.image_root}: no such folder (the folder the source's image paths are relative to)")
+    source = kind(image_root=settings.image_root, image_check=settings.image_check, **settings.options)
     tasks = source.check_tasks(settings.tasks)
-    if overwrite:
-        clear_source(out, settings.source)
+    if settings.image_root is None and settings.image_check != "off":
+        log.warning("no --image-root for source %s: local images are neither checked nor findable by training "
+                    "(pass --image-root, or --image-check off to silence this)", settings.source)
     out.mkdir(parents=True, exist_ok=True)
     writer = shards.ShardWriter(out)
 
-    fingerprint = settings.fingerprint()
+    fingerprint = settings.fingerprint(tasks)
     settings_file = _settings_path(out, settings.source)
     if settings_file.exists():
-        before = json.loads(settings_file.read_text(encoding="utf-8"))
-        if before != fingerprint:
-            diff = {k: (before.get(k), v) for k, v in fingerprint.items() if before.get(k) != v}
+        diff = _same_run(json.loads(settings_file.read_text(encoding="utf-8")), fingerprint, kind.default_tasks)
+        if diff:
             raise ConfigError(
                 f"{out} already holds source {settings.source!r} prepared with other settings {diff} "
                 "(old, new). Re-run with the same settings to resume, --overwrite to rebuild it, or another --out."
             )
-    else:
+    locks.mark_incomplete(out, f"polymix prepare --source {settings.source}")
+    if not settings_file.exists():
         shards.atomic_write_json(settings_file, fingerprint)
 
     source.prepare_images()
@@ -202,13 +250,14 @@ def _prepare(settings: PrepareSettings, overwrite: bool, progress: bool,
     }
     manifest = writer.finalize(info)
     check_accounting(manifest)
+    locks.mark_complete(out)
     manifest["run"] = {**totals, "seconds": round(time.perf_counter() - started, 2), "pid": os.getpid()}
     return manifest
 
 
 def _previous(out: Path) -> dict[str, Any]:
     try:
-        return shards.load_manifest(out)
+        return shards.load_manifest(out, complete=False)
     except FileNotFoundError:
         return {}
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -40,8 +41,12 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from polymix.mix import faults
+from polymix.mix.locks import (INCOMPLETE, BuildLock, BuildLockedError, IncompleteMixError, MixError, ReadLock,  # noqa: F401
+                               incomplete, require_complete)
 from polymix.mix.schema import REJECTED_SCHEMA, SCHEMA, conform
 
+log = logging.getLogger(__name__)
 ROW_GROUP_SIZE = 65_536
 COMPRESSION = "zstd"
 MANIFEST = "manifest.json"
@@ -89,7 +94,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        faults.point()
         os.replace(tmp, path)
+        faults.point()
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -114,7 +121,9 @@ def write_table_atomic(table: pa.Table, path: Path) -> dict[str, Any]:
             os.fsync(fh.fileno())
         checksum = sha256_file(tmp)
         size = tmp.stat().st_size
+        faults.point()
         os.replace(tmp, path)
+        faults.point()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -133,9 +142,19 @@ class ShardWriter:
         return self.root / CHUNKS_DIR / f"{chunk_id}.json"
 
     def is_done(self, chunk_id: str) -> bool:
-        """True when the chunk has a completion record whose files all exist."""
+        """True when the chunk has a completion record and every file matches it (size and checksum).
+
+        Checked on every resume: a damaged or truncated file makes the chunk unfinished, so the
+        re-run redoes it instead of skipping it."""
         record = self.record(chunk_id)
-        return record is not None and all((self.root / f["path"]).exists() for f in record["files"])
+        if record is None:
+            return False
+        for f in record["files"]:
+            problem = file_problem(self.root, f)
+            if problem is not None:
+                log.warning("%s: %s; redoing chunk %s", self.root / f["path"], problem, chunk_id)
+                return False
+        return True
 
     def record(self, chunk_id: str) -> dict[str, Any] | None:
         return read_record(self.root, chunk_id)
@@ -189,55 +208,9 @@ class ShardWriter:
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.root)
 
-    def remove_chunk(self, chunk_id: str) -> None:
-        """Delete a chunk's record first (so it counts as unfinished), then its files."""
-        record = self.record(chunk_id)
-        self._record_path(chunk_id).unlink(missing_ok=True)
-        for f in (record or {}).get("files", []):
-            (self.root / f["path"]).unlink(missing_ok=True)
-
     def finalize(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write ``manifest.json``: chunk list, totals, rows per language, summed stats."""
         return write_manifest(self.root, info)
-
-
-class BuildLockedError(RuntimeError):
-    """Another build holds the output folder."""
-
-
-class BuildLock:
-    """Exclusive lock on a mix folder for the duration of a build.
-
-    An OS-level lock (``flock``) on ``OUT/.polymix.lock``: a second build on the same folder is
-    refused at once with the holder's pid and command; the lock dies with its process, so a
-    killed build never leaves a stale lock behind.
-    """
-
-    def __init__(self, root: str | Path, what: str = "build"):
-        from filelock import FileLock
-
-        self.root = Path(root)
-        self.what = what
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(self.root / ".polymix.lock"))
-        self._info = self.root / ".polymix.lock.owner"
-
-    def __enter__(self) -> "BuildLock":
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            owner = self._info.read_text(encoding="utf-8").strip() if self._info.exists() else "unknown"
-            raise BuildLockedError(
-                f"{self.root} is being written by another build ({owner}); wait for it to finish or choose another output folder"
-            ) from None
-        self._info.write_text(f"pid {os.getpid()}, {self.what}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._info.unlink(missing_ok=True)
-        self._lock.release()
 
 
 def read_record(root: str | Path, chunk_id: str) -> dict[str, Any] | None:
@@ -251,9 +224,8 @@ def read_records(root: str | Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
 
 
-def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    root = Path(root)
-    records = read_records(root)
+def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the manifest says about its chunk records: totals, rows per language, summed stats, chunk list."""
     per_lang: Counter[str] = Counter()
     stats: Counter[str] = Counter()
     for rec in records:
@@ -263,12 +235,7 @@ def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict
         for key, value in rec.get("stats", {}).items():
             if isinstance(value, (int, float)):
                 stats[key] += value
-    previous = load_manifest(root) if (root / MANIFEST).exists() else {}
-    manifest = {
-        **previous,
-        **(info or {}),
-        "format": "polymix-mix/1",
-        "schema": [f"{f.name}: {f.type}" for f in SCHEMA],
+    return {
         "rows": sum(rec["rows"] for rec in records),
         "rejected": sum(rec["rejected"] for rec in records),
         "rows_per_lang": dict(sorted(per_lang.items())),
@@ -277,53 +244,114 @@ def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict
             {k: rec[k] for k in ("chunk", "rows", "rejected", "files", "finished_at")} for rec in records
         ],
     }
+
+
+def content_digest(records: list[dict[str, Any]]) -> str:
+    """What a mix holds, independent of where it lies: its chunk ids and file checksums, hashed."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(record["chunk"].encode())
+        for f in record["files"]:
+            digest.update(f["sha256"].encode())
+    return digest.hexdigest()
+
+
+def write_manifest(root: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    root = Path(root)
+    previous = load_manifest(root, complete=False) if (root / MANIFEST).exists() else {}
+    manifest = {
+        **previous,
+        **(info or {}),
+        "format": "polymix-mix/1",
+        "schema": [f"{f.name}: {f.type}" for f in SCHEMA],
+        **totals(read_records(root)),
+    }
     atomic_write_json(root / MANIFEST, manifest)
     return manifest
 
 
-def load_manifest(root: str | Path) -> dict[str, Any]:
+def load_manifest(root: str | Path, complete: bool = True) -> dict[str, Any]:
+    """The mix's manifest; with ``complete`` (readers), refuse a mix whose build has not finished."""
     path = Path(root) / MANIFEST
+    if complete:
+        require_complete(root)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: {root} is not a finished polymix mix (run `polymix prepare` first)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def verify(root: str | Path) -> list[str]:
-    """Problems found by checking every recorded file's existence, row count and checksum."""
-    root = Path(root)
-    problems = []
-    for rec in read_records(root):
-        for f in rec["files"]:
-            path = root / f["path"]
-            if not path.exists():
-                problems.append(f"{f['path']}: missing (chunk {rec['chunk']})")
-            elif sha256_file(path) != f["sha256"]:
-                problems.append(f"{f['path']}: checksum differs from the manifest")
-            elif _num_rows(path) != f["rows"]:
-                problems.append(f"{f['path']}: row count differs from the manifest")
-    return problems
+    """Every problem of a mix (see :func:`polymix.mix.integrity.verify`)."""
+    from polymix.mix.integrity import verify as verify_tree
+
+    return verify_tree(root)
 
 
-def root_record(out: str | Path, folder: str | Path | None) -> str | None:
-    """How a mix records a folder (an image root): relative to the mix when inside it, else absolute."""
+def file_problem(root: Path, f: dict[str, Any], checksum: bool = True) -> str | None:
+    """Why a recorded file does not match its record (missing, size, checksum), or None."""
+    path = root / f["path"]
+    if not path.exists():
+        return "missing"
+    if "bytes" in f and path.stat().st_size != f["bytes"]:
+        # a different size is a different checksum too; it just costs no read
+        return f"size and checksum differ from its record: {path.stat().st_size} bytes, not {f['bytes']} (truncated or replaced)"
+    if checksum and sha256_file(path) != f["sha256"]:
+        return "checksum differs from its record (the file was changed or damaged)"
+    return None
+
+
+class CorruptShardError(MixError):
+    """A shard file that cannot be read."""
+
+
+def _corrupt(path: str | Path, err: Exception) -> CorruptShardError:
+    return CorruptShardError(f"{path}: unreadable ({str(err).splitlines()[0]}); run `polymix inspect --verify` on its mix "
+                             "and re-run the command that built it: chunks whose files differ from their records are redone")
+
+
+def open_parquet(path: str | Path) -> pq.ParquetFile:
+    """A shard's ParquetFile; a truncated or damaged file is a one-line error naming it and the fix."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _corrupt(path, err) from None
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """A whole shard (or some columns of it), with :func:`open_parquet`'s errors."""
+    try:
+        return open_parquet(path).read(columns=columns)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _corrupt(path, err) from None
+
+
+def root_record(out: str | Path, folder: str | Path | None, near: Iterable[str | Path] = ()) -> str | None:
+    """How a mix records a folder (an image root): relative to the mix when it lies inside the mix
+    or inside one of ``near`` (the mix it was translated from), so that a moved or copied pair
+    of mixes still finds its images; absolute otherwise (images that stay where they are)."""
     if folder is None:
         return None
-    folder = Path(folder).resolve()
+    folder, out = Path(folder).resolve(), Path(out).resolve()
+    for base in (out, *(Path(n).resolve() for n in near)):
+        if folder == base or base in folder.parents:
+            return Path(os.path.relpath(folder, out)).as_posix()
+    return str(folder)
+
+
+def num_rows(path: Path) -> int:
+    """Rows of a shard (Parquet: from its footer) or rejected-rows file; CorruptShardError when unreadable."""
+    if path.suffix != ".arrow":
+        return open_parquet(path).metadata.num_rows
     try:
-        return folder.relative_to(Path(out).resolve()).as_posix()
-    except ValueError:
-        return str(folder)
-
-
-def _num_rows(path: Path) -> int:
-    if path.suffix == ".arrow":
         return feather.read_table(path, memory_map=True).num_rows
-    return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _corrupt(path, err) from None
 
 
 def shard_files(root: str | Path, langs: Iterable[str] | None = None, splits: Iterable[str] | None = None) -> list[Path]:
     """The finished row files of a mix (rejected rows excluded), optionally for some languages
     and for files that can hold rows of some source splits (``val`` -> the validation files)."""
+    require_complete(root)
     wanted = set(langs) if langs is not None else None
     hub = {hub_split(s) for s in splits} if splits else None
     files = []
@@ -337,6 +365,14 @@ def shard_files(root: str | Path, langs: Iterable[str] | None = None, splits: It
     return sorted(files)
 
 
+def check_readable(root: str | Path) -> None:
+    """Read the footer of every file :func:`scan` would read: a truncated one is a one-line
+    :class:`CorruptShardError` naming it, not a Polars traceback later (cheap: footers only)."""
+    root = Path(root)
+    for path in sorted(root.glob("lang=*/*.parquet")) + sorted((root / REJECTED_DIR).glob("*.arrow")):
+        num_rows(path)
+
+
 def scan(root: str | Path, rejected: bool = False):
     """A lazy Polars frame over a mix (or its rejected rows)."""
     import polars as pl
@@ -346,10 +382,12 @@ def scan(root: str | Path, rejected: bool = False):
         if not files:
             return pl.from_arrow(REJECTED_SCHEMA.empty_table()).lazy()
         return pl.concat([pl.scan_ipc(f) for f in files])
+    if not any(Path(root).glob("lang=*/*.parquet")):  # an empty mix is a valid mix: zero rows, same columns
+        return pl.from_arrow(SCHEMA.empty_table()).lazy()
     return pl.scan_parquet(f"{Path(root)}/lang=*/*.parquet", hive_partitioning=True)
 
 
 def iter_batches(root: str | Path, langs: Iterable[str] | None = None, batch_size: int = 8192) -> Iterator[pa.RecordBatch]:
     """Stream a mix in record batches without loading it into memory."""
     for path in shard_files(root, langs):
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=list(SCHEMA.names))
+        yield from open_parquet(path).iter_batches(batch_size=batch_size, columns=list(SCHEMA.names))

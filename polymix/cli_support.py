@@ -40,9 +40,14 @@ def typer_app(name: str, help: str, **kwargs) -> typer.Typer:
 def user_errors() -> tuple[type[BaseException], ...]:
     """The errors a user causes (bad settings, missing inputs): one line and exit code 2, never a traceback."""
     from polymix.mix.languages import UnknownLanguageError
+    from polymix.mix.locks import MixError
     from polymix.mix.sources.base import ConfigError
 
-    return ConfigError, FileNotFoundError, UnknownLanguageError
+    return ConfigError, FileNotFoundError, UnknownLanguageError, MixError
+
+
+# An output folder that is read-only, a file, ...: said with the path and what to do.
+UNWRITABLE = (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError)
 
 
 def run(app: typer.Typer, argv: list[str] | None, prog: str) -> int:
@@ -56,5 +61,8 @@ def run(app: typer.Typer, argv: list[str] | None, prog: str) -> int:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except UNWRITABLE as err:
+        print(f"error: {err.filename}: {err.strerror}; choose a folder you can write", file=sys.stderr)
         return 2
     return 0

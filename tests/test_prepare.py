@@ -108,3 +108,14 @@ def test_a_source_with_no_item_for_the_chosen_tasks_is_a_config_error(tmp_path):
     data.write_text('{"id": "a", "image": "https://example.org/a.jpg", "caption": "A cat."}\n')
     with pytest.raises(ConfigError, match="none of its 1 items"):
         prepare(PrepareSettings(source="generic", out=tmp_path / "mix", options={"path": str(data)}, tasks=("vqa",)), progress=False)
+
+
+def test_overwrite_with_fewer_rows_leaves_no_stale_split_files(tmp_path):
+    """--overwrite builds aside: the old source's train *and* validation files must not come along."""
+    out, fresh = tmp_path / "mix", tmp_path / "fresh"
+    prepare(PrepareSettings(source="shapes", out=out, options={"count": 30}), progress=False)
+    prepare(PrepareSettings(source="shapes", out=out, options={"count": 20}), overwrite=True, progress=False)
+    prepare(PrepareSettings(source="shapes", out=fresh, options={"count": 20}), progress=False)
+    got, want = (shards.scan(p).collect().sort("id") for p in (out, fresh))
+    assert set(got["split"]) == {"train", "val"} and got["id"].to_list() == want["id"].to_list()
+    assert shards.verify(out) == []

@@ -155,4 +155,5 @@ def test_rows_are_filed_by_hub_split_and_stale_split_files_removed(tmp_path):
     # a retry of the chunk with train rows only must not leave the other splits' files to be read as rows
     writer.write_chunk("s-000000", schema.to_table([r for r in rows if r.split == "train"]))
     assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == ["part-s-000000.parquet"]
+    writer.finalize()
     assert shards.verify(tmp_path) == []

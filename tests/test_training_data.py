@@ -89,7 +89,8 @@ def test_bad_images_are_skipped_and_counted(shapes_mix, processor, tokenizer, tm
     batch = Collator(tokenizer, decoder_only=False)(rows[:30])
     assert batch["size"] + batch["bad_images"] == 30 and batch["bad_images"] == sum(r["pixel_values"] is None for r in rows[:30])
     assert batch["pixel_values"].shape == (batch["size"], 3, 32, 32) and batch["input_ids"].shape[0] == batch["size"]
-    assert Collator(tokenizer, decoder_only=False)(bad[:2]) == {"bad_images": 2, "size": 0, "bad_paths": [r["image"] for r in bad[:2]], "epoch": 0}
+    assert Collator(tokenizer, decoder_only=False)(bad[:2]) == {"bad_images": 2, "size": 0, "epoch": 0,
+                                                           "bad_paths": [str(mix / "images" / "shapes" / r["image"]) for r in bad[:2]]}
 
 
 def _rows(n=2):

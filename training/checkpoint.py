@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import yaml
 
+from polymix.mix import faults
+
 PREFIX = "step-"
 
 
@@ -83,8 +85,10 @@ def save(root: str | Path, step: int, *, accelerator, model, optimizer, schedule
             (tmp / name).write_text(json.dumps(value, indent=2), encoding="utf-8")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        faults.point()
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+        faults.point()
         if keep > 0:
             for old in _step_dirs(Path(root))[:-keep]:
                 shutil.rmtree(old, ignore_errors=True)

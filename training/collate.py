@@ -60,7 +60,7 @@ class Collator:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         good = [r for r in rows if r.get("pixel_values") is not None]
         batch: dict[str, Any] = {"bad_images": len(rows) - len(good), "size": len(good),
-                                 "bad_paths": [r["image"] for r in rows if r.get("pixel_values") is None],
+                                 "bad_paths": [r.get("image_path", r["image"]) for r in rows if r.get("pixel_values") is None],
                                  "epoch": max(r.get("epoch", 0) for r in rows)}  # fmt: skip
         if not good:
             return batch

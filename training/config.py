@@ -78,6 +78,8 @@ class DataSettings:
     workers: int = _f(4, "DataLoader worker processes that read and decode images (0: in the main process)")
     answer_prefix: str = _f(" ", "decoder-only LLMs: text between the prompt and the target")
     image_processor: str | None = _f(None, "image processor source (default: the blip2 checkpoint's, or BLIP-2's CLIP normalisation)")
+    max_bad_images: float = _f(0.05, "stop with an error naming the paths tried when more than this share of the images "
+                                     "read so far is unreadable (checked from 100 images on; all unreadable: always stops)")
 
 
 @dataclass
@@ -176,6 +178,7 @@ def validate(config: RunConfig, problems: list[str]) -> None:
         (t.effective_batch_size % t.batch_size == 0, f"train.effective_batch_size {t.effective_batch_size} is not a multiple of train.batch_size {t.batch_size}"),
         (d.image_size > 0 and d.max_text_tokens > 0, "data.image_size and data.max_text_tokens must be > 0"),
         (d.shuffle_buffer > 0 and d.interleave > 0 and d.workers >= 0, "data.shuffle_buffer, data.interleave must be > 0, data.workers >= 0"),
+        (0 <= d.max_bad_images <= 1, f"data.max_bad_images {d.max_bad_images}: a share between 0 and 1"),
         (config.lora.r > 0, "lora.r must be > 0"),
         (bool(config.stages), "stages: give at least one stage"),
         (config.eval.num_beams > 0 and config.eval.max_rows_per_lang > 0, "eval.num_beams and eval.max_rows_per_lang must be > 0"),

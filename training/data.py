@@ -15,6 +15,7 @@ the loop decides when to stop.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,7 +23,6 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
 from polymix.mix import shards
@@ -44,7 +44,7 @@ def count_rows(root: str | Path, langs=None, tasks=None, splits=None) -> int:
     """Rows of a mix that pass the filters (reads two small columns, never the whole mix)."""
     total = 0
     for path in shards.shard_files(root, langs, splits):
-        f = pq.ParquetFile(path)
+        f = shards.open_parquet(path)
         if not tasks and not splits:
             total += f.metadata.num_rows
             continue
@@ -53,15 +53,27 @@ def count_rows(root: str | Path, langs=None, tasks=None, splits=None) -> int:
     return total
 
 
+class BadImagesError(shards.MixError):
+    """Too many images of the mix could not be read: training on the rest would be silently wrong."""
+
+
 class ImageLoader:
-    """Reads an image of a row from its source's image root (manifest ``image_roots``)."""
+    """Reads an image of a row from its source's image root (manifest ``image_roots``, relative to the mix)."""
 
     def __init__(self, root: str | Path, processor):
         root = Path(root)
         self.processor = processor
         self.roots = {}
         for source, rel in (shards.load_manifest(root).get("image_roots") or {}).items():
-            self.roots[source] = None if rel is None else root / rel  # an absolute rel stays as it is
+            # an absolute rel stays as it is; "../english/images" is resolved for readable paths in messages
+            self.roots[source] = None if rel is None else Path(os.path.normpath(root / rel))
+
+    def path(self, source: str, image: str) -> str:
+        """What :meth:`__call__` tries to read, for messages and ``bad_images.txt``."""
+        base = self.roots.get(source)
+        if image.startswith(("http://", "https://")):
+            return image
+        return f"{image} (no image root recorded for source {source!r})" if base is None else str(base / image)
 
     def __call__(self, source: str, image: str) -> np.ndarray | None:
         from PIL import Image
@@ -77,6 +89,17 @@ class ImageLoader:
             return None
 
 
+def check_bad_images(bad: int, good: int, limit: float, paths: list[str], out: Path, data: Path) -> None:
+    """Stop training when every image read so far was unreadable, or (after 100 images) more than ``limit`` of them."""
+    seen = bad + good
+    if not bad or (good and (seen < 100 or bad / seen <= limit)):
+        return
+    raise BadImagesError(
+        f"{bad} of {seen} images could not be read (limit data.max_bad_images={limit:g}); tried {', '.join(paths[:3])}"
+        f"{' ...' if len(paths) > 3 else ''} (more in {out / 'bad_images.txt'}): fix image_roots in {data / shards.MANIFEST} "
+        "(relative to the mix) or put the images back; --set data.max_bad_images=1 trains on what can be read")
+
+
 class ShardStream(torch.utils.data.IterableDataset):
     def __init__(self, root, processor, *, langs=None, tasks=None, splits=None, seed: int = 0, shuffle: bool = True,
                  repeat: bool = True, shuffle_buffer: int = 10_000, interleave: int = 16, rank: int = 0, world: int = 1,
@@ -86,6 +109,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         if not self.files:
             raise FileNotFoundError(f"{self.root}: no shards{' for ' + ', '.join(langs) if langs else ''} (is it a finished polymix mix?)")
         self.images = ImageLoader(self.root, processor)
+        self.image_path = self.images.path
         self.tasks, self.splits = tasks, splits
         self.seed, self.shuffle, self.repeat = seed, shuffle, repeat
         self.shuffle_buffer, self.interleave = shuffle_buffer, interleave
@@ -100,14 +124,14 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     # -- the text stream (cheap), identical in every consumer ----------------------------------
     def _units(self, rng: random.Random) -> list[tuple[Path, int]]:
-        units = [(p, g) for p in self.files for g in range(pq.ParquetFile(p).num_row_groups)]
+        units = [(p, g) for p in self.files for g in range(shards.open_parquet(p).num_row_groups)]
         if self.shuffle:
             rng.shuffle(units)
         return units
 
     def _read(self, unit) -> Iterator[list[dict[str, Any]]]:
         path, group = unit
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH, row_groups=[group], columns=COLUMNS):
+        for batch in shards.open_parquet(path).iter_batches(batch_size=READ_BATCH, row_groups=[group], columns=COLUMNS):
             mask = _mask(batch, self.tasks, self.splits)
             yield (batch if mask is None else batch.filter(mask)).to_pylist()
 
@@ -181,4 +205,6 @@ class ShardStream(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for row in self.text_rows():
             row["pixel_values"] = self.images(row["source"], row["image"])
+            if row["pixel_values"] is None:
+                row["image_path"] = self.image_path(row["source"], row["image"])
             yield row

@@ -24,11 +24,13 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from polymix.mix import shards
+from polymix.mix.sources.base import ConfigError
 from polymix.training import checkpoint, optim, planner
 from polymix.training.assemble import build_model, check_device, default_device
 from polymix.training.collate import Collator, to_device
 from polymix.training.config import RunConfig
-from polymix.training.data import ShardStream, count_rows
+from polymix.training.data import BadImagesError, ShardStream, check_bad_images, count_rows
 from polymix.training.metrics_log import MetricsLog
 from polymix.training.model import format_counts, param_counts, set_trainable
 from polymix.training.precision import resolve_precision
@@ -53,13 +55,18 @@ class Trainer:
         config = config.replaced(**{"train.precision": resolve_precision(config.train.precision, device)})
         self.accelerator = accelerator or _accelerator(config.train.precision)
         self.out = Path(config.train.output_dir)
-        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process)
+        self.config, self.plan = config, None
+        self.data_digest = shards.content_digest(shards.read_records(self.data))
+        self.rows = count_rows(self.data, config.data.langs, config.data.tasks, config.data.splits)
+        self._check_rows()  # before the model is built (or probed): a wrong filter costs no load time
         self.resume_from = self._find_checkpoint(resume)
-        self.config, self.plan = (config, None)
+        saved = checkpoint.load_state(self.resume_from) if self.resume_from is not None else {}
+        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process,
+                              resume_step=saved.get("step", 0))  # a fresh run (step 0) starts the file afresh
         if config.train.plan == "auto":  # before the model is built: the plan decides how
             self.config, self.plan = planner.for_run(config, self.accelerator, self.out, self.resume_from, self.log.info)
         if self.resume_from is not None:
-            self._warn_changed(self.resume_from)
+            self._check_resume(self.resume_from, saved)  # against the planned settings a resumed run keeps
         t = self.config.train
         from accelerate.utils import set_seed
 
@@ -72,15 +79,25 @@ class Trainer:
             load_trainable(self.model, self.resume_from)
         world = self.accelerator.num_processes
         self.accum = optim.accumulation(t.effective_batch_size, t.batch_size, world)
-        d = self.config.data
-        self.rows = count_rows(self.data, d.langs, d.tasks, d.splits)
         self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in self.config.stages]
-        self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0}
-        if self.resume_from is not None:
-            self.state.update(checkpoint.load_state(self.resume_from))
+        self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0,
+                                      "data_digest": self.data_digest}
+        self.bad_seen: list[str] = []
+        self.state.update(saved)
         self.log.info(f"{self.rows} training rows in {self.data}; stages "
                       + ", ".join(f"{s.name}: {n} steps" for s, n in zip(self.config.stages, self.steps))
                       + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step")  # fmt: skip
+
+    def _check_rows(self) -> None:
+        """No rows to train on is an error; a requested language without rows, a warning (not silence)."""
+        d = self.config.data
+        mix_langs = set(shards.load_manifest(self.data).get("rows_per_lang", {}))
+        if self.rows == 0:
+            raise ConfigError(f"--data {self.data}: no rows with data.langs={d.langs}, data.tasks={d.tasks}, data.splits={d.splits} "
+                              f"(the mix has languages {', '.join(sorted(mix_langs)) or 'none'}); change those settings or the mix")
+        empty = [lang for lang in d.langs or () if lang not in mix_langs]
+        if empty:
+            tqdm.write(f"warning: data.langs names {', '.join(empty)}, which {self.data} has no rows in; training on the others")
 
     def _find_checkpoint(self, resume) -> Path | None:
         if not resume:
@@ -90,13 +107,19 @@ class Trainer:
             raise FileNotFoundError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
         return Path(path)
 
-    def _warn_changed(self, path: Path) -> None:
+    def _check_resume(self, path: Path, saved_state: dict[str, Any]) -> None:
+        """Refuse a checkpoint whose model, data stream or mix (by content, so a moved mix resumes) differ."""
         saved = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
         now = self.config.to_dict()
+        # what decides the data stream and the model: another value would silently continue a different run
         changed = [k for k in ("model", "lora", "data", "stages") if saved.get(k) != now[k]]
         changed += [f"train.{k}" for k in ("batch_size", "effective_batch_size", "seed") if saved["train"][k] != now["train"][k]]
-        if changed:  # allowed (e.g. a new eval setting), but then the continuation is not exact
-            tqdm.write(f"warning: resuming {path} with other settings than it was trained with: {', '.join(changed)}")
+        saved_mix = saved_state.get("data_digest")
+        if saved_mix is not None and saved_mix != self.data_digest:
+            changed.append(f"--data (not the mix {path.name} was trained on)")
+        if changed:
+            raise ConfigError(f"--resume {path}: changed since that checkpoint: {', '.join(changed)}; resume with the same "
+                              "--data and settings, or train into another train.output_dir")
 
     # -- data ------------------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
@@ -158,6 +181,10 @@ class Trainer:
     # -- the run -----------------------------------------------------------------------------------
     def fit(self, max_steps: int | None = None) -> dict[str, Any]:
         """Train every stage to its end (or stop after ``max_steps`` optimizer steps in this call)."""
+        with shards.ReadLock(self.data, "polymix train"):  # no prepare --overwrite under a running training
+            return self._fit(max_steps)
+
+    def _fit(self, max_steps: int | None) -> dict[str, Any]:
         c, acc, state = self.config, self.accelerator, self.state
         total = sum(self.steps)
         done_before = sum(self.steps[: state["stage"]]) + state["stage_step"]
@@ -180,6 +207,7 @@ class Trainer:
                 samples = sum(b["size"] for b in micro)
                 state["samples"] += samples
                 state["bad_images"] += sum(b["bad_images"] for b in micro)
+                self._check_images(micro)
                 last = self.train_step(wrapped, optimizer, scheduler, micro)
                 state["stage_step"] += 1
                 ran += 1
@@ -205,6 +233,20 @@ class Trainer:
         self.log.close()
         totals = acc.reduce(torch.tensor([state["samples"], state["bad_images"]], device=acc.device), "sum").tolist()
         return {"step": step, "finished": finished, **last, "samples": totals[0], "bad_images": totals[1]}
+
+    def _check_images(self, micro) -> None:
+        acc = self.accelerator
+        self.bad_seen = (self.bad_seen + [p for b in micro for p in b.get("bad_paths", [])])[:10]  # for the message
+        bad, good = self.state["bad_images"], self.state["samples"]
+        if acc.num_processes > 1:  # every rank decides on the same totals: one rank stopping alone would hang the others
+            bad, good = acc.reduce(torch.tensor([bad, good], device=acc.device), "sum").tolist()
+        try:
+            check_bad_images(bad, good, self.config.data.max_bad_images, self.bad_seen, self.out, self.data)
+        except BadImagesError:
+            for b in micro:
+                self.log.bad_paths(b.get("bad_paths", []))
+            self.log.close()
+            raise
 
     def _log(self, step, index, optimizer, window, last, micro, bar) -> None:
         acc = self.accelerator

@@ -15,6 +15,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from polymix.mix import faults
+
 MAX_BAD_PATHS = 100
 
 
@@ -30,7 +32,10 @@ def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 class MetricsLog:
-    def __init__(self, out: str | Path, enabled: bool = True):
+    def __init__(self, out: str | Path, enabled: bool = True, resume_step: int | None = None):
+        """``resume_step``: the run's first step - 1; lines of later steps are dropped (a killed run
+        logged them and the resumed run logs them again; a fresh run, 0, replaces the file), and
+        so is a line cut short by a kill."""
         self.out = Path(out)
         self.enabled = enabled
         self.started = time.time()
@@ -39,6 +44,8 @@ class MetricsLog:
         if not enabled:
             return
         self.out.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and (self.out / "metrics.jsonl").exists():
+            self._truncate(resume_step)
         self._file = open(self.out / "metrics.jsonl", "a", encoding="utf-8")
         try:
             from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
@@ -46,6 +53,19 @@ class MetricsLog:
             self._tb = SummaryWriter(str(self.out / "tensorboard"))
         except ImportError:
             self._tb = None
+
+    def _truncate(self, step: int) -> None:
+        from polymix.mix.shards import atomic_write_bytes
+
+        kept = []
+        for line in (self.out / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the last line of a killed run, cut short
+            if row.get("step", 0) <= step:
+                kept.append(line + "\n")
+        atomic_write_bytes(self.out / "metrics.jsonl", "".join(kept).encode("utf-8"))
 
     def info(self, message: str) -> None:
         if self.enabled:
@@ -58,6 +78,7 @@ class MetricsLog:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
         self._file.write(json.dumps(clean, ensure_ascii=False) + "\n")
         self._file.flush()
+        faults.point()
         if self._tb is not None:
             for key, value in _flatten(row).items():
                 if key not in ("step", "time") and math.isfinite(value):

@@ -47,6 +47,7 @@ def _langid_identifier():
     """langid's identifier; its model is kept decoded as .npz in the polymix cache (2.7 s -> 0.1 s a process)."""
     import array
     import hashlib
+    import zipfile
 
     import langid.langid as langid_mod
 
@@ -54,12 +55,17 @@ def _langid_identifier():
 
     path = cache_root() / f"langid-{hashlib.sha256(langid_mod.model[:4096]).hexdigest()[:12]}.npz"
     if path.exists():
-        z = np.load(path, allow_pickle=False)
-        out = z["out_values"].tolist()
-        bounds = z["out_bounds"].tolist()
-        output = {int(k): tuple(out[bounds[j]:bounds[j + 1]]) for j, k in enumerate(z["out_keys"].tolist())}
-        return langid_mod.LanguageIdentifier(z["ptc"], z["pc"], int(z["ptc"].shape[0]), z["classes"].tolist(),
-                                             array.array("H", z["nextmove"].tobytes()), output, norm_probs=True)
+        try:
+            z = np.load(path, allow_pickle=False)
+            out = z["out_values"].tolist()
+            bounds = z["out_bounds"].tolist()
+            output = {int(k): tuple(out[bounds[j]:bounds[j + 1]]) for j, k in enumerate(z["out_keys"].tolist())}
+            return langid_mod.LanguageIdentifier(z["ptc"], z["pc"], int(z["ptc"].shape[0]), z["classes"].tolist(),
+                                                 array.array("H", z["nextmove"].tobytes()), output, norm_probs=True)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # a damaged cache file: rebuilt below
+            from polymix.translate.cache import move_aside
+
+            move_aside(path, "language-ID model cache", err)
     ident = langid_mod.LanguageIdentifier.from_modelstring(langid_mod.model, norm_probs=True)
     keys = sorted(ident.tk_output)
     bounds = np.cumsum([0] + [len(ident.tk_output[k]) for k in keys])

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -32,10 +32,9 @@ from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.feather as feather
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from polymix.mix import languages as L, shards
+from polymix.mix import languages as L, locks, shards
 from polymix.mix.schema import ENGLISH, Example, from_table, to_table
 from polymix.mix.sources.base import ConfigError
 from polymix.translate import assign
@@ -51,6 +50,9 @@ from polymix.translate.service import TranslationService
 log = logging.getLogger(__name__)
 PLAN = Path("_manifest") / "plan.arrow"  # not .parquet: OUT/**/*.parquet must match rows only
 SETTINGS = Path("_manifest") / "translate.json"
+
+
+_RULES = {">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1, "> 0": lambda v: v > 0}
 
 
 @dataclasses.dataclass
@@ -97,20 +99,34 @@ class TranslateSettings:
             self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", (0,)))})
         if self.distribution not in assign.DISTRIBUTIONS:
             raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
+        problems = [f"--{name.replace('_', '-')} {value}: must be {rule}" for name, value, rule in self._bounds()
+                    if value is not None and not _RULES[rule](value)]
+        if self.out.exists() and not self.out.is_dir():
+            problems.append(f"--out {self.out} is a file: choose a folder")
+        if problems:  # every problem at once
+            raise ConfigError("; ".join(problems))
         self.lang_list = L.resolve(self.langs)
+        src, dst = self.input.resolve(), self.out.resolve()
+        if dst == src or src in dst.parents or dst in src.parents:  # one mix inside the other: readers would mix them
+            raise ConfigError(f"--out {self.out} and --in {self.input} overlap: a reader of {self.input}/**/*.parquet would "
+                              "take the translated rows for English ones; choose an --out outside --in (e.g. beside it)")
+
+    def _bounds(self) -> list[tuple[str, Any, str]]:
+        """(option, value, rule) of the numeric settings (getattr where a parallel change may move the field)."""
+        r, d = self.runtime, self.decode
+        return [("threads", r.threads, ">= 0"), ("inter_threads", r.inter_threads, ">= 0"),
+                ("intra_threads", r.intra_threads, ">= 0"), ("max_batch_tokens", getattr(r, "max_batch_tokens", None), ">= 1"),
+                ("beam_size", d.beam_size, ">= 1"), ("sampling_topk", d.sampling_topk, ">= 1"),
+                ("sampling_temperature", d.sampling_temperature, "> 0"), ("no_repeat_ngram_size", d.no_repeat_ngram_size, ">= 0"),
+                ("repetition_penalty", d.repetition_penalty, "> 0"), ("length_ratio", d.length_ratio, "> 0"),
+                ("max_input_tokens", d.max_input_tokens, ">= 1"), ("lid_processes", self.lid_processes, ">= 1")]
 
     def fingerprint(self, model_key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         """What decides the output rows; a resumed run must match it. The input's content counts
-        too (``records``: the input's chunk records): the language plan is dealt over the set of
-        all input ids."""
-        digest = hashlib.sha256()
-        for record in records:
-            digest.update(record["chunk"].encode())
-            for f in record["files"]:
-                digest.update(f["sha256"].encode())
+        (``records``: the input's chunk records): the language plan is dealt over the set of all
+        input ids. Its path does not: a moved or copied pair of mixes resumes."""
         return {
-            "input": str(self.input.resolve()),
-            "input_digest": digest.hexdigest(),
+            "input_digest": shards.content_digest(records),
             "langs": self.lang_list,
             "distribution": self.distribution,
             "english_share": self.english_share,
@@ -168,20 +184,24 @@ def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
         from polymix.translate.toy import check_toy_request
 
         check_toy_request(in_manifest.get("prepared", []), settings.lang_list)
-    if settings.out.resolve() == settings.input.resolve():
-        raise ConfigError("--out must differ from --in: the English mix is the input of every later run")
     records = shards.read_records(settings.input)
+    damaged = [f"{settings.input / f['path']}: {problem}" for r in records for f in r["files"]
+               if (problem := shards.file_problem(settings.input, f)) is not None]
+    if damaged:
+        raise shards.CorruptShardError(f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}; re-run "
+                                       f"the prepare that built {settings.input}: it redoes chunks whose files differ from their records")
     fingerprint = settings.fingerprint(model_key, records)
     settings_file = settings.out / SETTINGS
     before = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.exists() else fingerprint
-    if before != fingerprint:
-        changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
+    changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])  # keys of older versions do not count
+    if changed:
         raise ConfigError(f"{settings.out} was translated from other input or with other settings (changed: {', '.join(changed)}; "
                           f"see {settings_file}); use the same settings to resume, or another --out")
     ids_by_chunk = {r["chunk"]: [i for p in _english_files(settings.input, r)
-                                 for i in pq.read_table(p, columns=["id"])["id"].to_pylist()] for r in records}
+                                 for i in shards.read_table(p, columns=["id"])["id"].to_pylist()] for r in records}
     ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
     langs = assign.expand(ids, settings.lang_list, settings.distribution, settings.english_share, settings.seed)
+    locks.mark_incomplete(settings.out, "polymix translate")  # removed by finish() once the manifest checks out
     path = settings.out / PLAN
     if not path.exists():  # the plan is a pure function of the fingerprint: keep the first one
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +256,7 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     plan_ = load_plan(settings.out)
     # one chunk's record, not every record of the input: this runs once per chunk
     files = _english_files(settings.input, shards.read_record(settings.input, chunk_id))
-    examples = [ex for path in files for ex in from_table(pq.read_table(path))]
+    examples = [ex for path in files for ex in from_table(shards.read_table(path))]
     per_lang: dict[str, Counter] = {}
     rows = translate_examples(examples, plan_, service, stats=per_lang)
     # Score, then decide (settings in translate/lid_settings.yaml); English rows pass unchecked.
@@ -258,7 +278,7 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
     in_manifest = shards.load_manifest(settings.input)
     manifest = shards.ShardWriter(settings.out).finalize({
         "image_roots": _rebase(in_manifest.get("image_roots", {}), settings.input, settings.out),
-        "translated_from": str(settings.input.resolve()),
+        "translated_from": os.path.relpath(settings.input.resolve(), settings.out.resolve()),
         "mt_model": model_key,
         "mt_model_requested": settings.model,
         "langs": settings.lang_list,
@@ -270,6 +290,7 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
         raise RuntimeError(f"accounting broken: planned {planned} rows, wrote {manifest['rows']} + {manifest['rejected']} rejected")
     lid_accounting.require_accounting(settings.out, manifest)  # per source and language, counted from the files
     shards.atomic_write_json(settings.out / "_manifest" / "lid.json", settings.lid().to_dict())  # for the data card
+    locks.mark_complete(settings.out)
     manifest["summary"] = summary(manifest)
     return manifest
 
@@ -293,7 +314,7 @@ def summary(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _rebase(image_roots: dict[str, str | None], input_root: Path, out: Path) -> dict[str, str | None]:
     """The input mix's image roots as the output mix records them (roots are relative to their mix)."""
-    return {source: root if root is None or Path(root).is_absolute() else shards.root_record(out, input_root / root)
+    return {source: root if root is None or Path(root).is_absolute() else shards.root_record(out, input_root / root, near=[input_root])
             for source, root in image_roots.items()}
 
 
@@ -305,7 +326,7 @@ def translate_mix(settings: TranslateSettings, service: TranslationService | Non
         if lang != ENGLISH:
             service.translator.check_language(lang)
     started = time.perf_counter()
-    with shards.BuildLock(settings.out, "polymix translate"):
+    with shards.BuildLock(settings.out, "polymix translate"), shards.ReadLock(settings.input, "polymix translate"):
         planned = plan(settings, service.model_key)
         run: Counter[str] = Counter()
         bar = tqdm(total=sum(planned.values()), desc="translate", unit=" rows", disable=not progress, delay=0.5)

@@ -89,6 +89,8 @@ class Source(ABC):
     """Human description of the accepted file formats (shown in errors and ``polymix sources``)."""
     tasks: ClassVar[tuple[str, ...]]
     default_tasks: ClassVar[tuple[str, ...]]
+    writes_images: ClassVar[bool] = False
+    """True for sources that write their images under the image root (shapes, hf): it need not exist yet."""
 
     @dataclasses.dataclass
     class Options:
@@ -205,9 +207,15 @@ def build_options(cls: type, given: dict[str, Any], source: str) -> Any:
         default = fields[name].default
         if isinstance(default, bool) and isinstance(value, str):
             value = value.lower() in ("1", "true", "yes", "on")
-        elif isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str):
-            value = int(value)
+        elif isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+            kind = type(default)
+            try:
+                value = kind(value)
+            except ValueError:
+                problems.append(f"option {name}={value!r} is not a{'n integer' if kind is int else ' number'} (e.g. -o {name}={default})")
         values[name] = value
+    if problems:
+        raise ConfigError(f"source {source!r}: {'; '.join(problems)}")
     return cls(**values)
 
 

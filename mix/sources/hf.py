@@ -84,6 +84,7 @@ def _file_stem(row_id: str) -> str:
 @register
 class HuggingFaceSource(Source):
     name = "hf"
+    writes_images = True
     description = "Any Hugging Face dataset (hub id or local folder/file/save_to_disk) with a column mapping"
     formats = (
         "a Hugging Face dataset: hub id, local folder of parquet/json/csv files, a single such file, "

@@ -113,6 +113,7 @@ def draw(scene: Scene, size: int):
 @register
 class ShapesSource(Source):
     name = "shapes"
+    writes_images = True
     description = "Synthetic coloured shapes with true captions and VQA pairs (no download; the demo's default)."
     formats = "none: images are drawn into --image-root"
     tasks = ("caption", "short_caption", "vqa", "vqg")
