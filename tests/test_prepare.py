@@ -113,9 +113,9 @@ def test_a_source_with_no_item_for_the_chosen_tasks_is_a_config_error(tmp_path):
 def test_overwrite_with_fewer_rows_leaves_no_stale_split_files(tmp_path):
     """--overwrite builds aside: the old source's train *and* validation files must not come along."""
     out, fresh = tmp_path / "mix", tmp_path / "fresh"
-    prepare(PrepareSettings(source="shapes", out=out, options={"count": 30}), progress=False)
-    prepare(PrepareSettings(source="shapes", out=out, options={"count": 20}), overwrite=True, progress=False)
-    prepare(PrepareSettings(source="shapes", out=fresh, options={"count": 20}), progress=False)
+    prepare(PrepareSettings(source="shapes", out=out, options={"count": 40}, chunk_size=40), progress=False)  # 9 chunks
+    prepare(PrepareSettings(source="shapes", out=out, options={"count": 20}, chunk_size=40), overwrite=True, progress=False)
+    prepare(PrepareSettings(source="shapes", out=fresh, options={"count": 20}, chunk_size=40), progress=False)
     got, want = (shards.scan(p).collect().sort("id") for p in (out, fresh))
     assert set(got["split"]) == {"train", "val"} and got["id"].to_list() == want["id"].to_list()
     assert shards.verify(out) == []
