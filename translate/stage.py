@@ -39,6 +39,7 @@ from polymix.mix import languages as L, shards
 from polymix.mix.schema import ENGLISH, Example, from_table, to_table
 from polymix.mix.sources.base import ConfigError
 from polymix.translate import assign
+from polymix.translate.device import conversion_quantization, probe
 from polymix.translate.model import DEFAULT_MODEL, ModelUnavailableError, cache_root, resolve
 from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
 from polymix.translate.render import render_translated, strings_needed
@@ -69,8 +70,9 @@ class TranslateSettings:
     """seed of the language assignment"""
     model: str = DEFAULT_MODEL
     """hub id, local transformers folder, or local CTranslate2 folder"""
-    quantization: str = "int8"
-    """weights of the converted model: int8, int8_float16, float16, bfloat16, float32"""
+    quantization: str = "auto"
+    """weights of a converted transformers model: auto (float16 on CUDA, int8 on CPU), int8, int8_float16, float16,
+    bfloat16, float32"""
     revision: str | None = None
     """hub revision (branch, tag or commit)"""
     cache: str | None = None
@@ -94,7 +96,7 @@ class TranslateSettings:
         if isinstance(self.decode, dict):
             self.decode = DecodeSettings(**self.decode)
         if isinstance(self.runtime, dict):
-            self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", (0,)))})
+            self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", ()))})
         if self.distribution not in assign.DISTRIBUTIONS:
             raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
         self.lang_list = L.resolve(self.langs)
@@ -139,8 +141,13 @@ def get_service(settings: TranslateSettings) -> TranslationService:
 
 
 def _new_service(settings: TranslateSettings) -> TranslationService:
+    hardware = probe(settings.runtime.device)
+    quantization, why = conversion_quantization(
+        hardware.device if settings.runtime.device == "auto" else settings.runtime.device, settings.quantization)
+    if settings.quantization == "auto":
+        log.info("conversion quantization: %s (%s)", quantization, why)
     try:
-        model = resolve(settings.model, settings.quantization, settings.revision)
+        model = resolve(settings.model, quantization, settings.revision)
     except ModelUnavailableError as err:
         if not settings.fallback_to_toy:
             raise

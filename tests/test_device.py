@@ -1,0 +1,119 @@
+"""Defaults by device (translate/device.py) and the decoding pipeline's timing (translate/pipeline.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from polymix.translate import device as D
+from polymix.translate.nllb import RuntimeSettings
+from polymix.translate.pipeline import CallTiming, DecodePool
+
+GIB = 1 << 30
+CUDA_TYPES = {"float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16"}
+CPU_TYPES = {"float32", "int8", "int8_float32"}
+H100 = D.Hardware("cuda", 1, (79 * GIB,), 16)
+
+
+def test_cpu_keeps_the_measured_cpu_defaults():
+    c = D.choose(D.Hardware("cpu", cores=2), RuntimeSettings(), supported=CPU_TYPES)
+    assert (c.device, c.quantization, c.compute_type, c.max_batch_tokens, c.replicas, c.threads) == ("cpu", "int8", "int8", 4096, 2, 1)
+    big = D.choose(D.Hardware("cpu", cores=16), RuntimeSettings(), supported=CPU_TYPES)
+    assert (big.replicas, big.threads, big.workers) == (4, 4, 4)
+    # float weights on CPU compute in float32
+    assert D.choose(D.Hardware("cpu", cores=2), RuntimeSettings(), "float16", supported=CPU_TYPES).compute_type == "float32"
+
+
+def test_a_big_gpu_gets_float16_every_gpu_two_replicas_and_the_measured_budget():
+    two = D.Hardware("cuda", 2, (79 * GIB, 70 * GIB), 16)
+    c = D.choose(two, RuntimeSettings(), supported=CUDA_TYPES)
+    assert (c.quantization, c.compute_type, c.device_index, c.replicas, c.max_batch_tokens) == ("float16", "float16", (0, 1), 2, 16384)
+    assert c.workers == 4 and c.threads == 4
+    assert "float16" in c.describe() and "GiB free" in c.describe()
+    # int8 weights (a converted folder) compute in int8_float16
+    assert D.choose(H100, RuntimeSettings(), "int8", supported=CUDA_TYPES).compute_type == "int8_float16"
+
+
+def test_smaller_gpus_get_fewer_replicas_then_smaller_batches():
+    weights = 2740 * D.MIB
+    mid = D.choose(D.Hardware("cuda", 1, (24 * GIB,), 8), RuntimeSettings(), weights_bytes=weights, supported=CUDA_TYPES)
+    assert (mid.replicas, mid.max_batch_tokens) == (1, 16384)  # 2 x (2.7 + 16) GiB do not fit 80% of 24 GiB
+    small = D.choose(D.Hardware("cuda", 1, (12 * GIB,), 8), RuntimeSettings(), weights_bytes=weights, supported=CUDA_TYPES)
+    assert (small.replicas, small.max_batch_tokens) == (1, 4096)
+    # the budget always fits what it claims
+    for free in (6, 12, 24, 40, 80, 140):
+        c = D.choose(D.Hardware("cuda", 1, (free * GIB,), 8), RuntimeSettings(), weights_bytes=weights, supported=CUDA_TYPES)
+        assert c.replicas * (weights + c.max_batch_tokens * D.GPU_BYTES_PER_TOKEN) <= D.GPU_MEMORY_SHARE * free * GIB or c.max_batch_tokens == 1024
+        assert c.max_batch_tokens <= D.GPU_BATCH_TOKENS
+
+
+def test_explicit_values_always_win():
+    asked = RuntimeSettings(device="cuda", device_index=(1,), compute_type="int8_float16", inter_threads=4,
+                            intra_threads=2, max_batch_tokens=32768)
+    c = D.choose(D.Hardware("cuda", 2, (8 * GIB, 8 * GIB), 16), asked, "int8", supported=CUDA_TYPES)
+    assert (c.device_index, c.compute_type, c.quantization, c.replicas, c.threads, c.max_batch_tokens) == ((1,), "int8_float16", "int8", 4, 2, 32768)
+    assert "as asked" in c.describe()
+    # cpu on a GPU machine, when asked
+    assert D.choose(H100, RuntimeSettings(device="cpu"), supported=CPU_TYPES).quantization == "int8"
+
+
+def test_free_memory_unknown_and_bad_requests():
+    c = D.choose(D.Hardware("cuda", 1, (), 4), RuntimeSettings(), supported=CUDA_TYPES)
+    assert (c.replicas, c.max_batch_tokens) == (1, 16384) and "unknown" in c.describe()
+    with pytest.raises(ValueError, match="device_index 3: this machine has 2 GPU"):
+        D.choose(D.Hardware("cuda", 2, (), 4), RuntimeSettings(device_index=(0, 3)), supported=CUDA_TYPES)
+    with pytest.raises(ValueError, match="not supported on cpu"):
+        D.choose(D.Hardware("cpu", cores=2), RuntimeSettings(compute_type="float16"), supported=CPU_TYPES)
+    assert D.compute_type("cuda", "bfloat16", "auto", {"float16"})[0] == "default"
+
+
+def test_probe_sees_this_machine():
+    hw = D.probe("cpu")
+    assert hw.device == "cpu" and hw.cores >= 1 and hw.gpus == 0
+    with pytest.raises(ValueError, match="valid values"):
+        D.probe("tpu")
+
+
+def test_pool_keeps_depth_bounded_and_times_every_batch():
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def decode(batch, delay=0.01):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(delay)
+        with lock:
+            active[0] -= 1
+        return [x * 2 for x in batch]
+
+    pool = DecodePool(decode, workers=2)
+    started = time.perf_counter()
+    got = {tag: (res, s, e) for tag, res, s, e in pool.run((k, ([k, k + 1],), {}) for k in range(10))}
+    timing = CallTiming.of(2, started, time.perf_counter(), [(s, e) for _, s, e in got.values()])
+    assert {k: r for k, (r, _, _) in got.items()} == {k: [2 * k, 2 * k + 2] for k in range(10)}
+    assert most[0] == 2  # both workers decoded at once
+    assert timing.decoding == pytest.approx(sum(e - s for _, s, e in got.values()))
+    assert timing.decoding + timing.lead + timing.gaps + timing.tail == pytest.approx(2 * timing.wall)
+    assert timing.decoding >= 10 * 0.01 and 0 <= timing.idle_share < 1
+    pool.close()
+
+
+def test_pool_raises_a_batch_error_after_the_others_came_back():
+    def decode(batch):
+        if batch == "bad":
+            raise RuntimeError("CUDA out of memory")
+        time.sleep(0.005)
+        return batch
+
+    pool = DecodePool(decode, workers=2)
+    seen = []
+    with pytest.raises(RuntimeError, match="out of memory"):
+        for tag, *_ in pool.run((k, ("bad" if k == 3 else "ok",), {}) for k in range(8)):
+            seen.append(tag)
+    assert 3 not in seen
+    # the pool still works afterwards
+    assert [tag for tag, *_ in pool.run([(0, ("ok",), {})])] == [0]
+    pool.close()
