@@ -181,7 +181,7 @@ def translate(
     intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0: auto, min(4, threads // 2))")] = 0,
     max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch (0: auto, 4096 on CPU, up to 16384 on a GPU as its free memory allows)")] = 0,
     lid_settings: Annotated[Optional[str], typer.Option(help="language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)")] = None,
-    lid_processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
+    lid_processes: Annotated[int, typer.Option(help="language-ID worker processes (0: auto, 2 on CPU, the cores the translator leaves on a GPU)")] = 0,
     round_trip: Annotated[bool, typer.Option("--round-trip/--no-round-trip", help="back-translate short answers and check them against the English")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:

@@ -69,6 +69,13 @@ def test_free_memory_unknown_and_bad_requests():
     assert D.compute_type("cuda", "bfloat16", "auto", {"float16"})[0] == "default"
 
 
+def test_language_id_gets_the_cores_a_gpu_translator_leaves():
+    cpu = D.choose(D.Hardware("cpu", cores=2), RuntimeSettings(), supported=CPU_TYPES)
+    assert D.lid_processes(cpu, 2) == 2 and D.lid_processes(cpu, 1) == 1
+    gpu = D.choose(H100, RuntimeSettings(), supported=CUDA_TYPES)
+    assert D.lid_processes(gpu, 16) == 14 and D.lid_processes(gpu, 4) == 2
+
+
 def test_probe_sees_this_machine():
     hw = D.probe("cpu")
     assert hw.device == "cpu" and hw.cores >= 1 and hw.gpus == 0

@@ -112,7 +112,7 @@ def _free_gpu_memory(gpus: int) -> tuple[int, ...]:
 def conversion_quantization(device: str, requested: str) -> tuple[str, str]:
     """(weights to convert a transformers model to, why)."""
     if requested != "auto":
-        return requested, f"quantization {requested} as asked"
+        return requested, f"{requested} weights"
     if device == "cuda":
         return "float16", "float16 weights on CUDA (float16 compute ran 1.12x int8_float16)"
     return "int8", "int8 weights on CPU (1.6-1.8x float32 on 2 cores)"
@@ -200,3 +200,13 @@ def _gpu_layout(runtime: "RuntimeSettings", free: int | None, weights: int, reas
                            f"{gib:.1f} GiB free ({weights / (1 << 30):.1f} GiB weights each)")
             return replicas, budget
     raise AssertionError("unreachable: GPU_REPLICA_CHOICES ends with 1")
+
+
+def lid_processes(choice: Choice, cores: int) -> int:
+    """Language-ID worker processes next to the translator. On CPU the translator already uses
+    every core: 2, as before. On a GPU its replicas need little CPU, so the filter gets the cores
+    they leave (at least 2): at GPU speed one chunk's scoring must keep up with the next chunk's
+    decoding."""
+    if choice.device == "cpu":
+        return min(2, cores)
+    return max(2, min(16, cores - choice.workers))

@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -39,7 +40,7 @@ from polymix.mix import languages as L, shards
 from polymix.mix.schema import ENGLISH, Example, from_table, to_table
 from polymix.mix.sources.base import ConfigError
 from polymix.translate import assign
-from polymix.translate.device import conversion_quantization, probe
+from polymix.translate.device import conversion_quantization, lid_processes, probe
 from polymix.translate.model import DEFAULT_MODEL, ModelUnavailableError, cache_root, resolve
 from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
 from polymix.translate.render import render_translated, strings_needed
@@ -81,8 +82,9 @@ class TranslateSettings:
     runtime: RuntimeSettings = dataclasses.field(default_factory=RuntimeSettings)
     lid_settings: str | None = None
     """language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)"""
-    lid_processes: int = 2
-    """language-ID worker processes (1: in the translating process)"""
+    lid_processes: int = 0
+    """language-ID worker processes (1: in the translating process; 0: auto, 2 on CPU, the cores the
+    replicas leave on a GPU)"""
     round_trip: bool = False
     """back-translate short answers with the same model and check them (round_trip_action in the settings)"""
     fallback_to_toy: bool = False
@@ -248,7 +250,8 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     rows = translate_examples(examples, plan_, service, stats=per_lang)
     # Score, then decide (settings in translate/lid_settings.yaml); English rows pass unchecked.
     back = service.back_translate if settings.round_trip else None
-    kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(settings.lid_processes))
+    processes = settings.lid_processes or lid_processes(service.translator.choice, len(os.sched_getaffinity(0)))
+    kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(processes))
     stats: dict[str, float] = {
         "in": sum(len(plan_[e.id]) for e in examples), "out": len(kept), "english_in": len(examples), **lid_stats,
         **lid_accounting.planned((e.source, lang) for e in examples for lang in plan_[e.id]),
