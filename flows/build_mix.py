@@ -71,7 +71,9 @@ def prepare_source(spec: dict[str, Any], english: str, chunk_size: int, seed: in
 
 @task(name="plan-languages", **RETRY)
 def plan_task(settings: stage.TranslateSettings) -> dict[str, int]:
-    return stage.plan(settings, stage.get_service(settings).model_key)
+    service = stage.get_service(settings)
+    get_run_logger().info(stage.runtime_line(settings, service))  # the device choice, once per run
+    return stage.plan(settings, service.model_key)
 
 
 @task(name="translate-chunk", task_run_name="translate-{chunk_id}", **RETRY)

@@ -194,7 +194,7 @@ def translate(
     """
     from polymix.translate.model import ModelUnavailableError
     from polymix.translate.nllb import DecodeSettings, RuntimeSettings
-    from polymix.translate.stage import TranslateSettings, translate_mix
+    from polymix.translate.stage import TranslateSettings, get_service, runtime_line, translate_mix
 
     try:
         indices = () if device_index == "auto" else tuple(int(i) for i in device_index.split(",") if i.strip())
@@ -211,6 +211,7 @@ def translate(
                                     inter_threads=inter_threads, intra_threads=intra_threads, max_batch_tokens=max_batch_tokens),
             lid_settings=lid_settings, lid_processes=lid_processes, round_trip=round_trip,
         )
+        console.print(runtime_line(settings, get_service(settings)), highlight=False)
         manifest = translate_mix(settings, progress=not quiet)
         from polymix.data_cards.card import write_card
 

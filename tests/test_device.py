@@ -124,3 +124,32 @@ def test_pool_raises_a_batch_error_after_the_others_came_back():
     # the pool still works afterwards
     assert [tag for tag, *_ in pool.run([(0, ("ok",), {})])] == [0]
     pool.close()
+
+
+def test_the_cli_prints_the_choice_once_and_refuses_an_unsupported_compute_type(tmp_path):
+    from typer.testing import CliRunner
+
+    from polymix.mix.cli import app
+
+    runner = CliRunner()
+    english = tmp_path / "english"
+    assert runner.invoke(app, ["prepare", "--out", str(english), "-o", "count=4", "--quiet"]).exit_code == 0
+    args = ["translate", "--in", str(english), "--model", "toy", "--langs", "de", "--distribution", "replicate",
+            "--cache", "none", "--quiet"]
+    done = runner.invoke(app, [*args, "--out", str(tmp_path / "de")], terminal_width=300)
+    assert done.exit_code == 0, done.output
+    assert done.output.count("translation runtime: cpu, int8 compute") == 1 and "why:" in done.output
+    bad = runner.invoke(app, [*args, "--out", str(tmp_path / "bad"), "--compute-type", "float16"], terminal_width=300)
+    assert bad.exit_code == 2 and "compute_type 'float16' not supported on cpu" in bad.output
+
+
+def test_the_translator_times_its_replicas(tiny_nllb_ct2):
+    from polymix.translate import model as M
+    from polymix.translate.nllb import NllbTranslator
+
+    t = NllbTranslator(M.ResolvedModel(tiny_nllb_ct2, "tiny", "x", "float32"), runtime=RuntimeSettings(device="cpu", threads=2, intra_threads=1))
+    t.translate(["A dog runs.", "Two cats sit on a red chair in the old house.", "Why?"] * 20, "deu_Latn")
+    timing = t.last_timing
+    assert timing.workers == t.replicas == 2 and t.stats["batches"] >= 1
+    assert timing.decoding == pytest.approx(t.stats["decode_seconds"]) and timing.decoding > 0
+    assert timing.decoding + timing.lead + timing.gaps + timing.tail == pytest.approx(2 * timing.wall)

@@ -163,6 +163,15 @@ def _new_service(settings: TranslateSettings) -> TranslationService:
     return TranslationService(translator, cache)
 
 
+def runtime_line(settings: TranslateSettings, service: TranslationService) -> str:
+    """What the translation runs with and why, for the run log (printed once by the CLI and the flows)."""
+    choice = service.translator.choice
+    line = f"translation runtime: {choice.describe()}"
+    if settings.quantization == "auto" and not service.model_key.startswith("toy@"):
+        line += f"; weights: {conversion_quantization(choice.device, 'auto')[1]}"
+    return line
+
+
 # -- 1. plan ---------------------------------------------------------------------------------
 def _english_files(input_root: Path, record: dict[str, Any]) -> list[Path]:
     return [input_root / f["path"] for f in record["files"] if f.get("lang") == ENGLISH]
