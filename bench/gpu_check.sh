@@ -11,6 +11,7 @@
 # runs out of time is recorded and the next one runs. The budget is about 8 minutes in all.
 #
 # Writes OUT_DIR/<step>.log for each step and OUT_DIR/summary.txt (also printed at the end).
+# A dry run of the plumbing on CPU: PYTHON=.venv/bin/python GPU_CHECK_SHAPE=tiny GPU_CHECK_DEVICE=cpu bench/gpu_check.sh
 set -u
 OUT_DIR="${1:-${OUT:+$OUT/gpu-check}}"
 OUT_DIR="${OUT_DIR:-gpu-check}"
@@ -20,6 +21,8 @@ SCRATCH="${GPU_CHECK_SCRATCH:-/tmp/polymix-gpu-check}"
 SITE="$SCRATCH/site"
 WORK="$SCRATCH/work"   # built and converted models, shared by the two benchmarks
 PY="${PYTHON:-python3}"
+SHAPE="${GPU_CHECK_SHAPE:-1.3B}"
+DEVICE="${GPU_CHECK_DEVICE:-cuda}"
 STARTED=$(date +%s)
 : > "$OUT_DIR/summary.txt"
 
@@ -40,7 +43,7 @@ step() {
 
 # -- environment: wheels without an index, the CUDA 12 name of cuBLAS, offline hub ---------------
 mkdir -p "$SITE" "$WORK" "$SCRATCH/cuda12"
-if ls "$REPO"/gpu/whl/*.whl >/dev/null 2>&1; then
+if [ "$DEVICE" = cuda ] && ls "$REPO"/gpu/whl/*.whl >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$REPO"/gpu/whl/*.whl > "$OUT_DIR/install.log" 2>&1 \
     || echo "pip install of gpu/whl failed (see install.log)" >> "$OUT_DIR/install.log"
 fi
@@ -63,13 +66,13 @@ hw = probe(); print(hw); print(choose(hw, RuntimeSettings()).describe())"
 
 # 1. polymix vs transformers vs ctranslate2 alone, NLLB-1.3B shape: 24 tokens (+ the 12-token
 #    figure), replicas 1/2/4; builds and converts the model into $WORK for step 2.
-step translate-1.3B 240 "$PY" "$REPO/bench/translate_throughput.py" --shape 1.3B --device cuda --repeat 2 \
+step translate-$SHAPE 240 "$PY" "$REPO/bench/translate_throughput.py" --shape "$SHAPE" --device "$DEVICE" --repeat 2 \
   --skip-float --cache-rows 0 --workdir "$WORK"
 
 # 2. the build-mix flow end to end on the same model, against the translator alone; hours for 5M
 #    rows (transformers measured there at the flow's output length). Needs prefect, polars and the
 #    language-ID packages among the wheels: without them it fails at once and is reported.
-step flow-1.3B 130 "$PY" "$REPO/bench/flow_throughput.py" --shape 1.3B --device cuda --workdir "$WORK"
+step flow-$SHAPE 130 "$PY" "$REPO/bench/flow_throughput.py" --shape "$SHAPE" --device "$DEVICE" --workdir "$WORK"
 
 # 3. the GPU tests (copied out of the repository: its polymix/ folder must not shadow the wheel)
 rm -rf "$SCRATCH/tests" && cp -r "$REPO/tests" "$SCRATCH/tests"

@@ -13,11 +13,9 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PIP="${PIP:-$REPO/.venv/bin/python -m pip}"
 DEST="$REPO/gpu/whl"
 PLATFORM=(--only-binary=:all: --python-version 3.12 --implementation cp
-          --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
+          --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64
           --platform manylinux2014_x86_64 --platform any)
-rm -rf "$DEST" && mkdir -p "$DEST"
-grep -qx 'gpu/' "$(git -C "$REPO" rev-parse --git-common-dir)/info/exclude" 2>/dev/null \
-  || echo 'gpu/' >> "$(git -C "$REPO" rev-parse --git-common-dir)/info/exclude"
+rm -rf "$DEST" && mkdir -p "$DEST"   # gpu/ is in .gitignore
 
 $PIP wheel -q --no-deps -w "$DEST" "$REPO"
 $PIP download -q --no-deps "${PLATFORM[@]}" -d "$DEST" ctranslate2==4.8.5 protobuf

@@ -627,9 +627,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ct2_label = f"ctranslate2 alone {quant}"
         rows = [(quant, resolved[stored], 0)]
         rows += [] if args.skip_float or reference_type == quant else [(reference_type, resolved[reference_type], 0)]
-        rows += [(quant, resolved[stored], r) for r in replica_sweep]
         translators = {}
-        for compute_type, model, replicas in rows:
+        for compute_type, model, replicas in rows + [(quant, resolved[stored], r) for r in replica_sweep]:
+            if replicas and translators and replicas == translators[f"polymix {quant}"].choice.replicas:
+                continue  # the default row already runs with this many
             translator = polymix_translator(model, compute_type, device, threads, max_batch_tokens, max(token_counts), replicas)
             run_polymix(translator, warm, TARGET_LANG)  # loads the model
             label = f"polymix {compute_type}" + (f", {replicas} replica(s)/device" if replicas else "")

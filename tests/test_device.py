@@ -153,3 +153,25 @@ def test_the_translator_times_its_replicas(tiny_nllb_ct2):
     assert timing.workers == t.replicas == 2 and t.stats["batches"] >= 1
     assert timing.decoding == pytest.approx(t.stats["decode_seconds"]) and timing.decoding > 0
     assert timing.decoding + timing.lead + timing.gaps + timing.tail == pytest.approx(2 * timing.wall)
+
+
+def test_closing_the_pool_joins_its_workers_and_drops_the_model_here():
+    """The workers hold the CTranslate2 model; freed by a daemon thread while the interpreter shuts
+    down, it can abort the process ("terminate called without an active exception", exit 134, seen
+    once in bench/gpu_check.sh's dry run). close() (also run at exit) joins them and lets go of it."""
+    import gc
+    import weakref
+
+    class Model:
+        def translate_batch(self, batch):
+            return batch
+
+    model = Model()
+    pool = DecodePool(model.translate_batch, workers=3)
+    assert [tag for tag, *_ in pool.run([(0, ("x",), {})])] == [0]
+    alive = weakref.ref(model)
+    del model
+    pool.close()
+    gc.collect()
+    assert not any(t.is_alive() for t in pool._threads)
+    assert alive() is None  # freed in this thread, not by a worker at shutdown

@@ -99,6 +99,12 @@ class DecodePool:
             raise error
 
     def close(self) -> None:
-        """Stop the workers (they finish the batches already queued)."""
+        """Stop the workers (they finish the batches already queued) and wait for them, then drop
+        the model here: a CTranslate2 model freed by a daemon thread while the interpreter shuts
+        down aborts the process ("terminate called without an active exception")."""
         for _ in self._threads:
             self._queue.put(None)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=60)
+        self._translate = None
