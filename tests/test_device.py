@@ -175,3 +175,38 @@ def test_closing_the_pool_joins_its_workers_and_drops_the_model_here():
     gc.collect()
     assert not any(t.is_alive() for t in pool._threads)
     assert alive() is None  # freed in this thread, not by a worker at shutdown
+
+
+def test_two_chunks_at_once_translate_a_shared_string_once(tiny_nllb_ct2):
+    """Chunks in two threads share the service: strings both need (template pieces, frequent
+    answers) go to the model once; the other call waits for them."""
+    from polymix.translate import model as M
+    from polymix.translate.nllb import NllbTranslator
+    from polymix.translate.service import TranslationService
+
+    class Slow(NllbTranslator):  # the real translator, slowed so that the two calls overlap
+        def translate(self, *args, **kwargs):
+            time.sleep(0.3)
+            return super().translate(*args, **kwargs)
+
+    resolved = M.ResolvedModel(tiny_nllb_ct2, "tiny", "x", "float32")
+    a = ["Short answer:", "yes", "A dog runs on the beach.", "What is the man holding?"]
+    b = ["Short answer:", "yes", "Two cats sit on a red chair.", "What is the man holding?"]
+    reference = TranslationService(NllbTranslator(resolved, runtime=RuntimeSettings(device="cpu")))
+    expected = [reference.translate(a, "deu_Latn"), reference.translate(b, "deu_Latn")]
+    service = TranslationService(Slow(resolved, runtime=RuntimeSettings(device="cpu")))
+    got: list = [None, None]
+
+    def run(k, texts):
+        got[k] = service.translate(texts, "deu_Latn")
+
+    threads = [threading.Thread(target=run, args=(0, a))]
+    threads[0].start()
+    time.sleep(0.1)  # the first call has claimed its strings
+    threads.append(threading.Thread(target=run, args=(1, b)))
+    threads[1].start()
+    for t in threads:
+        t.join()
+    assert got == expected
+    assert service.translator.stats["sentences"] == len(set(a) | set(b)) == 5
+    assert service.totals()["translated"] == 5 and service.totals()["hits"] == 3
