@@ -180,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         t.translate([s for s, _ in pairs], [lang for _, lang in pairs])  # one call: the translator at its best
         alone_s = time.perf_counter() - started
-        log(f"[translator] the same {strings} distinct strings in one call: {alone_s:.1f} s (the flow sent "
-            f"{delta['sentences']}: chunks running at once both translate a string neither has cached yet)")
+        log(f"[translator] the same {strings} distinct strings in one call: {alone_s:.1f} s (the flow sent the model "
+            f"{delta['sentences']})")
 
         flow_rps, alone_rps = planned / flow_s, planned / alone_s
         hf_sps = args.transformers_sps or measure_transformers(hf_dir, device, [s for s, _ in pairs],
