@@ -38,7 +38,7 @@ step() {
   local status=ok
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && status="TIMED OUT"
   [ $rc -ne 0 ] && [ "$status" = ok ] && status="FAILED (rc $rc)"
-  note "$(printf '%-22s %-16s %4ds  %s' "$name" "$status" "$t" "$(grep -E '^(ratio|flow_rows_s)=|passed|failed' "$OUT_DIR/$name.log" | tail -1)")"
+  note "$(printf '%-22s %-16s %4ds  %s' "$name" "$status" "$t" "$(grep -E '^(ratio|flow_rows_s)=|passed|failed|skipped|error' "$OUT_DIR/$name.log" | tail -1)")"
 }
 
 # -- environment: wheels without an index, the CUDA 12 name of cuBLAS, offline hub ---------------
@@ -47,7 +47,10 @@ if [ "$DEVICE" = cuda ] && ls "$REPO"/gpu/whl/*.whl >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$REPO"/gpu/whl/*.whl > "$OUT_DIR/install.log" 2>&1 \
     || echo "pip install of gpu/whl failed (see install.log)" >> "$OUT_DIR/install.log"
 fi
-CUBLAS="$(find / -name 'libcublas.so.13*' -path '*nvidia*' 2>/dev/null | head -1)"
+# the torch environment's nvidia/cu13/lib first (quick), then anywhere
+TORCH_SITE="$("$PY" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))' 2>/dev/null)"
+CUBLAS="$(find "${TORCH_SITE:-/nonexistent}/nvidia" -name 'libcublas.so.13*' 2>/dev/null | head -1)"
+[ -n "$CUBLAS" ] || CUBLAS="$(find / -name 'libcublas.so.13*' -path '*nvidia*' 2>/dev/null | head -1)"
 if [ -n "$CUBLAS" ]; then
   LIBDIR="$(dirname "$CUBLAS")"
   ln -sf "$LIBDIR/$(basename "$CUBLAS")" "$SCRATCH/cuda12/libcublas.so.12"
@@ -76,7 +79,7 @@ step flow-$SHAPE 130 "$PY" "$REPO/bench/flow_throughput.py" --shape "$SHAPE" --d
 
 # 3. the GPU tests (copied out of the repository: its polymix/ folder must not shadow the wheel)
 rm -rf "$SCRATCH/tests" && cp -r "$REPO/tests" "$SCRATCH/tests"
-step gpu-tests 80 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu "$SCRATCH/tests"
+step gpu-tests 100 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu "$SCRATCH/tests"
 
 note "total $(( $(date +%s) - STARTED ))s; logs in $OUT_DIR"
 cat "$OUT_DIR/summary.txt"

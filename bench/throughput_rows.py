@@ -67,7 +67,7 @@ def timed_rounds(paths: list[tuple[str, Run]], n: int, T: int, repeat: int) -> t
 def table(best: dict[str, float], n: int, T: int, hf_label: str) -> None:
     hf_sps = n / best[hf_label]
     log("")
-    log(f"{T} tokens per sentence:")
+    log(f"{T} tokens per sentence (fastest of the rounds):")
     log(f"{'path':<34}{'seconds':>9}{'sent/s':>10}{'tokens/s':>11}{'vs transformers':>17}")
     for label, secs in best.items():
         log(f"{label:<34}{secs:>9.2f}{n / secs:>10.1f}{n * T / secs:>11.0f}{(n / secs) / hf_sps:>16.2f}x")

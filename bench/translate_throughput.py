@@ -653,8 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{agree}/{checked} inputs (greedy, no_repeat_ngram_size=0)")
 
         # -- timed runs, interleaved; the best of --repeat per path, per output length ----------
+        # Each length's table is printed as soon as it is measured: a run cut short keeps them.
         results: dict[int, tuple[dict[str, float], list[dict[str, float]]]] = {}
-        idle: dict[int, str] = {}
+        target = 4.5 if device == "cuda" else 3.0
         for length in token_counts:
             for translator in translators.values():
                 translator.output_tokens = length
@@ -665,31 +666,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                       if label != polymix_label and (length == T or not label.endswith("device"))]
             paths.append((hf_label, lambda length=length: run_transformers(hf_model, tok, texts, TARGET_LANG, length, device,
                                                                            args.hf_batch_size)))
-            results[length] = timed_rounds(paths, n, length, args.repeat)
-            idle[length] = idle_line(default)  # its last timed run
-        del hf_model, translators, paths, default
-        if device == "cuda":
-            torch.cuda.empty_cache()
-
-        # -- tables ----------------------------------------------------------------------------
-        target = 4.5 if device == "cuda" else 3.0
-        for length in token_counts:
-            best, rounds = results[length]
+            results[length] = best, rounds = timed_rounds(paths, n, length, args.repeat)
             table(best, n, length, hf_label)
-            hf_sps = n / best[hf_label]
-            sps = n / best[polymix_label]
+            hf_sps, sps = n / best[hf_label], n / best[polymix_label]
             log(f"headline: polymix {quant} (its default) vs {hf_label} (mBLIP's): {sps / hf_sps:.2f}x at {length} tokens"
                 + (f", target >= {target}x on {device.upper()}: {'met' if sps / hf_sps >= target else 'NOT met'}" if length == T else "")
                 + " (same model and inputs, before counting the cache)")
             log(f"overhead: polymix runs at {sps / (n / best[ct2_label]):.1%} of ctranslate2 alone on the same batches "
                 f"(target >= 90%)")
-            log(idle[length])
+            log(idle_line(default))  # its last timed run
             if args.repeat > 1:
                 per_round = [r[hf_label] / r[polymix_label] for r in rounds]
                 log(f"per round (same round, back to back): {' '.join(f'{x:.2f}x' for x in per_round)}; median "
                     f"{sorted(per_round)[len(per_round) // 2]:.2f}x")
             if not args.skip_float:
                 log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / best[f'polymix {reference_type}']) / hf_sps:.2f}x")
+            log("")
+        del hf_model, translators, paths, default
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
         best = results[T][0]
         hf_sps, polymix_sps, ct2_sps = n / best[hf_label], n / best[polymix_label], n / best[ct2_label]
         ratio = polymix_sps / hf_sps
