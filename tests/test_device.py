@@ -76,6 +76,15 @@ def test_language_id_gets_the_cores_a_gpu_translator_leaves():
     assert D.lid_processes(gpu, 16) == 14 and D.lid_processes(gpu, 4) == 2
 
 
+def test_free_memory_follows_cuda_visible_devices(monkeypatch):
+    """nvidia-smi lists every GPU; CTranslate2 numbers the visible ones from 0 (e.g. a Dask worker per GPU)."""
+    monkeypatch.setattr(D, "_nvidia_smi_free", lambda: [10 * GIB, 20 * GIB, 30 * GIB, 40 * GIB])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert D._free_gpu_memory(4) == (10 * GIB, 20 * GIB, 30 * GIB, 40 * GIB)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    assert D._free_gpu_memory(2) == (30 * GIB, 10 * GIB)
+
+
 def test_probe_sees_this_machine():
     hw = D.probe("cpu")
     assert hw.device == "cpu" and hw.cores >= 1 and hw.gpus == 0

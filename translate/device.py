@@ -76,7 +76,7 @@ class Choice:
 
 
 def probe(device: str = "auto") -> Hardware:
-    """What this machine has. Free GPU memory comes from torch (or nvidia-smi) when either works."""
+    """What this machine has. Free GPU memory comes from nvidia-smi (or torch) when either works."""
     import ctranslate2
 
     if device not in ("auto", "cpu", "cuda"):
@@ -91,22 +91,35 @@ def probe(device: str = "auto") -> Hardware:
 
 
 def _free_gpu_memory(gpus: int) -> tuple[int, ...]:
+    """Free bytes per visible GPU: from nvidia-smi (no CUDA context in this process), else torch."""
+    smi = _nvidia_smi_free()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        ids = list(range(len(smi))) if visible is None else [int(x) for x in visible.split(",") if x.strip()]
+    except ValueError:  # GPU UUIDs: leave the mapping to torch
+        ids = []
+    if smi and len(ids) == gpus and all(0 <= i < len(smi) for i in ids):
+        return tuple(smi[i] for i in ids)
     try:
         import torch
 
         if torch.cuda.is_available() and torch.cuda.device_count() == gpus:
             return tuple(torch.cuda.mem_get_info(i)[0] for i in range(gpus))
-    except Exception:  # noqa: BLE001 - a CPU build of torch, a driver mismatch: try nvidia-smi
+    except Exception:  # noqa: BLE001 - a CPU build of torch, a driver mismatch: unknown then
         pass
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=20, check=True).stdout.split()
-            if len(out) == gpus:
-                return tuple(int(x) * MIB for x in out)
-        except (OSError, subprocess.SubprocessError, ValueError):
-            pass
     return ()
+
+
+def _nvidia_smi_free() -> list[int]:
+    """Free bytes of every GPU nvidia-smi lists (all of them, whatever CUDA_VISIBLE_DEVICES says)."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout.split()
+        return [int(x) * MIB for x in out]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
 
 
 def conversion_quantization(device: str, requested: str) -> tuple[str, str]:
