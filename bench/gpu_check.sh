@@ -77,9 +77,11 @@ step translate-$SHAPE 240 "$PY" "$REPO/bench/translate_throughput.py" --shape "$
 #    language-ID packages among the wheels: without them it fails at once and is reported.
 step flow-$SHAPE 130 "$PY" "$REPO/bench/flow_throughput.py" --shape "$SHAPE" --device "$DEVICE" --workdir "$WORK"
 
-# 3. the GPU tests (copied out of the repository: its polymix/ folder must not shadow the wheel)
+# 3. the GPU tests (copied out of the repository: its polymix/ folder must not shadow the wheel);
+#    only the files that hold them, since the others import packages the machine may lack
 rm -rf "$SCRATCH/tests" && cp -r "$REPO/tests" "$SCRATCH/tests"
-step gpu-tests 100 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu "$SCRATCH/tests"
+GPU_TESTS=$(grep -l "mark.gpu" "$SCRATCH"/tests/test_*.py)
+step gpu-tests 100 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu --continue-on-collection-errors $GPU_TESTS
 
 note "total $(( $(date +%s) - STARTED ))s; logs in $OUT_DIR"
 cat "$OUT_DIR/summary.txt"
