@@ -45,16 +45,30 @@ def ct2_alone(translator, texts: Sequence[str], lang: str) -> Run:
     return run
 
 
-def timed_rounds(paths: list[tuple[str, Run]], n: int, T: int, repeat: int) -> tuple[dict[str, float], list[dict[str, float]]]:
-    """Every path once per round, ``repeat`` rounds; (fastest seconds per path, seconds per round)."""
+def timed_rounds(paths: list[tuple[str, Run]], n: int, T: int, repeat: int,
+                 optional: Sequence[str] = ()) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Every path once per round, ``repeat`` rounds; (fastest seconds per path, seconds per round).
+    A path in ``optional`` that fails (e.g. more replicas than the GPU's memory holds) is reported
+    and left out of the later rounds; any other failure is raised."""
     best: dict[str, float] = {}
     rounds: list[dict[str, float]] = []
+    failed: set[str] = set()
     for rep in range(repeat):
         rounds.append({})
         for label, run in paths:
+            if label in failed:
+                continue
             load = os.getloadavg()[0]
             log(f"[{label}] translating {n} sentences, {T} tokens{f' (run {rep + 1}/{repeat})' if repeat > 1 else ''} ...")
-            seconds, _, tokens = run()
+            try:
+                seconds, _, tokens = run()
+            except Exception as err:  # noqa: BLE001 - only for optional rows, see below
+                if label not in optional:
+                    raise
+                log(f"[{label}] FAILED, left out: {type(err).__name__}: {str(err)[:200]}")
+                failed.add(label)
+                best.pop(label, None)
+                continue
             if tokens != n * T:
                 raise AssertionError(f"{label} decoded {tokens} tokens, expected {n} x {T}")
             log(f"[{label}] {seconds:.2f} s, {n / seconds:.1f} sentences/s (load average {load:.1f} -> "

@@ -511,7 +511,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="comma list of further output lengths to time the same way (default: 12 on CUDA, none on CPU)")
     p.add_argument("--replicas", default=None,
                    help="comma list of replicas per device to time polymix with besides its own choice, at --output-tokens "
-                        "(default: 1,2,4 on CUDA, none on CPU)")
+                        "and the default row's batch budget (default: 1,2,4 on CUDA, none on CPU); a count whose model or "
+                        "batches do not fit is reported and left out")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where both paths run (auto: CUDA when CTranslate2 sees a GPU)")
     p.add_argument("--quantization", default="auto",
@@ -631,9 +632,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for compute_type, model, replicas in rows + [(quant, resolved[stored], r) for r in replica_sweep]:
             if replicas and translators and replicas == translators[f"polymix {quant}"].choice.replicas:
                 continue  # the default row already runs with this many
-            translator = polymix_translator(model, compute_type, device, threads, max_batch_tokens, max(token_counts), replicas)
-            run_polymix(translator, warm, TARGET_LANG)  # loads the model
+            budget = translators[f"polymix {quant}"].choice.max_batch_tokens if replicas else max_batch_tokens
+            translator = polymix_translator(model, compute_type, device, threads, budget, max(token_counts), replicas)
             label = f"polymix {compute_type}" + (f", {replicas} replica(s)/device" if replicas else "")
+            try:
+                run_polymix(translator, warm, TARGET_LANG)  # loads the model
+            except Exception as err:  # noqa: BLE001 - a sweep row that does not fit is reported, not fatal
+                if not replicas:
+                    raise
+                log(f"[{label}] FAILED to load, left out: {type(err).__name__}: {str(err)[:200]}")
+                continue
             translators[label] = translator
             log(f"[{label}] {translator.choice.describe()}")
         polymix_label = f"polymix {quant}"
@@ -666,7 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       if label != polymix_label and (length == T or not label.endswith("device"))]
             paths.append((hf_label, lambda length=length: run_transformers(hf_model, tok, texts, TARGET_LANG, length, device,
                                                                            args.hf_batch_size)))
-            results[length] = best, rounds = timed_rounds(paths, n, length, args.repeat)
+            results[length] = best, rounds = timed_rounds(paths, n, length, args.repeat,
+                                                          optional=[label for label in translators if label.endswith("device")])
             table(best, n, length, hf_label)
             hf_sps, sps = n / best[hf_label], n / best[polymix_label]
             log(f"headline: polymix {quant} (its default) vs {hf_label} (mBLIP's): {sps / hf_sps:.2f}x at {length} tokens"
