@@ -11,7 +11,7 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid test test-fast test-faults langs clean
+.PHONY: help install demo toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid bench-flow gpu-pack test test-fast test-faults langs clean
 DEV ?= ../shared/data/udhr-lid-dev.jsonl
 CONFIG ?= training/configs/mblip-mt0-xl.yaml
 DATA   ?= out/demo
@@ -91,6 +91,12 @@ bench-translate: install ## translation sentences/s, polymix vs transformers gen
 
 bench-lid: install ## language-ID rows/s on captions, single process vs pool
 	$(BIN)/python bench/lid_throughput.py
+
+bench-flow: install ## the build-mix flow end to end vs the translator alone on the same strings, hours for 5M rows
+	$(BIN)/python bench/flow_throughput.py
+
+gpu-pack: install ## build gpu/whl (git-ignored) for bench/gpu_check.sh on a lent GPU machine
+	bench/gpu_pack.sh
 
 test: install ## run the whole test suite, slow tests included
 	$(BIN)/python -m pytest -q

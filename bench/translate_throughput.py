@@ -69,6 +69,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ helpers, when run as a script
+from throughput_rows import ct2_alone, idle_line, log, table, timed_rounds  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -97,10 +100,6 @@ SHAPES = {
     "600M": Shape(1024, 12, 4096, 16, NLLB_VOCAB, "nllb-200-distilled-600M, for a GPU"),
     "1.3B": Shape(1024, 24, 8192, 16, NLLB_VOCAB, "nllb-200-distilled-1.3B, mBLIP's translator, for a GPU"),
 }
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -291,23 +290,38 @@ def fixed_length_translator_class():
         wrapped so that every batch decodes ``output_tokens`` tokens after the language token.
 
         Everything else is NllbTranslator's own code: the split check, source tokenization,
-        ``_batches`` (token budget over length-sorted inputs), asynchronous submission, prefix
+        ``_batches`` (token budget over length-sorted inputs), the decoding pool, prefix
         stripping, the per-text length check (``length_extra`` is raised so that it never cuts
         the forced length) and detokenization. nllb.py has no min-length option, and the
         benchmark does not change polymix's code.
         """
 
-        output_tokens = 0
+        _output_tokens = 0
+        _fixed: _FixedLength | None = None
+
+        @property
+        def output_tokens(self) -> int:
+            return self._output_tokens
+
+        @output_tokens.setter
+        def output_tokens(self, value: int) -> None:
+            # one wrapper per model, changed in place: the decoding pool holds its translate_batch
+            self._output_tokens = value
+            if self._fixed is not None:
+                self._fixed.length = value + 1
 
         @property
         def translator(self):
             inner = NllbTranslator.translator.fget(self)
-            return _FixedLength(inner, self.output_tokens + 1)  # +1: the target prefix
+            if self._fixed is None or self._fixed.inner is not inner:
+                self._fixed = _FixedLength(inner, self._output_tokens + 1)  # +1: the target prefix
+            return self._fixed
 
     return FixedLengthNllbTranslator
 
 
-def polymix_translator(model, compute_type: str, device: str, threads: int, max_batch_tokens: int, output_tokens: int):
+def polymix_translator(model, compute_type: str, device: str, threads: int, max_batch_tokens: int, output_tokens: int,
+                       replicas: int = 0):
     """A fixed-length NllbTranslator on ``model`` (a ResolvedModel from polymix's resolver)."""
     from polymix.translate.nllb import DecodeSettings, RuntimeSettings
 
@@ -315,7 +329,7 @@ def polymix_translator(model, compute_type: str, device: str, threads: int, max_
     # polymix's decoding defaults (greedy, no_repeat_ngram_size=4, ...), except that the length
     # bound may not cut the forced length.
     decode = DecodeSettings(length_extra=output_tokens + 10)
-    runtime = RuntimeSettings(device=device, compute_type=compute_type, threads=threads,
+    runtime = RuntimeSettings(device=device, compute_type=compute_type, threads=threads, inter_threads=replicas,
                               max_batch_tokens=max_batch_tokens)
     translator = cls(model, decode, runtime)
     translator.output_tokens = output_tokens
@@ -489,17 +503,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="override the shape's model vocabulary size (0: the tokenizer's own size, no extension; default: the shape's)")
     p.add_argument("--sentences", type=int, default=None,
                    help="English inputs to translate (default: 512 on CPU, 4096 on CUDA)")
-    p.add_argument("--output-tokens", type=int, default=12,
-                   help="tokens every sentence decodes after the target-language token, in both paths (fixed, since "
-                        "random weights never emit </s>); the default is about 1.3x the inputs' mean English tokens, "
-                        "as NLLB's outputs in most target languages take more tokens than the English")
+    p.add_argument("--output-tokens", type=int, default=None,
+                   help="tokens every sentence decodes after the target-language token, in all paths (fixed, since "
+                        "random weights never emit </s>); default 24 on CUDA (a caption's length), 12 on CPU (about "
+                        "1.3x the inputs' mean English tokens)")
+    p.add_argument("--also-tokens", default=None,
+                   help="comma list of further output lengths to time the same way (default: 12 on CUDA, none on CPU)")
+    p.add_argument("--replicas", default=None,
+                   help="comma list of replicas per device to time polymix with besides its own choice, at --output-tokens "
+                        "and the default row's batch budget (default: 1,2,4 on CUDA, none on CPU); a count whose model or "
+                        "batches do not fit is reported and left out")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where both paths run (auto: CUDA when CTranslate2 sees a GPU)")
     p.add_argument("--quantization", default="auto",
-                   help="polymix's compute type: auto = polymix's default, int8 on CPU and int8_float16 on CUDA; or any "
+                   help="polymix's compute type: auto = polymix's default, int8 on CPU and float16 on CUDA; or any "
                         "CTranslate2 compute type (int8, int8_float32, int8_float16, float16, bfloat16, float32)")
     p.add_argument("--max-batch-tokens", type=int, default=None,
-                   help="polymix's padded-token budget per batch (default: RuntimeSettings' 4096)")
+                   help="polymix's padded-token budget per batch (default: polymix's choice, 4096 on CPU, up to 16384 on a GPU)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for both paths: polymix's thread budget (RuntimeSettings.threads) and torch.set_num_threads "
                         "(default: the CPUs this process may use)")
@@ -549,24 +569,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--device cuda: torch sees no GPU (a CPU build of torch?); both paths must run on the same device")
     threads = args.threads or len(os.sched_getaffinity(0))
     n = args.sentences or (4096 if device == "cuda" else 512)
-    T = args.output_tokens
-    if T < 1 or n < 1 or args.repeat < 1:
-        raise SystemExit("--sentences, --output-tokens and --repeat must be >= 1")
+    T = args.output_tokens or (24 if device == "cuda" else 12)
+    also = args.also_tokens if args.also_tokens is not None else ("12" if device == "cuda" else "")
+    replica_sweep = [int(x) for x in (args.replicas if args.replicas is not None else ("1,2,4" if device == "cuda" else "")).split(",") if x.strip()]
+    token_counts = [T] + [int(x) for x in also.split(",") if x.strip() and int(x) != T]
+    if min(token_counts) < 1 or n < 1 or args.repeat < 1 or any(r < 1 for r in replica_sweep):
+        raise SystemExit("--sentences, --output-tokens, --also-tokens, --replicas and --repeat must be >= 1")
     shape = SHAPES[args.shape]
     if args.vocab is not None:
         shape = dataclasses.replace(shape, vocab=args.vocab or None)
     quant = args.quantization
-    if quant == "auto":
-        quant = "int8_float16" if device == "cuda" else "int8"
+    if quant == "auto":  # polymix's own choice for the device (translate/device.py)
+        from polymix.translate import device as D
+
+        quant = D.compute_type(device, D.conversion_quantization(device, "auto")[0], "auto",
+                               ctranslate2.get_supported_compute_types(device))[0]
     reference_type = "float16" if device == "cuda" else "float32"  # what transformers runs in
     supported = ctranslate2.get_supported_compute_types(device)
     if quant not in supported:
         raise SystemExit(f"--quantization {quant}: not supported on {device} ({', '.join(sorted(supported))})")
-    max_batch_tokens = args.max_batch_tokens
-    if max_batch_tokens is None:
-        from polymix.translate.nllb import RuntimeSettings
-
-        max_batch_tokens = RuntimeSettings().max_batch_tokens
+    max_batch_tokens = args.max_batch_tokens or 0  # 0: polymix chooses (translate/device.py)
 
     temp = None
     if args.workdir is None:
@@ -579,7 +601,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"[setup] shape={args.shape} ({shape.d_model}d, {shape.layers}+{shape.layers} layers, FFN {shape.ffn}, "
             f"vocabulary {shape.vocab or 'tokenizer'}) device={device} threads={threads} sentences={n} "
             f"output_tokens={T} polymix={quant} transformers={'fp16' if device == 'cuda' else 'fp32'} "
-            f"max_batch_tokens={max_batch_tokens} hf_batch={args.hf_batch_size}")
+            f"max_batch_tokens={max_batch_tokens or 'auto'} hf_batch={args.hf_batch_size} also_tokens={token_counts[1:]} "
+            f"replica_sweep={replica_sweep}")
         log(f"[setup] ctranslate2 {ctranslate2.__version__}, torch {torch.__version__}, transformers {transformers.__version__}")
         tuned = {k: v for k, v in os.environ.items() if k.startswith(("CT2_", "OMP_", "MKL_", "DNNL_", "ONEDNN_"))}
         if tuned:
@@ -593,76 +616,88 @@ def main(argv: Sequence[str] | None = None) -> int:
         # <folder> --quantization ...` does), into a cache under the work folder.
         stored = {"int8": "int8", "int8_float32": "int8", "int8_float16": "int8", "int8_bfloat16": "int8"}.get(quant, quant)
         resolved = {stored: resolve(str(hf_dir), stored, cache_dir=workdir / "polymix-cache")}
-        if not args.skip_float:
+        if not args.skip_float and reference_type not in resolved:
             resolved[reference_type] = resolve(str(hf_dir), reference_type, cache_dir=workdir / "polymix-cache")
         log(f"[model] converted to CTranslate2 ({', '.join(resolved)}) in {time.perf_counter() - started:.1f} s")
 
         texts = make_inputs(n, args.seed)
         warm = texts[: min(n, 64)]
 
-        # -- load and warm up both paths -------------------------------------------------------
+        # -- load and warm up the paths ------------------------------------------------------
         hf_label = f"transformers {'fp16' if device == 'cuda' else 'fp32'}"
-        paths: list[tuple[str, Any]] = []  # (label, run() -> (seconds, outputs, tokens))
-        rows = [(quant, resolved[stored])] + ([] if args.skip_float else [(reference_type, resolved[reference_type])])
+        ct2_label = f"ctranslate2 alone {quant}"
+        rows = [(quant, resolved[stored], 0)]
+        rows += [] if args.skip_float or reference_type == quant else [(reference_type, resolved[reference_type], 0)]
         translators = {}
-        for compute_type, model in rows:
-            translator = polymix_translator(model, compute_type, device, threads, max_batch_tokens, T)
-            run_polymix(translator, warm, TARGET_LANG)  # loads the model
-            translators[compute_type] = translator
-            paths.append((f"polymix {compute_type}", lambda tr=translator: run_polymix(tr, texts, TARGET_LANG)))
+        for compute_type, model, replicas in rows + [(quant, resolved[stored], r) for r in replica_sweep]:
+            if replicas and translators and replicas == translators[f"polymix {quant}"].choice.replicas:
+                continue  # the default row already runs with this many
+            budget = translators[f"polymix {quant}"].choice.max_batch_tokens if replicas else max_batch_tokens
+            translator = polymix_translator(model, compute_type, device, threads, budget, max(token_counts), replicas)
+            label = f"polymix {compute_type}" + (f", {replicas} replica(s)/device" if replicas else "")
+            try:
+                run_polymix(translator, warm, TARGET_LANG)  # loads the model
+            except Exception as err:  # noqa: BLE001 - a sweep row that does not fit is reported, not fatal
+                if not replicas:
+                    raise
+                log(f"[{label}] FAILED to load, left out: {type(err).__name__}: {str(err)[:200]}")
+                continue
+            translators[label] = translator
+            log(f"[{label}] {translator.choice.describe()}")
+        polymix_label = f"polymix {quant}"
+        default = translators[polymix_label]
         hf_model, tok, _ = load_transformers(hf_dir, device, threads)
         run_transformers(hf_model, tok, warm, TARGET_LANG, T, device, args.hf_batch_size)
-        paths.append((hf_label, lambda: run_transformers(hf_model, tok, texts, TARGET_LANG, T, device, args.hf_batch_size)))
 
-        first = next(iter(translators.values()))
-        lengths = [len(t) for t in first.source_tokens(texts)]
+        lengths = [len(t) for t in default.source_tokens(texts)]
         log(f"[inputs] {n} texts in data order, source tokens mean {sum(lengths) / n:.1f} (min {min(lengths)}, max "
-            f"{max(lengths)}); polymix: {len(first._batches(lengths, first.replicas))} batches of <= {max_batch_tokens} padded tokens "
-            f"for {first.replicas} replica(s), "
+            f"{max(lengths)}); polymix: {len(default._batches(lengths, default.replicas))} batches of <= "
+            f"{default.choice.max_batch_tokens} padded tokens for {default.replicas} replica(s), "
             f"length-sorted; transformers: {math.ceil(n / args.hf_batch_size)} batches of {args.hf_batch_size}, "
             f"{_padding_share(lengths, args.hf_batch_size):.0%} of their source tokens are padding")
         if not args.skip_float:
-            agree, checked = agreement(translators[reference_type], hf_model, tok, texts[:16], T, device)
+            agree, checked = agreement(translators[f"polymix {reference_type}"], hf_model, tok, texts[:16], T, device)
             log(f"[check] same model: polymix {reference_type} and {hf_label} decode the same {T} token ids for "
                 f"{agree}/{checked} inputs (greedy, no_repeat_ngram_size=0)")
 
-        # -- timed runs, interleaved; the best of --repeat per path ---------------------------
-        best: dict[str, float] = {}
-        rounds: list[dict[str, float]] = []
-        for rep in range(args.repeat):
-            rounds.append({})
-            for label, run in paths:
-                load = os.getloadavg()[0]
-                log(f"[{label}] translating {n} sentences{f' (run {rep + 1}/{args.repeat})' if args.repeat > 1 else ''} ...")
-                seconds, _, tokens = run()
-                if tokens != n * T:
-                    raise AssertionError(f"{label} decoded {tokens} tokens, expected {n} x {T}")
-                log(f"[{label}] {seconds:.2f} s, {n / seconds:.1f} sentences/s, {tokens // n} tokens/sentence after the "
-                    f"language token (load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-                best[label] = min(best.get(label, math.inf), seconds)
-                rounds[-1][label] = seconds
-        del hf_model, translators, paths
+        # -- timed runs, interleaved; the best of --repeat per path, per output length ----------
+        # Each length's table is printed as soon as it is measured: a run cut short keeps them.
+        results: dict[int, tuple[dict[str, float], list[dict[str, float]]]] = {}
+        target = 4.5 if device == "cuda" else 3.0
+        for length in token_counts:
+            for translator in translators.values():
+                translator.output_tokens = length
+            ct2_run = ct2_alone(default, texts, TARGET_LANG)
+            paths: list[tuple[str, Any]] = [(polymix_label, lambda: run_polymix(default, texts, TARGET_LANG)), (ct2_label, ct2_run)]
+            ct2_run()  # warm-up at this length
+            paths += [(label, lambda tr=tr: run_polymix(tr, texts, TARGET_LANG)) for label, tr in translators.items()
+                      if label != polymix_label and (length == T or not label.endswith("device"))]
+            paths.append((hf_label, lambda length=length: run_transformers(hf_model, tok, texts, TARGET_LANG, length, device,
+                                                                           args.hf_batch_size)))
+            results[length] = best, rounds = timed_rounds(paths, n, length, args.repeat,
+                                                          optional=[label for label in translators if label.endswith("device")])
+            table(best, n, length, hf_label)
+            hf_sps, sps = n / best[hf_label], n / best[polymix_label]
+            log(f"headline: polymix {quant} (its default) vs {hf_label} (mBLIP's): {sps / hf_sps:.2f}x at {length} tokens"
+                + (f", target >= {target}x on {device.upper()}: {'met' if sps / hf_sps >= target else 'NOT met'}" if length == T else "")
+                + " (same model and inputs, before counting the cache)")
+            log(f"overhead: polymix runs at {sps / (n / best[ct2_label]):.1%} of ctranslate2 alone on the same batches "
+                f"(target >= 90%)")
+            log(idle_line(default))  # its last timed run
+            if args.repeat > 1:
+                per_round = [r[hf_label] / r[polymix_label] for r in rounds]
+                log(f"per round (same round, back to back): {' '.join(f'{x:.2f}x' for x in per_round)}; median "
+                    f"{sorted(per_round)[len(per_round) // 2]:.2f}x")
+            if not args.skip_float:
+                log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / best[f'polymix {reference_type}']) / hf_sps:.2f}x")
+            log("")
+        del hf_model, translators, paths, default
         if device == "cuda":
             torch.cuda.empty_cache()
 
-        # -- table ---------------------------------------------------------------------------
-        hf_sps = n / best[hf_label]
-        log("")
-        log(f"{'path':<26}{'seconds':>9}{'sent/s':>10}{'tokens/s':>11}{'vs transformers':>17}")
-        for label, secs in best.items():
-            log(f"{label:<26}{secs:>9.2f}{n / secs:>10.1f}{n * T / secs:>11.0f}{(n / secs) / hf_sps:>16.2f}x")
-        polymix_sps = n / best[f"polymix {quant}"]
+        best = results[T][0]
+        hf_sps, polymix_sps, ct2_sps = n / best[hf_label], n / best[polymix_label], n / best[ct2_label]
         ratio = polymix_sps / hf_sps
-        target = 5.0 if device == "cuda" else 3.0
-        log(f"headline: polymix {quant} (its default) vs {hf_label} (mBLIP's): {ratio:.2f}x, target >= {target:.0f}x on "
-            f"{device.upper()}: {'met' if ratio >= target else 'NOT met'} (same model and inputs, {T} decoded tokens "
-            f"per sentence, before counting the cache)")
-        if args.repeat > 1:
-            per_round = [r[hf_label] / r[f"polymix {quant}"] for r in rounds]
-            log(f"per round (same round, back to back): {' '.join(f'{x:.2f}x' for x in per_round)}; median "
-                f"{sorted(per_round)[len(per_round) // 2]:.2f}x")
-        if not args.skip_float:
-            log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / best[f'polymix {reference_type}']) / hf_sps:.2f}x")
         if os.getloadavg()[0] > os.cpu_count() and device == "cpu":
             log(f"[warning] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes competed for "
                 "the CPUs, so the timings are noisy (try --repeat 3)")
@@ -687,7 +722,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"sends {mblip / strings_per_row:.1f}x fewer strings to the model than mBLIP")
             log(f"[estimate, rough] output rows/s on this model: polymix {polymix_sps / strings_per_row:.0f} "
                 f"(cache), transformers as mBLIP {hf_sps / mblip:.0f}")
-        log(f"ratio={ratio:.2f} polymix_sps={polymix_sps:.1f} transformers_sps={hf_sps:.1f} strings_per_row={strings_per_row:.3f}")
+        log(f"ratio={ratio:.2f} polymix_sps={polymix_sps:.1f} transformers_sps={hf_sps:.1f} strings_per_row={strings_per_row:.3f} "
+            f"ct2_alone_sps={ct2_sps:.1f} output_tokens={T}")
         return 0
     finally:
         if temp is not None:

@@ -86,7 +86,9 @@ def prepare_source(spec: dict[str, Any], english: str, chunk_size: int, seed: in
 
 @task(name="plan-languages", **RETRY)
 def plan_task(settings: stage.TranslateSettings) -> dict[str, int]:
-    return stage.plan(settings, stage.get_service(settings).model_key)
+    service = stage.get_service(settings)
+    get_run_logger().info(stage.runtime_line(settings, service))  # the device choice, once per run
+    return stage.plan(settings, service.model_key)
 
 
 @task(name="translate-chunk", task_run_name="translate-{chunk_id}", **RETRY)
@@ -201,7 +203,7 @@ def build_mix(
     distribution: str = "mc4",
     english_share: float | None = None,
     model: str = DEFAULT_MODEL,
-    quantization: str = "int8",
+    quantization: str = "auto",
     cache: str | None = None,
     decode: dict[str, Any] = {},  # noqa: B006
     runtime: dict[str, Any] = {},  # noqa: B006
@@ -216,7 +218,8 @@ def build_mix(
     """Build a mix: English sources -> templates -> languages -> NLLB translation -> shards.
 
     sources: [{name, options, image_root, tasks, limit}] (``polymix sources`` lists them);
-    decode / runtime: fields of DecodeSettings / RuntimeSettings; task_runner: threads or dask
+    quantization: auto = float16 on a GPU, int8 on CPU; decode / runtime: fields of DecodeSettings /
+    RuntimeSettings (runtime values left out are chosen for the device, see translate/device.py); task_runner: threads or dask
     (scheduler_address of an existing cluster, else a local one with max_workers processes);
     fallback_to_toy: translate with the offline toy model when the model cannot be reached.
     """
@@ -239,7 +242,7 @@ def translate_flow(
     distribution: str = "mc4",
     english_share: float | None = None,
     model: str = DEFAULT_MODEL,
-    quantization: str = "int8",
+    quantization: str = "auto",
     cache: str | None = None,
     decode: dict[str, Any] = {},  # noqa: B006
     runtime: dict[str, Any] = {},  # noqa: B006

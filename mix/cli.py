@@ -183,7 +183,7 @@ def translate(
     english_share: Annotated[Optional[float], typer.Option(help="share of examples kept in English (default 0.438 for mc4, 0 for uniform)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the language assignment")] = 0,
     model: Annotated[str, typer.Option(help="hub id, local transformers folder, or local CTranslate2 folder")] = "facebook/nllb-200-distilled-1.3B",
-    quantization: Annotated[str, typer.Option(help="weights of the converted model: int8, int8_float16, float16, bfloat16, float32")] = "int8",
+    quantization: Annotated[str, typer.Option(help="weights of a converted transformers model: auto (float16 on a GPU, int8 on CPU), int8, int8_float16, float16, bfloat16, float32")] = "auto",
     revision: Annotated[Optional[str], typer.Option(help="hub revision (branch, tag or commit)")] = None,
     cache: Annotated[Optional[str], typer.Option(help="translation cache file (default ~/.cache/polymix/translations.sqlite); 'none' disables it")] = None,
     beam_size: Annotated[int, typer.Option(help="beam width (1 = greedy, as mBLIP)")] = 1,
@@ -194,28 +194,30 @@ def translate(
     length_ratio: Annotated[float, typer.Option(help="output tokens <= length_ratio x input tokens + 10")] = 2.0,
     max_input_tokens: Annotated[int, typer.Option(help="longer texts are split into sentences, translated and joined")] = 200,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    device_index: Annotated[str, typer.Option(help="comma list of GPU ids (one model replica each)")] = "0",
-    compute_type: Annotated[str, typer.Option(help="CTranslate2 compute type (auto: int8_float16 on CUDA, int8 on CPU)")] = "auto",
+    device_index: Annotated[str, typer.Option(help="comma list of GPU ids, each with its own replicas (auto: every GPU)")] = "auto",
+    compute_type: Annotated[str, typer.Option(help="CTranslate2 compute type (auto: float16 on CUDA, int8_float16 for int8 weights; int8 on CPU)")] = "auto",
     threads: Annotated[int, typer.Option(help="CPU threads translation may use in all (0: every core)")] = 0,
-    inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel (0: auto)")] = 0,
+    inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel (0: auto; on a GPU 2 where its free memory holds them)")] = 0,
     intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0: auto, min(4, threads // 2))")] = 0,
-    max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch")] = 4096,
+    max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch (0: auto, 4096 on CPU, up to 16384 on a GPU as its free memory allows)")] = 0,
     lid_settings: Annotated[Optional[str], typer.Option(help="language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)")] = None,
-    lid_processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
+    lid_processes: Annotated[int, typer.Option(help="language-ID worker processes (0: auto, 2 on CPU, the cores the translator leaves on a GPU)")] = 0,
     round_trip: Annotated[bool, typer.Option("--round-trip/--no-round-trip", help="back-translate short answers and check them against the English")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Translate an English mix into target languages with NLLB-200 on CTranslate2.
 
     Each distinct string is translated once (persistent cache). Killed and run again with the same
-    settings, it resumes: finished chunks are skipped.
+    settings, it resumes: finished chunks are skipped. Runtime options left on auto are chosen for the
+    device (a GPU: float16, every GPU, 2 replicas and up to 16384-token batches as free memory allows);
+    the log prints the choice and why.
     """
     from polymix.translate.model import ModelUnavailableError
     from polymix.translate.nllb import DecodeSettings, RuntimeSettings
-    from polymix.translate.stage import TranslateSettings, translate_mix
+    from polymix.translate.stage import TranslateSettings, get_service, runtime_line, translate_mix
 
     try:
-        indices = tuple(int(i) for i in device_index.split(",") if i.strip())
+        indices = () if device_index == "auto" else tuple(int(i) for i in device_index.split(",") if i.strip())
     except ValueError:
         raise typer.BadParameter(f"--device-index {device_index!r}: expected a comma list of integers") from None
     try:
@@ -229,6 +231,7 @@ def translate(
                                     inter_threads=inter_threads, intra_threads=intra_threads, max_batch_tokens=max_batch_tokens),
             lid_settings=lid_settings, lid_processes=lid_processes, round_trip=round_trip,
         )
+        console.print(runtime_line(settings, get_service(settings)), highlight=False)
         manifest = translate_mix(settings, progress=not quiet)
         from polymix.data_cards.card import write_card
 

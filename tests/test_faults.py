@@ -322,8 +322,8 @@ def test_a_corrupt_language_id_model_file_is_moved_aside_and_rebuilt(tmp_path, m
 
 @pytest.mark.parametrize("args, needles", [
     (["prepare", "-o", "count=abc"], ["count='abc'", "integer"]),
-    (["translate", "--in", "{e}", "--out", "{t}", "--model", "toy", "--langs", "de", "--max-batch-tokens", "0", "--threads", "-2"],
-     ["--max-batch-tokens 0", "--threads -2"]),
+    (["translate", "--in", "{e}", "--out", "{t}", "--model", "toy", "--langs", "de", "--max-batch-tokens", "-5", "--threads", "-2"],
+     ["--max-batch-tokens -5", "--threads -2"]),  # 0 means auto (chosen by device)
     (["translate", "--in", "{e}", "--out", "{f}", "--model", "toy", "--langs", "de"], ["is a file"]),
     (["prepare", "--out", "{f}", "-o", "count=2"], ["is a file"]),
     (["prepare", "--source", "generic", "--path", "{j}", "--image-root", "{t}/nope", "--out", "{t}/g"], ["--image-root", "no such folder"]),

@@ -89,11 +89,16 @@ def fingerprint(folder: Path, names: tuple[str, ...] | None = None) -> str:
     return digest.hexdigest()
 
 
-def resolve(model: str = DEFAULT_MODEL, quantization: str = "int8", revision: str | None = None,
+def resolve(model: str = DEFAULT_MODEL, quantization: str = "auto", revision: str | None = None,
             cache_dir: Path | None = None) -> ResolvedModel:
-    """Return a ready CTranslate2 folder for ``model`` (see the module docstring)."""
+    """Return a ready CTranslate2 folder for ``model`` (see the module docstring). ``quantization``
+    auto: float16 where CTranslate2 sees a GPU, int8 on CPU (``device.conversion_quantization``)."""
+    if quantization == "auto":
+        from polymix.translate.device import conversion_quantization, probe
+
+        quantization = conversion_quantization(probe().device, "auto")[0]
     if quantization not in QUANTIZATIONS:
-        raise ValueError(f"quantization {quantization!r}: valid values are {', '.join(QUANTIZATIONS)}")
+        raise ValueError(f"quantization {quantization!r}: valid values are auto, {', '.join(QUANTIZATIONS)}")
     if model == "toy":  # the offline toy model shipped with polymix (shapes domain only)
         from polymix.translate.toy import toy_model
 

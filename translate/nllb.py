@@ -3,8 +3,10 @@
 * source tokens ``[src_lang] tokens </s>``; target prefix ``[tgt_lang]``, stripped from the output;
   output detokenized with the model's own tokenizer;
 * token-budget batching over length-sorted inputs (a batch holds at most ``max_batch_tokens``
-  padded tokens), batches may mix target languages, and are submitted asynchronously so that
-  several replicas (``device_index`` x ``inter_threads``) work at once;
+  padded tokens), batches may mix target languages, and go to one worker thread per model
+  replica (``device_index`` x ``inter_threads``; :mod:`polymix.translate.pipeline`), so that
+  the replicas decode while this thread detokenizes finished batches;
+* device-aware defaults for every runtime setting left on auto (:mod:`polymix.translate.device`);
 * a decoding length bound relative to each batch's input length, and a repetition guard
   (``no_repeat_ngram_size``, ``repetition_penalty``);
 * inputs longer than ``max_input_tokens`` are split into sentences, translated and joined.
@@ -17,13 +19,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import threading
 import time
-from collections import deque
+import weakref
 from typing import Any, Sequence
 
+from polymix.translate.device import Choice, choose, probe
 from polymix.translate.model import ResolvedModel
+from polymix.translate.pipeline import CallTiming, DecodePool
 from polymix.translate.text import joiner, split_long
 
 log = logging.getLogger(__name__)
@@ -63,55 +66,24 @@ class DecodeSettings:
 
 @dataclasses.dataclass
 class RuntimeSettings:
-    """Where and how fast to run; these do not change the output (beyond float rounding)."""
+    """Where and how fast to run; these do not change the output (beyond float rounding). Values
+    left on auto (``"auto"``, 0, empty) are chosen for the device by :func:`polymix.translate.device.choose`."""
 
     device: str = "auto"
     """auto | cpu | cuda (auto: CUDA when CTranslate2 sees a GPU)"""
-    device_index: tuple[int, ...] = (0,)
-    """GPU ids to use; one model replica per id"""
+    device_index: tuple[int, ...] = ()
+    """GPU ids to use, each with its own model replicas (empty: every GPU)"""
     compute_type: str = "auto"
-    """CTranslate2 compute type; auto: int8_float16 on CUDA for int8 models, int8 on CPU"""
+    """CTranslate2 compute type (auto: float16 on CUDA, int8_float16 for int8 weights; int8 on CPU)"""
     threads: int = 0
     """CPU threads translation may use in all (0: every core), split into replicas x threads each"""
     inter_threads: int = 0
     """model replicas per device translating batches in parallel (0: auto; on CPU threads / intra_threads,
-    measured 1.4x faster than one replica on all threads; on CUDA 1)"""
+    measured 1.4x faster than one replica on all threads; on CUDA 2 where the GPU's free memory holds them)"""
     intra_threads: int = 0
     """CPU threads per replica (0: auto, min(4, threads // 2), at least 1)"""
-    max_batch_tokens: int = 4096
-    """padded tokens per batch"""
-
-    def layout(self, device: str) -> tuple[int, int]:
-        """(replicas per device, threads per replica). For CPU throughput CTranslate2 prefers several
-        replicas of a few threads over one replica on every core."""
-        if device == "cuda":
-            return self.inter_threads or 1, self.intra_threads or 4
-        total = self.threads or os.cpu_count() or 1
-        intra = self.intra_threads or min(4, max(1, total // 2))
-        return self.inter_threads or max(1, total // intra), intra
-
-    def resolve_device(self) -> str:
-        import ctranslate2
-
-        if self.device == "auto":
-            return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device {self.device!r}: valid values are auto, cpu, cuda")
-        return self.device
-
-    def resolve_compute_type(self, device: str, quantization: str) -> str:
-        import ctranslate2
-
-        supported = ctranslate2.get_supported_compute_types(device)
-        if self.compute_type != "auto":
-            if self.compute_type not in supported:
-                raise ValueError(f"compute_type {self.compute_type!r} not supported on {device}: {sorted(supported)}")
-            return self.compute_type
-        if device == "cuda":
-            wanted = {"int8": "int8_float16", "float16": "float16", "bfloat16": "bfloat16"}.get(quantization, "int8_float16")
-        else:
-            wanted = "int8" if quantization.startswith("int8") else "float32"
-        return wanted if wanted in supported else "default"
+    max_batch_tokens: int = 0
+    """padded tokens per batch (0: auto, 4096 on CPU; on CUDA up to 16384, as the free memory allows)"""
 
 
 class NllbTranslator:
@@ -127,8 +99,14 @@ class NllbTranslator:
         self._tokenizer = None
         self._load_lock = threading.RLock()  # chunks run in threads: load the model once
         self._tok_lock = threading.Lock()  # fast tokenizers raise "Already borrowed" when shared by threads
+        self._choice: Choice | None = None
+        self._pool: DecodePool | None = None
+        self.replicas = 1
+        self.last_timing: CallTiming | None = None
         self.stats = {"sentences": 0, "pieces": 0, "split_texts": 0, "tokens_in": 0, "tokens_out": 0,
-                      "hit_length_bound": 0, "seconds": 0.0}
+                      "hit_length_bound": 0, "seconds": 0.0,
+                      "batches": 0, "decode_seconds": 0.0, "idle_lead": 0.0, "idle_gaps": 0.0, "idle_tail": 0.0}
+        """running totals; ``decode_seconds`` and ``idle_*`` are replica-seconds (see translate/pipeline.py)"""
 
     # -- lazy loading: models load inside the worker that uses them ---------------------------
     @property
@@ -157,16 +135,34 @@ class NllbTranslator:
         if self._translator is None:
             import ctranslate2
 
-            device = self.runtime.resolve_device()
-            compute_type = self.runtime.resolve_compute_type(device, self.model.quantization)
-            inter, intra = self.runtime.layout(device)
-            kwargs: dict[str, Any] = {"device": device, "compute_type": compute_type, "inter_threads": inter, "intra_threads": intra}
-            if device == "cuda":
-                kwargs["device_index"] = list(self.runtime.device_index)
-            log.info("loading %s on %s (%s, %d replica(s) x %d thread(s))", self.model.path, device, compute_type, inter, intra)
+            c = self.choice
+            kwargs: dict[str, Any] = {"device": c.device, "compute_type": c.compute_type, "inter_threads": c.replicas,
+                                      "intra_threads": c.threads}
+            if c.device == "cuda":
+                kwargs["device_index"] = list(c.device_index)
+            log.info("loading %s on %s", self.model.path, c.describe())
             self._translator = ctranslate2.Translator(str(self.model.path), **kwargs)
-            self.replicas = (len(self.runtime.device_index) if device == "cuda" else 1) * inter
+            self.replicas = c.workers
         return self._translator
+
+    @property
+    def choice(self) -> Choice:
+        """The runtime settings resolved for this machine (auto values chosen; see translate/device.py)."""
+        with self._load_lock:
+            if self._choice is None:
+                weights = self.model.path / "model.bin"
+                self._choice = choose(probe(self.runtime.device), self.runtime, self.model.quantization,
+                                      weights.stat().st_size if weights.is_file() else None)
+            return self._choice
+
+    def _decode_pool(self) -> DecodePool:
+        with self._load_lock:
+            if self._pool is None:
+                translator = self.translator
+                self._pool = DecodePool(translator.translate_batch, self.replicas)
+                # the workers hold the CTranslate2 model: stop them when this translator goes away
+                weakref.finalize(self, self._pool.close)
+            return self._pool
 
     def check_language(self, lang: str) -> None:
         tid = self.tokenizer.convert_tokens_to_ids(lang)
@@ -217,7 +213,7 @@ class NllbTranslator:
             piece_tokens += part_tokens
             piece_langs += [lang] * len(parts)
             owner += [i] * len(parts)
-        outputs = self._translate_pieces(piece_tokens, piece_langs)
+        outputs = self._translate_pieces(piece_tokens, piece_langs, started)
         joined: list[list[str]] = [[] for _ in texts]
         for i, out in zip(owner, outputs):
             joined[i].append(out)
@@ -237,7 +233,7 @@ class NllbTranslator:
         balanced batches of 512 sentences ran ~8% faster than the 3 of the plain fill, best of 4
         runs each)."""
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-        budget = self.runtime.max_batch_tokens
+        budget = self.runtime.max_batch_tokens or self.choice.max_batch_tokens
 
         def fill(limit: int) -> list[list[int]]:
             batches: list[list[int]] = []
@@ -264,9 +260,11 @@ class NllbTranslator:
             batches = fill(low)
         return sorted(batches, key=lambda b: -len(b) * max(lengths[i] for i in b))
 
-    def _translate_pieces(self, tokens: list[list[str]], langs: list[str]) -> list[str]:
-        """Translate source-token lists (``source_tokens``' format) into ``langs``."""
-        translator, tok = self.translator, self.tokenizer
+    def _translate_pieces(self, tokens: list[list[str]], langs: list[str], started: float | None = None) -> list[str]:
+        """Translate source-token lists (``source_tokens``' format) into ``langs``. ``started``: when
+        the call began (its tokenizing counts as time the replicas waited)."""
+        started = time.perf_counter() if started is None else started
+        pool, tok = self._decode_pool(), self.tokenizer
         lengths = [len(t) for t in tokens]
         self.stats["tokens_in"] += sum(lengths)
         d = self.decode
@@ -282,15 +280,24 @@ class NllbTranslator:
             import ctranslate2
 
             ctranslate2.set_random_seed(d.seed)
-        outputs: list[str | None] = [None] * len(tokens)
-        pending: deque = deque()
 
         def bound(length: int) -> int:
             return math.ceil(d.length_ratio * length + d.length_extra)
 
-        def collect(batch: list[int], results: list) -> None:
+        def jobs():
+            for batch in self._batches(lengths, self.replicas):
+                longest = max(lengths[i] for i in batch)
+                yield batch, ([tokens[i] for i in batch],), dict(
+                    target_prefix=[[langs[i]] for i in batch], max_decoding_length=bound(longest) + 1, **options)  # +1: the prefix
+
+        outputs: list[str | None] = [None] * len(tokens)
+        spans: list[tuple[float, float]] = []
+        # Detokenize each batch as it comes back while the replicas decode the next ones.
+        for batch, results, begun, ended in pool.run(jobs()):
+            spans.append((begun, ended))
+            hyps = []
             for i, res in zip(batch, results):
-                hyp = res.result().hypotheses[0]
+                hyp = res.hypotheses[0]
                 if hyp and hyp[0] == langs[i]:
                     hyp = hyp[1:]
                 # The batch decodes up to its longest input's bound; each output is held to its
@@ -299,21 +306,13 @@ class NllbTranslator:
                     hyp = hyp[: bound(lengths[i])]
                     self.stats["hit_length_bound"] += 1
                 self.stats["tokens_out"] += len(hyp)
-                with self._tok_lock:
+                hyps.append(hyp)
+            with self._tok_lock:
+                for i, hyp in zip(batch, hyps):
                     outputs[i] = tok.decode(tok.convert_tokens_to_ids(hyp), skip_special_tokens=True).strip()
-
-        for batch in self._batches(lengths, self.replicas):
-            longest = max(lengths[i] for i in batch)
-            results = translator.translate_batch(
-                [tokens[i] for i in batch],
-                target_prefix=[[langs[i]] for i in batch],
-                max_decoding_length=bound(longest) + 1,  # +1: the target prefix
-                asynchronous=True,
-                **options,
-            )
-            pending.append((batch, results))
-            while len(pending) > 2 * self.replicas:
-                collect(*pending.popleft())
-        while pending:
-            collect(*pending.popleft())
+        timing = CallTiming.of(pool.workers, started, time.perf_counter(), spans)
+        self.last_timing = timing
+        for key, value in (("batches", len(spans)), ("decode_seconds", timing.decoding), ("idle_lead", timing.lead),
+                           ("idle_gaps", timing.gaps), ("idle_tail", timing.tail)):
+            self.stats[key] += value
         return outputs  # type: ignore[return-value]

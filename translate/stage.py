@@ -38,6 +38,7 @@ from polymix.mix import languages as L, locks, shards
 from polymix.mix.schema import ENGLISH, Example, from_table, to_table
 from polymix.mix.sources.base import ConfigError
 from polymix.translate import assign
+from polymix.translate.device import conversion_quantization, lid_processes, probe
 from polymix.translate.model import DEFAULT_MODEL, ModelUnavailableError, cache_root, resolve
 from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
 from polymix.translate.render import render_translated, strings_needed
@@ -71,8 +72,9 @@ class TranslateSettings:
     """seed of the language assignment"""
     model: str = DEFAULT_MODEL
     """hub id, local transformers folder, or local CTranslate2 folder"""
-    quantization: str = "int8"
-    """weights of the converted model: int8, int8_float16, float16, bfloat16, float32"""
+    quantization: str = "auto"
+    """weights of a converted transformers model: auto (float16 on CUDA, int8 on CPU), int8, int8_float16, float16,
+    bfloat16, float32"""
     revision: str | None = None
     """hub revision (branch, tag or commit)"""
     cache: str | None = None
@@ -81,8 +83,9 @@ class TranslateSettings:
     runtime: RuntimeSettings = dataclasses.field(default_factory=RuntimeSettings)
     lid_settings: str | None = None
     """language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)"""
-    lid_processes: int = 2
-    """language-ID worker processes (1: in the translating process)"""
+    lid_processes: int = 0
+    """language-ID worker processes (1: in the translating process; 0: auto, 2 on CPU, the cores the
+    replicas leave on a GPU)"""
     round_trip: bool = False
     """back-translate short answers with the same model and check them (round_trip_action in the settings)"""
     fallback_to_toy: bool = False
@@ -96,7 +99,7 @@ class TranslateSettings:
         if isinstance(self.decode, dict):
             self.decode = DecodeSettings(**self.decode)
         if isinstance(self.runtime, dict):
-            self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", (0,)))})
+            self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", ()))})
         if self.distribution not in assign.DISTRIBUTIONS:
             raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
         problems = [f"--{name.replace('_', '-')} {value}: must be {rule}" for name, value, rule in self._bounds()
@@ -112,14 +115,14 @@ class TranslateSettings:
                               "take the translated rows for English ones; choose an --out outside --in (e.g. beside it)")
 
     def _bounds(self) -> list[tuple[str, Any, str]]:
-        """(option, value, rule) of the numeric settings (getattr where a parallel change may move the field)."""
+        """(option, value, rule) of the numeric settings; 0 means auto for the batch budget, threads and the LID pool."""
         r, d = self.runtime, self.decode
         return [("threads", r.threads, ">= 0"), ("inter_threads", r.inter_threads, ">= 0"),
-                ("intra_threads", r.intra_threads, ">= 0"), ("max_batch_tokens", getattr(r, "max_batch_tokens", None), ">= 1"),
+                ("intra_threads", r.intra_threads, ">= 0"), ("max_batch_tokens", r.max_batch_tokens, ">= 0"),
                 ("beam_size", d.beam_size, ">= 1"), ("sampling_topk", d.sampling_topk, ">= 1"),
                 ("sampling_temperature", d.sampling_temperature, "> 0"), ("no_repeat_ngram_size", d.no_repeat_ngram_size, ">= 0"),
                 ("repetition_penalty", d.repetition_penalty, "> 0"), ("length_ratio", d.length_ratio, "> 0"),
-                ("max_input_tokens", d.max_input_tokens, ">= 1"), ("lid_processes", self.lid_processes, ">= 1")]
+                ("max_input_tokens", d.max_input_tokens, ">= 1"), ("lid_processes", self.lid_processes, ">= 0")]
 
     def fingerprint(self, model_key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         """What decides the output rows; a resumed run must match it. The input's content counts
@@ -155,8 +158,13 @@ def get_service(settings: TranslateSettings) -> TranslationService:
 
 
 def _new_service(settings: TranslateSettings) -> TranslationService:
+    hardware = probe(settings.runtime.device)
+    quantization, why = conversion_quantization(
+        hardware.device if settings.runtime.device == "auto" else settings.runtime.device, settings.quantization)
+    if settings.quantization == "auto":
+        log.info("conversion quantization: %s (%s)", quantization, why)
     try:
-        model = resolve(settings.model, settings.quantization, settings.revision)
+        model = resolve(settings.model, quantization, settings.revision)
     except ModelUnavailableError as err:
         if not settings.fallback_to_toy:
             raise
@@ -168,6 +176,15 @@ def _new_service(settings: TranslateSettings) -> TranslationService:
     translator = NllbTranslator(model, settings.decode, settings.runtime)
     cache = None if (settings.cache or "").lower() == "none" else Path(settings.cache or cache_root() / "translations.sqlite")
     return TranslationService(translator, cache)
+
+
+def runtime_line(settings: TranslateSettings, service: TranslationService) -> str:
+    """What the translation runs with and why, for the run log (printed once by the CLI and the flows)."""
+    choice = service.translator.choice
+    line = f"translation runtime: {choice.describe()}"
+    if settings.quantization == "auto" and not service.model_key.startswith("toy@"):
+        line += f"; weights: {conversion_quantization(choice.device, 'auto')[1]}"
+    return line
 
 
 # -- 1. plan ---------------------------------------------------------------------------------
@@ -261,7 +278,8 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     rows = translate_examples(examples, plan_, service, stats=per_lang)
     # Score, then decide (settings in translate/lid_settings.yaml); English rows pass unchecked.
     back = service.back_translate if settings.round_trip else None
-    kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(settings.lid_processes))
+    processes = settings.lid_processes or lid_processes(service.translator.choice, len(os.sched_getaffinity(0)))
+    kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(processes))
     stats: dict[str, float] = {
         "in": sum(len(plan_[e.id]) for e in examples), "out": len(kept), "english_in": len(examples), **lid_stats,
         **lid_accounting.planned((e.source, lang) for e in examples for lang in plan_[e.id]),
