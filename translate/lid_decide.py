@@ -3,10 +3,12 @@
     reason, checked = language_reason(score_text(text), "rus_Cyrl", default_settings())
     seen(score, settings)        # what the detectors agree the text is: "bul_Cyrl"
 
-Each detector that can output the target (or a member of its groups) gives a vote in [0, 1]:
-its probability of the target and its written varieties (``varieties``: zh Hans/Hant/yue), plus
-``group_credit`` times its probability of the target's confusable languages (``groups``: bg/mk,
-id/ms, ...), counted in full from ``full_vote_prob`` up. CLD2's share of the text is scaled by its
+Each detector that can output the target (or a member of its groups) gives a vote in [0, 1]: how
+much it prefers the target (with its written varieties, ``varieties``: zh Hans/Hant/yue) to its
+best rival, p / (p + p_rival), so a second-ranked probability of 0.40 behind 0.59 is a weak vote,
+not a win. A confusable language (``groups``: bg/mk, id/ms, ...) counts ``group_credit`` for the
+target and the rest for the rival: langid calling short Russian Macedonian is half a vote for
+Bulgarian. CLD2's share of the text is scaled by its
 match score (``cld2_full_score``): on a few words CLD2 names *some* language with 97% share, and
 its score is what tells a guess ("Nyanja" for Spanish, 149) from a match (Yiddish, 1042). The
 evidence is the weighted mean of the votes; the text is kept when it reaches the target's
@@ -49,8 +51,31 @@ def probs(score: LidScore, detector: str, s: LidSettings) -> tuple[tuple[str, fl
     return ranked if floor is None else tuple((x, p) for x, p in ranked if p >= floor)
 
 
+def _vote(ranked: tuple[tuple[str, float], ...], own: frozenset[str], accepted: frozenset[str], credit: float) -> float:
+    """p(target) / (p(target) + p(best rival)): 1 when the detector prefers the target to everything else,
+    0.5 when it cannot tell them apart, 0 when it names another language. A confusable language's
+    probability counts ``credit`` for the target and the rest for the rival: half a vote at 0.5."""
+    target = rival = near = 0.0
+    for label, p in ranked:
+        if label in own:
+            target += p
+        elif label in accepted:
+            near += p
+        else:
+            rival = max(rival, p)
+    target += credit * near
+    rival = max(rival, (1 - credit) * near)
+    return target / (target + rival) if target > 0 else 0.0
+
+
 def evidence(score: LidScore, lang: str, s: LidSettings) -> float | None:
     """Weighted mean vote of the detectors for ``lang`` (0..1); None when no detector can say."""
+    total, weight, blind = _tally(score, lang, s)
+    return total / weight if weight else (0.0 if blind else None)
+
+
+def _tally(score: LidScore, lang: str, s: LidSettings) -> tuple[float, float, bool]:
+    """(weighted sum of votes, sum of weights, some voter was silenced as blind)."""
     own, accepted = s.same(lang), s.accepted(lang)
     ranked = {d: probs(score, d, s) for d in s.detectors}
     named = [(d, r[0][0]) for d, r in ranked.items() if r and r[0][1] >= s.blind_veto_prob
@@ -64,11 +89,10 @@ def evidence(score: LidScore, lang: str, s: LidSettings) -> float | None:
         if any(x not in sees for o, x in named if o != d):
             blind = True  # to what another detector confidently sees
             continue
-        p = sum(v for x, v in ranked[d] if x in own) + s.group_credit * sum(v for x, v in ranked[d] if x in accepted and x not in own)
         w = s.detector_weights.get(d, 1.0)
-        total += w * min(1.0, p / s.full_vote_prob)
+        total += w * _vote(ranked[d], own, accepted, s.group_credit)
         weight += w
-    return total / weight if weight else (0.0 if blind else None)
+    return total, weight, blind
 
 
 def _cjk_reason(score: LidScore, lang: str, s: LidSettings) -> bool:
@@ -113,7 +137,8 @@ def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | N
 
 
 def seen(score: LidScore, s: LidSettings) -> str | None:
-    """The language the detectors agree on most (a top label of one of them), for reports."""
+    """The language the detectors vouch for most (a top label of one of them; sum of votes, so that
+    CLD2 alone naming a language the others cannot output does not win), for reports."""
     candidates = {r[0][0] for d in s.detectors if (r := getattr(score, d))}
-    scored = [(evidence(score, x, s) or 0.0, x) for x in sorted(candidates)]
+    scored = [(_tally(score, x, s)[0], x) for x in sorted(candidates)]
     return max(scored)[1] if scored else None

@@ -26,14 +26,16 @@ from typing import Sequence
 
 from polymix.mix import languages as L
 from polymix.mix.schema import ENGLISH
-from polymix.translate.lid import LidScore, script_words
+from polymix.translate.lid import LidScore, coverage, script_words
 from polymix.translate.lid_decide import language_reason
 from polymix.translate.lid_filter import field_reason
 from polymix.translate.lid_settings import LidSettings
 from polymix.translate.text import no_space
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-"""candidate min_evidence values, tried per language"""
+"""candidate min_evidence values, tried per language: from LONE_VOTE up where three or more detectors know it"""
+LONE_VOTE = 0.3
+"""above one detector's vote among four (0.25): one detector alone never keeps a text in a language all four know"""
 
 
 @functools.cache
@@ -110,8 +112,10 @@ def choose_thresholds(parts: list[tuple[Sequence[str], Sequence[str], Sequence[L
                 own[lang].append((text, score, target, p))
     chosen = {}
     for lang, items in sorted(own.items()):
-        passed = [THRESHOLDS[0]]
-        for theta in THRESHOLDS:
+        knowing = [d for d in s.detectors if s.same(lang) & coverage(d)]  # that can output the language itself
+        grid = [t for t in THRESHOLDS if t >= LONE_VOTE] if len(knowing) >= 3 else list(THRESHOLDS)
+        passed = [grid[0]]
+        for theta in grid:
             trial = dataclasses.replace(s, min_evidence={lang: theta})
             kept: dict[int, list[bool]] = defaultdict(list)
             for _, score, _, p in items:
@@ -120,5 +124,5 @@ def choose_thresholds(parts: list[tuple[Sequence[str], Sequence[str], Sequence[L
             if all(sum(v) / len(v) >= targets[p] for p, v in kept.items()):
                 passed.append(theta)
         # one step below the highest that passed: ~100 texts a language choose it, held-out text is harder
-        chosen[lang] = THRESHOLDS[max(0, THRESHOLDS.index(max(passed)) - 1)]
+        chosen[lang] = grid[max(0, grid.index(max(passed)) - 1)]
     return chosen

@@ -38,8 +38,6 @@ class LidSettings:
     """how much a confusable language's probability counts for the target"""
     vote_min_prob: dict[str, float] = dataclasses.field(default_factory=dict)
     """per detector: probabilities below this are noise and count as 0 (none by default)"""
-    full_vote_prob: float = 0.5
-    """a detector whose probability for the target reaches this gives a full vote (less: a share of one)"""
     detector_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """weight of each detector's vote in the mean (1.0 when not named)"""
     cld2_full_score: float = 400.0
