@@ -68,8 +68,8 @@ else
 	$(BIN)/torchrun --nproc_per_node $(GPUS) -m polymix.training --config $(CONFIG) --data $(DATA) $(ARGS)
 endif
 
-lid-calibrate: install ## calibrate the language-ID filter on the UDHR dev file (DEV=...); rewrites translate/lid_settings.yaml
-	$(BIN)/polymix lid-calibrate --dev $(DEV) --write
+lid-calibrate: install ## calibrate the language-ID filter on the UDHR dev file (DEV=...) and data/lid-dev; rewrites translate/lid_settings.yaml
+	$(BIN)/polymix lid-calibrate --dev $(DEV) --pairs-per-target 1500 --write
 
 lid-check: install ## language-check a JSONL/Parquet file (FILE=rows.jsonl OUT=checked.parquet TEXT=text LANG_FIELD=lang)
 	$(BIN)/polymix lid-check --input $(FILE) --output $(OUT) --text-field $(or $(TEXT),text) --lang-field $(or $(LANG_FIELD),lang)
