@@ -10,8 +10,8 @@ Universal Dependencies sentences cut to 3-12 words), whose rows carry ``split``:
 ``heldout``. Per-language thresholds (``min_evidence``, :func:`lid_measure.choose_thresholds`)
 are chosen on the UDHR texts and the ``calib`` part only; the report shows every part, so the
 ``heldout`` column says how well they carry over to text the calibration never saw. The
-repetition thresholds (the smallest that flag no dev text), the compression floor and the
-length-ratio bounds (paragraphs aligned with English by article) come from the same files.
+repetition thresholds (the smallest that flag no UDHR text), the compression floor and the
+length-ratio bounds (paragraphs aligned with English by article) come from the UDHR file.
 Deterministic: the same files give the same settings. Rates: :mod:`lid_measure`; report: lid_report.py.
 """
 
@@ -31,7 +31,7 @@ from polymix.mix import languages as L
 from polymix.mix.schema import ENGLISH
 from polymix.translate import lid_quality as Q
 from polymix.translate.lid import LidPool
-from polymix.translate.lid_measure import choose_thresholds, is_target, measure, overall  # noqa: F401  (measure re-exported)
+from polymix.translate.lid_measure import choose_thresholds, measure, overall  # noqa: F401  (measure re-exported)
 from polymix.translate.lid_settings import SETTINGS_FILE, LidSettings, default_settings
 from polymix.translate.text import no_space
 
@@ -115,9 +115,9 @@ def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, b
         if part:
             parts[name] = ([r["text"] for r in part], [r["lang"] for r in part], scores[at:at + len(part)])
         at += len(part)
-    text_langs = langs + langs + [r["lang"] for n in ("calib", "heldout") for r in parts_rows[n]]
-    real = [(t, x) for t, x in zip(texts, text_langs) if is_target(x)]  # not Cantonese (treated as spaced) or Croatian
-    fixed = {**_repetition_settings([t for t, _ in real], [x for _, x in real]), **_length_settings(rows)}
+    # repetition on UDHR only: the short texts hold exclamations ("Barna, barna, barna!") that would
+    # let "zwei zwei zwei" loops through
+    fixed = {**_repetition_settings(paras + caps, langs + langs), **_length_settings(rows)}
     s = dataclasses.replace(base or default_settings(), **fixed, min_evidence={}, calibration={})
     keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"], "calib": TARGETS["keep_short"]}
     thresholds = choose_thresholds([parts[n] + (t,) for n, t in keep_targets.items() if n in parts], s)

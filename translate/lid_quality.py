@@ -68,10 +68,10 @@ def units(text: str, lang: str) -> list[str]:
     """Words with letters, or characters for scripts written without spaces (Chinese, Japanese, Thai, ...).
 
     A hyphenated word is one word: Cebuano "ang-ang", Indonesian "anak-anak" are reduplications,
-    not a loop; numbers are not words ("U3.1.1.1" is no "1 1 1" loop).
+    not a loop; numbers are not words ("U3.1.1.1" is no "1 1 1" loop, "2000年" no "0 0 0").
     """
     if no_space(lang):
-        return [ch for ch in normalize(text) if not ch.isspace()]
+        return [ch for ch in normalize(text) if not ch.isspace() and not ch.isdigit()]
     folded = "".join(map(_word_char, unicodedata.normalize("NFKC", text).casefold()))
     words = (w.strip(_JOINERS) for w in folded.split())
     return [w for w in words if w and any(unicodedata.category(ch)[0] == "L" for ch in w)]
