@@ -1,5 +1,5 @@
 """The filter's targets on real text: UDHR paragraphs in 94 languages (../shared/data/udhr-lid-dev.jsonl)
-and short real texts in 73 (data/lid-dev/ud-lid-dev.jsonl, its held-out part)."""
+and short real texts in 72 target languages (data/lid-dev/ud-lid-dev.jsonl, its held-out part)."""
 
 from __future__ import annotations
 

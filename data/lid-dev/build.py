@@ -132,10 +132,12 @@ def sentences(conllu: str) -> list[tuple[str, str]]:
     """(sent_id, text) of every sentence."""
     out, sent_id = [], None
     for line in conllu.splitlines():
-        if line.startswith("# sent_id = "):
-            sent_id = line[len("# sent_id = "):].strip()
-        elif line.startswith("# text = "):
-            out.append((sent_id or str(len(out)), line[len("# text = "):].strip()))
+        key, _, value = line.partition("=")
+        key = key.strip()  # Vietnamese VTB writes "# text =Thanh ..."
+        if key == "# sent_id":
+            sent_id = value.strip()
+        elif key == "# text":
+            out.append((sent_id or str(len(out)), value.strip()))
     return out
 
 
