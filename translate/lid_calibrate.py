@@ -48,6 +48,8 @@ def caption_cut(text: str, lang: str) -> str:
 
 
 def read_dev(path: str | Path) -> list[dict[str, Any]]:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"dev file {path} not found (the short real texts are rebuilt by data/lid-dev/build.py)")
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not rows or any("lang" not in r or "text" not in r for r in rows):
         raise ValueError(f"{path}: expected JSON lines with 'lang' and 'text'")

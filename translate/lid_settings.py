@@ -1,8 +1,9 @@
-"""Settings of the language-ID filter: thresholds and confusable groups, as data.
+"""Settings of the language-ID filter: the decision rule's constants, per-language thresholds,
+written varieties and confusable groups, as data (the rule: :mod:`polymix.translate.lid_decide`).
 
 The defaults live in ``lid_settings.yaml`` beside this module; ``polymix lid-calibrate``
-(:func:`polymix.translate.lid_calibrate.calibrate`) measures them on the UDHR dev file and
-rewrites that file. Load them with :func:`default_settings`, or change a few:
+(:func:`polymix.translate.lid_calibrate.calibrate`) measures them on the UDHR dev file and the
+short real texts of data/lid-dev and rewrites that file. Load them with :func:`default_settings`, or change a few:
 
     >>> s = LidSettings.load(min_letters=20)
 """
