@@ -77,3 +77,24 @@ def test_calibration_is_reproducible(shared_data, tmp_path):
         assert min(r["keep"] for r in rates.values()) >= keep_target
         assert min(r["english"] for x, r in rates.items() if x != ENGLISH) >= TARGETS["english"]
         assert min(r["other"] for x, r in rates.items() if x != ENGLISH) >= TARGETS["other"]
+
+
+def test_thresholds_keep_their_own_text_and_one_detector_alone_is_not_enough():
+    """choose_thresholds: per language, one grid step below the highest threshold that keeps the
+    calib texts; never below LONE_VOTE where three or more detectors know the language."""
+    from polymix.translate.lid_decide import language_reason
+    from polymix.translate.lid_measure import LONE_VOTE, THRESHOLDS, choose_thresholds
+
+    rows = [r for r in read_dev(SHORT_DEV) if r["split"] == "calib" and r["lang"] in ("deu_Latn", "ceb_Latn", "kor_Hang")]
+    texts, langs = [r["text"] for r in rows], [r["lang"] for r in rows]
+    scores = score_batch(texts)
+    s = default_settings()
+    chosen = choose_thresholds([(texts, langs, scores, 0.99)], s)
+    assert set(chosen) == {"deu_Latn", "ceb_Latn", "kor_Hang"} and set(chosen.values()) <= set(THRESHOLDS)
+    assert chosen["deu_Latn"] >= LONE_VOTE and chosen["kor_Hang"] >= chosen["deu_Latn"]  # Korean is easy to tell
+    assert chosen["ceb_Latn"] < LONE_VOTE  # only CLD2 and fastText know Cebuano: a lower floor
+    tuned = LidSettings.load(min_evidence=chosen)
+    for lang in chosen:
+        own = [sc for sc, x in zip(scores, langs) if x == lang and sc.length >= s.min_letters]
+        kept = sum(language_reason(sc, lang, tuned)[0] is None for sc in own) / len(own)
+        assert kept >= (0.99 if lang != "ceb_Latn" else 0.8), (lang, kept)
