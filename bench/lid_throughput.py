@@ -1,7 +1,11 @@
-"""Language-ID throughput on short captions: one process against the process pool.
+"""Language-ID throughput on short captions: one process against the process pool, and each detector.
 
     .venv/bin/python bench/lid_throughput.py                      # 20,000 captions, pools of 2..cores
     .venv/bin/python bench/lid_throughput.py --rows 50000 --processes 2,4,8
+
+First, each detector alone on the short real texts of data/lid-dev (UD sentences cut to 3-12
+words): rows/s in this process and top-1 accuracy (written varieties count as the language),
+which is what earned fastText its place as the fourth detector.
 
 A benchmark, not a test. The texts are real: UDHR paragraphs of 94 languages
 (../shared/data/udhr-lid-dev.jsonl) cut to caption length (8 words; 24 characters in scripts
@@ -18,8 +22,8 @@ import os
 import time
 from pathlib import Path
 
-from polymix.translate.lid import LidPool, score_batch
-from polymix.translate.lid_calibrate import caption_cut, read_dev
+from polymix.translate.lid import DETECTORS, LidPool, models, score_batch
+from polymix.translate.lid_calibrate import SHORT_DEV, caption_cut, read_dev
 from polymix.translate.lid_filter import text_reason
 from polymix.translate.lid_settings import default_settings
 
@@ -39,13 +43,31 @@ def timed(fn, texts: list[str]) -> tuple[float, list]:
     return len(texts) / (time.perf_counter() - started), out
 
 
+def per_detector(path: Path) -> None:
+    """rows/s and top-1 accuracy of each detector alone, on the short real texts."""
+    rows = [r for r in read_dev(path) if "_" in r["lang"]]
+    texts, langs = [r["text"] for r in rows], [r["lang"] for r in rows]
+    m, same = models(), default_settings().same
+    rank = {"langid": m.langid_rank, "py3langid": m.py3_rank, "cld2": lambda t: m.cld2_rank(t)[0], "fasttext": m.fasttext_rank}
+    print(f"each detector alone on {len(texts)} short real texts ({path.name}):")
+    print(f"{'detector':<10} {'rows/s':>8} {'top-1':>7}")
+    for d in DETECTORS:
+        started = time.perf_counter()
+        ranked = [rank[d](t) for t in texts]
+        rate = len(texts) / (time.perf_counter() - started)
+        right = sum(bool(r) and r[0][0] in same(lang) for r, lang in zip(ranked, langs))
+        print(f"{d:<10} {rate:>8,.0f} {right / len(texts):>7.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="language-ID rows/s, single process vs process pool")
     parser.add_argument("--input", type=Path, default=DEV, help="JSONL with lang and text (default: the UDHR dev file)")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--processes", default=None, help="comma list of pool sizes (default: 2..cores)")
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--short-dev", type=Path, default=SHORT_DEV, help="short real texts for the per-detector table")
     args = parser.parse_args()
+    per_detector(args.short_dev)
     texts, langs = captions(args.input, args.rows)
     sizes = [int(x) for x in args.processes.split(",")] if args.processes else list(range(2, (os.cpu_count() or 2) + 1))
     settings = default_settings()
@@ -58,17 +80,20 @@ def main() -> None:
     score_batch(texts[:200])  # load the models in this process
     with LidPool(1) as one:
         single, scores = timed(one.score, texts)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     decide(scores)
-    decide_s = time.perf_counter() - started
+    decide_s, decide_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(f"{len(texts)} captions, mean {sum(map(len, texts)) / len(texts):.0f} characters, {os.cpu_count()} cores, "
           f"load average {load:.1f} at the start")
-    print(f"{'setting':<16} {'scores/s':>9} {'decided/s':>10} {'vs single':>10} {'per CPU-s':>10} {'on idle cores':>14}")
+    print(f"all {len(DETECTORS)} detectors and the decision:")
+    print(f"{'setting':<16} {'scores/s':>9} {'decided/s':>10} {'vs single':>10} {'per CPU-s':>10} {'decided/CPU-s':>14} {'on idle cores':>14}")
     per_cpu = one.texts / one.cpu_seconds
 
     def line(name: str, rate: float, cpu_rate: float, n: int) -> None:
         total = len(texts) / (len(texts) / rate + decide_s)
-        print(f"{name:<16} {rate:>9,.0f} {total:>10,.0f} {rate / single:>9.2f}x {cpu_rate:>10,.0f} {cpu_rate * n:>14,.0f}")
+        decided_cpu = len(texts) / (len(texts) / cpu_rate + decide_cpu)  # scores and decisions, per core
+        print(f"{name:<16} {rate:>9,.0f} {total:>10,.0f} {rate / single:>9.2f}x {cpu_rate:>10,.0f} {decided_cpu:>14,.0f} "
+              f"{cpu_rate * n:>14,.0f}")
 
     line("single process", single, per_cpu, 1)
     for n in sizes:

@@ -204,10 +204,11 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
     lid = info["lid"]
     if lid:
         calib = lid.get("calibration") or {}
-        shown = {k: v for k, v in lid.items() if k not in ("length_ratio_expected", "calibration")}
-        filter_text = (f"Every translated row was scored (langid, py3langid, CLD2) and decided by polymix's filter "
+        shown = {k: v for k, v in lid.items() if k not in ("length_ratio_expected", "min_evidence", "calibration")}
+        detectors = ", ".join(lid.get("detectors") or ("langid", "py3langid", "cld2"))
+        filter_text = (f"Every translated row was scored ({detectors}) and decided by polymix's filter "
                        f"with these settings (calibrated on {calib.get('dev_file', 'the UDHR dev file')}; "
-                       f"per-language length ratios omitted):\n\n" + _settings_block(shown, flow=None))
+                       f"per-language length ratios and thresholds omitted):\n\n" + _settings_block(shown, flow=None))
     else:
         filter_text = "No language-ID filter settings are recorded in this mix (`_manifest/lid.json`)."
     planned = recorded(m.get("stats", {}))

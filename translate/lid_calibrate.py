@@ -1,32 +1,30 @@
-"""Calibrate the language-ID filter on real text (the UDHR dev file) and report what it keeps.
+"""Calibrate the language-ID filter on real text and report what it keeps and rejects.
 
-    polymix lid-calibrate --dev ../shared/data/udhr-lid-dev.jsonl            # print the report
-    polymix lid-calibrate --dev ../shared/data/udhr-lid-dev.jsonl --write    # and rewrite lid_settings.yaml
-    python -m polymix.translate.lid_calibrate ../shared/data/udhr-lid-dev.jsonl
+    polymix lid-calibrate                          # print the report (UDHR + the short-text dev set)
+    polymix lid-calibrate --write                  # and rewrite translate/lid_settings.yaml
+    python -m polymix.translate.lid_calibrate ../shared/data/udhr-lid-dev.jsonl data/lid-dev/ud-lid-dev.jsonl
 
-Each language T of the file is measured at two lengths: whole paragraphs, and caption length
-(:func:`caption_cut`: the first 8 words; the first 24 characters in scripts without spaces):
-
-* ``keep``    share of T's own paragraphs kept (target: >= 0.98 paragraphs, >= 0.90 captions);
-* ``english`` share of English paragraphs rejected when presented as T (target >= 0.98);
-* ``other``   share of the paragraphs of every other language X rejected when presented as T, X
-  outside T's confusable groups (target >= 0.90); all pairs, or ``pairs_per_target`` sampled.
-
-It chooses py3langid's ``vote_min_prob`` from a grid (all targets met, then the widest margin),
-the repetition thresholds (the smallest that flag no dev text), the compression floor and the
-length-ratio bounds (per-language usual ratio from paragraphs aligned with English by article).
-Deterministic: the same file gives the same settings. The report logic is in lid_report.py.
+Two dev files: UDHR paragraphs in 94 languages (``--dev``; also cut to caption length by
+:func:`caption_cut`), and short real texts (``--short-dev``, data/lid-dev/ud-lid-dev.jsonl:
+Universal Dependencies sentences cut to 3-12 words), whose rows carry ``split``: ``calib`` or
+``heldout``. Per-language thresholds (``min_evidence``, :func:`lid_measure.choose_thresholds`)
+are chosen on the UDHR texts and the ``calib`` part only (at most ``min_evidence_default`` for
+languages the short texts lack); the report shows every part, so the
+``heldout`` column says how well they carry over to text the calibration never saw. The
+repetition thresholds (the smallest that flag no UDHR text), the compression floor and the
+length-ratio bounds (paragraphs aligned with English by article) come from the UDHR file.
+Deterministic: the same files give the same settings. Rates: :mod:`lid_measure`; report: lid_report.py.
 """
+
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import random
 import statistics
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +32,13 @@ from polymix.mix import languages as L
 from polymix.mix.schema import ENGLISH
 from polymix.translate import lid_quality as Q
 from polymix.translate.lid import LidPool
-from polymix.translate.lid_filter import field_reason, language_reason
+from polymix.translate.lid_measure import choose_thresholds, measure, overall  # noqa: F401  (measure re-exported)
 from polymix.translate.lid_settings import SETTINGS_FILE, LidSettings, default_settings
 from polymix.translate.text import no_space
 
-TARGETS = {"keep_para": 0.98, "keep_cap": 0.90, "english": 0.98, "other": 0.90}
-GRID = (None, 0.5, 0.3, 0.2, 0.1)
-"""candidate py3langid vote_min_prob values (None: its top label only)"""
+TARGETS = {"keep_para": 0.98, "keep_cap": 0.90, "keep_short": 0.99, "english": 0.98, "other": 0.90}
+"""keep targets per part (paragraph, caption cut, short real text) used to choose thresholds; reject targets of the report"""
+SHORT_DEV = Path(__file__).resolve().parents[1] / "data" / "lid-dev" / "ud-lid-dev.jsonl"
 
 
 def caption_cut(text: str, lang: str) -> str:
@@ -51,59 +49,12 @@ def caption_cut(text: str, lang: str) -> str:
 
 
 def read_dev(path: str | Path) -> list[dict[str, Any]]:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"dev file {path} not found (the short real texts are rebuilt by data/lid-dev/build.py)")
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not rows or any("lang" not in r or "text" not in r for r in rows):
         raise ValueError(f"{path}: expected JSON lines with 'lang' and 'text'")
     return rows
-
-
-def measure(texts: list[str], langs: list[str], scores: list, s: LidSettings, pairs_per_target: int | None = None,
-            seed: int = 0) -> dict[str, dict[str, float]]:
-    """Per target language: keep, english (reject rate) and other (reject rate) for these texts."""
-    by_lang: dict[str, list[int]] = defaultdict(list)
-    for i, lang in enumerate(langs):
-        by_lang[lang].append(i)
-    field_cache: dict[tuple[int, bool], bool] = {}
-
-    def kept(i: int, target: str) -> bool:
-        key = (i, no_space(target))
-        if key not in field_cache:  # empty/repetition depend on the text and the target's script type only
-            field_cache[key] = field_reason(texts[i], None, target, s) is None
-        return field_cache[key] and language_reason(scores[i], target, s)[0] is None
-
-    rng = random.Random(seed)
-    out: dict[str, dict[str, float]] = {}
-    for target in sorted(by_lang):
-        row = {"keep": sum(kept(i, target) for i in by_lang[target]) / len(by_lang[target])}
-        if target != ENGLISH:
-            english = by_lang.get(ENGLISH, [])
-            row["english"] = 1 - sum(kept(i, target) for i in english) / len(english) if english else float("nan")
-            accepted = s.accepted(target)
-            others = [i for x, idx in by_lang.items() if x not in accepted and x != ENGLISH for i in idx]
-            if pairs_per_target and len(others) > pairs_per_target:
-                others = rng.sample(others, pairs_per_target)
-            row["other"] = 1 - sum(kept(i, target) for i in others) / len(others)
-        out[target] = row
-    return out
-
-
-def _margin(para: dict, cap: dict) -> tuple[float, float]:
-    """(smallest headroom, mean headroom) over every target and language: what the grid maximises.
-
-    Headroom of a rate = (rate - target) / (1 - target): 1 is perfect, 0 just meets the target,
-    below 0 misses it; so a keep rate of 0.96 at caption length (target 0.90) weighs like an
-    English-reject rate of 0.993 (target 0.98).
-    """
-    def room(rate: float, target: float) -> float:
-        return (rate - target) / (1 - target)
-
-    rooms = []
-    for lang in para:
-        rooms += [room(para[lang]["keep"], TARGETS["keep_para"]), room(cap[lang]["keep"], TARGETS["keep_cap"])]
-        if "english" in para[lang]:
-            rooms += [room(m[lang]["english"], TARGETS["english"]) for m in (para, cap)]
-            rooms += [room(m[lang]["other"], TARGETS["other"]) for m in (para, cap)]
-    return min(rooms), sum(rooms) / len(rooms)
 
 
 def _length_settings(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -142,46 +93,61 @@ def _repetition_settings(texts: list[str], langs: list[str]) -> dict[str, Any]:
             "min_compression": round(min(long_ratios) * 0.8, 2) if long_ratios else 0.2}
 
 
-def calibrate(dev_file: str | Path, base: LidSettings | None = None, processes: int = 2,
-              pairs_per_target: int | None = None, seed: int = 0, write: str | Path | None = None,
-              grid: tuple = GRID) -> dict[str, Any]:
+def _digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, base: LidSettings | None = None,
+              processes: int = 2, pairs_per_target: int | None = None, seed: int = 0,
+              write: str | Path | None = None) -> dict[str, Any]:
     """Measure, choose the settings, optionally write them; return the report (see lid_report.render)."""
     started = time.perf_counter()
     rows = read_dev(dev_file)
+    short = read_dev(short_file) if short_file else []
     langs = [r["lang"] for r in rows]
     paras = [r["text"] for r in rows]
     caps = [caption_cut(r["text"], r["lang"]) for r in rows]
+    parts_rows = {name: [r for r in short if r.get("split", "calib") == name] for name in ("calib", "heldout")}
+    texts = paras + caps + [r["text"] for name in ("calib", "heldout") for r in parts_rows[name]]
     with LidPool(processes) as pool:
-        scores = pool.score(paras + caps)
-    para_scores, cap_scores = scores[:len(rows)], scores[len(rows):]
+        scores = pool.score(texts)
+    parts: dict[str, tuple[list[str], list[str], list]] = {"paragraph": (paras, langs, scores[:len(rows)]),
+                                                            "caption": (caps, langs, scores[len(rows):2 * len(rows)])}
+    at = 2 * len(rows)
+    for name, part in parts_rows.items():
+        if part:
+            parts[name] = ([r["text"] for r in part], [r["lang"] for r in part], scores[at:at + len(part)])
+        at += len(part)
+    # repetition on UDHR only: the short texts hold exclamations ("Barna, barna, barna!") that would
+    # let "zwei zwei zwei" loops through
     fixed = {**_repetition_settings(paras + caps, langs + langs), **_length_settings(rows)}
-    base = base or default_settings()
-    trials = []
-    for value in grid:
-        votes = {k: v for k, v in base.vote_min_prob.items() if k != "py3langid"}
-        if value is not None:
-            votes["py3langid"] = value
-        s = dataclasses.replace(base, **fixed, vote_min_prob=votes, calibration={})
-        para = measure(paras, langs, para_scores, s, pairs_per_target, seed)
-        cap = measure(caps, langs, cap_scores, s, pairs_per_target, seed)
-        trials.append({"vote_min_prob": value, "settings": s, "paragraph": para, "caption": cap, "score": _margin(para, cap)})
-    best = max(trials, key=lambda t: t["score"])
-    digest = hashlib.sha256(Path(dev_file).read_bytes()).hexdigest()[:16]
-    summary = {"dev_file": Path(dev_file).name, "dev_sha256_16": digest, "rows": len(rows), "languages": len(set(langs)),
-               "vote_min_prob_py3langid": best["vote_min_prob"], "min_headroom": round(best["score"][0], 4),
-               "grid": {str(t["vote_min_prob"]): [round(x, 4) for x in t["score"]] for t in trials}}
-    chosen = dataclasses.replace(best["settings"], calibration=summary)
+    s = dataclasses.replace(base or default_settings(), **fixed, min_evidence={}, calibration={})
+    keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"], "calib": TARGETS["keep_short"]}
+    thresholds = choose_thresholds([parts[n] + (t,) for n, t in keep_targets.items() if n in parts], s)
+    # UDHR prose alone allows strict thresholds that short captions would not meet: without short
+    # real text for a language (Swahili, Maori, Zulu, ...), stay at or below the default
+    short_langs = set(parts["calib"][1]) if "calib" in parts else set()
+    thresholds = {x: v if x in short_langs else min(v, s.min_evidence_default) for x, v in thresholds.items()}
+    s = dataclasses.replace(s, min_evidence=thresholds)
+    rates = {name: measure(*part, s, pairs_per_target, seed) for name, part in parts.items()}
+    summary = {"dev_file": Path(dev_file).name, "dev_sha256_16": _digest(dev_file), "rows": len(rows),
+               "languages": len(set(langs)),
+               **({"short_dev_file": Path(short_file).name, "short_dev_sha256_16": _digest(short_file),
+                   "short_rows": {n: len(p) for n, p in parts_rows.items()}} if short_file else {}),
+               "overall": {name: {k: round(v, 4) for k, v in overall(r).items()} for name, r in rates.items()}}
+    chosen = dataclasses.replace(s, calibration=summary)
     if write:
-        header = ("# Language-ID filter settings, calibrated on the UDHR dev file by\n"
-                  "#   polymix lid-calibrate --dev ../shared/data/udhr-lid-dev.jsonl --write\n"
-                  "# Edit groups here (the command keeps them); it rewrites the thresholds. See translate/lid_filter.py.\n"
-                  "# Groups: pairs every detector confuses on real text (id/ms, zu/xh, af/nl, nb/da/nn, hi/mr/ne,\n"
-                  "# sr/mk, bg/mk: 16 of 28 Bulgarian captions are read as Macedonian or Serbian; su/jv), written\n"
-                  "# varieties (zh Hans/Hant/yue/wuu, Arabic arz/ary) and CLD2's Waray label for Cebuano text.\n"
+        header = ("# Language-ID filter settings, calibrated on real text by\n"
+                  "#   polymix lid-calibrate --write   (UDHR paragraphs + data/lid-dev/ud-lid-dev.jsonl, its calib part)\n"
+                  "# Edit detectors, varieties, groups and the rule's constants here (the command keeps them); it rewrites\n"
+                  "# min_evidence and the repetition and length thresholds. See translate/lid_decide.py.\n"
+                  "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
+                  "# label for Cebuano, Nynorsk). groups: languages every detector confuses on real text (id/ms,\n"
+                  "# zu/xh, af/nl, nb/da, hi/mr/ne, sr/mk, bg/mk, su/jv, pt/gl): they count group_credit, not in full.\n"
                   "# Not transitive: Bulgarian accepts Macedonian, not Serbian.\n")
         chosen.save(write, header)
-    return {"settings": chosen, "paragraph": best["paragraph"], "caption": best["caption"], "trials": trials,
-            "seconds": round(time.perf_counter() - started, 1), "written": str(write) if write else None}
+    return {"settings": chosen, **rates, "seconds": round(time.perf_counter() - started, 1),
+            "written": str(write) if write else None}
 
 
 if __name__ == "__main__":
@@ -191,9 +157,10 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dev_file")
+    parser.add_argument("short_dev_file", nargs="?", default=SHORT_DEV)
     parser.add_argument("--write", action="store_true", help=f"rewrite {SETTINGS_FILE}")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--per-language", action="store_true", help="also print every language's rates")
     args = parser.parse_args()
-    report = calibrate(args.dev_file, processes=args.processes, write=SETTINGS_FILE if args.write else None)
+    report = calibrate(args.dev_file, args.short_dev_file, processes=args.processes, write=SETTINGS_FILE if args.write else None)
     print(render(report, per_language=args.per_language))

@@ -6,7 +6,8 @@
 
 Every input row is written to ``--output`` (JSONL or Parquet, by its suffix) with ``lid_label``
 and ``lid_score`` (langid's label as an NLLB code, and its probability), ``keep`` (bool),
-``reason`` (null when kept, else one of the filter's reasons) and ``lid_detail`` (each
+``reason`` (null when kept, else one of the filter's reasons), ``lid_seen`` (the language the
+detectors vouch for most: what a wrong_language row really is) and ``lid_detail`` (each
 detector's best label). ``lang`` holds NLLB codes (ISO 639-1 codes are accepted too). With
 ``--source-field`` (the English original) the untranslated and length-ratio checks run as well.
 """
@@ -22,6 +23,7 @@ import polars as pl
 
 from polymix.mix.sources.base import ConfigError
 from polymix.translate.lid import LidPool
+from polymix.translate.lid_decide import seen
 from polymix.translate.lid_filter import text_reason
 from polymix.translate.lid_settings import LidSettings, default_settings, normalize_languages
 
@@ -79,6 +81,7 @@ def check_frame(frame: pl.DataFrame, text_field: str = "text", lang_field: str =
         pl.Series("lid_score", [sc.score for sc in scores], dtype=pl.Float32),
         pl.Series("keep", [r is None for r in reasons], dtype=pl.Boolean),
         pl.Series("reason", reasons, dtype=pl.String),
+        pl.Series("lid_seen", [seen(sc, s) for sc in scores], dtype=pl.String),
         pl.Series("lid_detail", [sc.detail() for sc in scores], dtype=pl.String),
     )
     per_lang: dict[str, Counter] = {}

@@ -16,70 +16,29 @@
 ``round_trip``         a short answer whose back-translation is no English answer (only with
                        ``round_trip_action=reject``; the default puts the English answer in, as mBLIP).
 
-Language check of a text for target T (:func:`language_reason`): its letters must be mostly in
-T's script. Texts under ``min_letters`` letters stop there (too short to identify: single-word
-answers are judged with their instruction, as one text). Otherwise a detector that knows T votes
-for it when its top label is in T's confusable group (or its probability for the group reaches
-``vote_min_prob``), and one vote keeps the text -- unless another detector's top label is a
-registry language outside the group that the voter cannot output (langid and py3langid call
-Yiddish Hebrew because they do not know Yiddish; CLD2 does). Languages that no enabled detector
-knows are checked by script only and counted as ``lid_unchecked``: with the default three
-detectors there are none (CLD2 knows all 95); with langid alone there would be 17.
+The language check (:func:`polymix.translate.lid_decide.language_reason`) weighs the
+detectors' votes against the target's calibrated threshold, after script rules (Han vs kana vs
+Hangul); texts too short to identify are checked by script only. Languages that no enabled
+detector knows are checked by script only and counted as ``lid_unchecked``: with the default
+detectors there are none (CLD2 knows all 95).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections import Counter, defaultdict
 from typing import Callable, NamedTuple, Sequence
 
-from polymix.mix import languages as L
 from polymix.mix.schema import ENGLISH, Example
 from polymix.translate import lid_quality as Q
-from polymix.translate.lid import LidPool, LidScore, coverage, script_words
+from polymix.translate.lid import LidPool, LidScore
+from polymix.translate.lid_decide import language_reason
 from polymix.translate.lid_settings import LidSettings, default_settings
 from polymix.translate.text import no_space
 
 REASONS = ("empty_translation", "untranslated", "repetition", "wrong_language", "length_ratio", "round_trip")
 BackTranslate = Callable[[list[str], str], list[str]]
 """back_translate(texts, src_lang) -> English texts (the translation service, from ``src_lang`` to English)"""
-
-
-@functools.cache
-def _registry() -> frozenset[str]:
-    """NLLB codes of the registry: only these can veto a vote (not py3langid's Bikol or Acehnese)."""
-    return frozenset(lang.nllb for lang in L.languages()) | {"zho_Hant"}
-
-
-def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]:
-    """(reason or None, checked) for one scored text that should be in ``lang``."""
-    if score.letters == 0:
-        return None, False
-    accepted = s.accepted(lang)
-    if score.script_share(script_words(lang)) < s.min_script_share:
-        return _miss(score, accepted, s), True
-    if score.letters < s.min_letters:
-        return None, False
-    voters = s.voters(lang)
-    if not voters:
-        return None, False
-    tops = {d: score.top(d) for d in s.detectors}
-    registry = _registry()
-    for d in voters:
-        threshold = s.vote_min_prob.get(d)
-        if tops[d] not in accepted and (threshold is None or score.prob(d, accepted) < threshold):
-            continue
-        sees = coverage(d)  # a registry language outside the group that d cannot output, named by another: veto
-        if not any(x and x in registry and x not in accepted and x not in sees for o, x in tops.items() if o != d):
-            return None, True
-    return _miss(score, accepted, s), True
-
-
-def _miss(score: LidScore, accepted: frozenset[str], s: LidSettings) -> str:
-    """untranslated when a detector reads the text as English, else wrong_language."""
-    english = ENGLISH not in accepted and any(score.top(d) == ENGLISH for d in s.detectors)
-    return "untranslated" if english else "wrong_language"
 
 
 def _repetitive(output: str, source: str, lang: str, s: LidSettings) -> bool:

@@ -56,11 +56,25 @@ def similarity(output: str, source: str) -> float:
     return matcher.ratio()
 
 
+_JOINERS = "-'’‐"
+
+
+def _word_char(ch: str) -> str:
+    # letters, marks (Indic vowel signs), digits and in-word joiners stay; the rest splits words
+    return ch if ch in _JOINERS or unicodedata.category(ch)[0] in "LMN" else " "
+
+
 def units(text: str, lang: str) -> list[str]:
-    """Words, or characters for scripts written without spaces (Chinese, Japanese, Thai, ...)."""
+    """Words with letters, or characters for scripts written without spaces (Chinese, Japanese, Thai, ...).
+
+    A hyphenated word is one word: Cebuano "ang-ang", Indonesian "anak-anak" are reduplications,
+    not a loop; numbers are not words ("U3.1.1.1" is no "1 1 1" loop, "2000年" no "0 0 0").
+    """
     if no_space(lang):
-        return [ch for ch in normalize(text) if not ch.isspace()]
-    return normalize(text).split()
+        return [ch for ch in normalize(text) if not ch.isspace() and not ch.isdigit()]
+    folded = "".join(map(_word_char, unicodedata.normalize("NFKC", text).casefold()))
+    words = (w.strip(_JOINERS) for w in folded.split())
+    return [w for w in words if w and any(unicodedata.category(ch)[0] == "L" for ch in w)]
 
 
 def repeat_run(tokens: list[str], max_n: int = 8, min_units: int = 1) -> int:

@@ -1,9 +1,11 @@
 """Text report of a language-ID calibration (:func:`polymix.translate.lid_calibrate.calibrate`).
 
-Per language group (scripts, detector coverage, declared confusable groups) and length
-(paragraph, caption), the three rates of the targets: the lowest over the group's languages with
-the language that has it, and the mean. Then the weakest languages, the grid of candidate
-thresholds, and optionally the full per-language table.
+For every part of the dev files (UDHR paragraphs, UDHR cut to captions, the short real texts'
+calibration and held-out parts) and every language group (script families, detector coverage,
+confusable groups): keep of the language's own text, and the reject rates of English, of other
+languages and of other languages in the same script -- the lowest over the group's languages
+with the language that has it, and the mean. Then the weakest languages and, optionally, the
+full per-language table.
 """
 
 from __future__ import annotations
@@ -42,8 +44,13 @@ def language_groups(langs: list[str], s: LidSettings) -> dict[str, list[str]]:
     return {k: v for k, v in out.items() if v}
 
 
+PARTS = ("paragraph", "caption", "calib", "heldout")
+RATES = (("keep", "keep (own language)"), ("english", "English rejected"), ("other", "other rejected"),
+         ("same_script", "same script rejected"))
+
+
 def _cell(rates: dict[str, dict[str, float]], members: list[str], key: str) -> str:
-    values = [(rates[x][key], x) for x in members if key in rates.get(x, {})]
+    values = [(rates[x][key], x) for x in members if rates.get(x, {}).get(key, float("nan")) == rates.get(x, {}).get(key)]
     if not values:
         return "-"
     low, who = min(values)
@@ -53,31 +60,38 @@ def _cell(rates: dict[str, dict[str, float]], members: list[str], key: str) -> s
 
 def render(report: dict[str, Any], per_language: bool = False) -> str:
     s = report["settings"]
-    para, cap = report["paragraph"], report["caption"]
-    langs = sorted(para)
-    lines = [f"language-ID calibration: {s.calibration.get('rows')} texts, {len(langs)} languages, {report['seconds']} s",
+    parts = [p for p in PARTS if p in report]
+    langs = sorted({x for p in parts for x in report[p]})
+    cal = s.calibration
+    lines = [f"language-ID calibration: {cal.get('rows')} UDHR paragraphs, short texts {cal.get('short_rows', {})}, "
+             f"{len(langs)} languages, {report['seconds']} s",
+             "parts: paragraph/caption = UDHR (thresholds chosen on them), calib = short real texts (chosen on them), "
+             "heldout = short real texts never used to choose",
              "rates: min (language with it) mean, over the group's languages",
-             f"{'group':<26}{'n':>3}  {'length':<9} {'keep (own language)':<24} {'English rejected':<24} {'other rejected':<24}"]
+             f"{'group':<26}{'n':>3}  {'part':<9} " + " ".join(f"{title:<24}" for _, title in RATES)]
     for name, members in language_groups(langs, s).items():
-        for length, rates in (("paragraph", para), ("caption", cap)):
-            lines.append(f"{name:<26}{len(members):>3}  {length:<9} " + " ".join(
-                f"{_cell(rates, members, k):<24}" for k in ("keep", "english", "other")))
-    lines.append("targets: keep >= 0.98 (paragraph) / 0.90 (caption); English and other rejected >= 0.98 / 0.90")
-    for length, rates in (("paragraph", para), ("caption", cap)):
-        weakest = sorted((rates[x]["keep"], x) for x in langs)[:5]
-        lines.append(f"weakest keep, {length}: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
-        weakest = sorted((rates[x]["other"], x) for x in langs if "other" in rates[x])[:5]
-        lines.append(f"weakest other-reject, {length}: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
-    lines.append("grid (py3langid vote_min_prob -> smallest / mean headroom over all targets): "
-                 + ", ".join(f"{k}: {v[0]:+.3f}/{v[1]:.3f}" for k, v in s.calibration.get("grid", {}).items()))
-    lines.append(f"chosen: vote_min_prob={s.vote_min_prob}, repeat_min_words={s.repeat_min_words}, "
-                 f"repeat_min_chars={s.repeat_min_chars}, min_compression={s.min_compression}, "
-                 f"length_ratio=[{s.length_ratio_min}, {s.length_ratio_max}]")
+        for part in parts:
+            lines.append(f"{name:<26}{len(members):>3}  {part:<9} " + " ".join(
+                f"{_cell(report[part], members, key):<24}" for key, _ in RATES))
+    lines.append("targets: keep >= 0.98 (paragraph) / 0.90 (caption) / 0.99 (short texts); English rejected >= 0.995, "
+                 "other >= 0.98, same script >= 0.90")
+    for part in parts:
+        o = cal.get("overall", {}).get(part, {})
+        lines.append(f"overall {part:<9}: " + ", ".join(f"{k} {v:.4f}" for k, v in o.items()))
+        weakest = sorted((report[part][x]["keep"], x) for x in report[part])[:5]
+        lines.append(f"  weakest keep: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
+        weakest = sorted((r["same_script"], x) for x, r in report[part].items() if r.get("same_script", float("nan")) == r.get("same_script"))[:5]
+        lines.append(f"  weakest same-script reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
+    lines.append(f"chosen: min_evidence for {len(s.min_evidence)} languages (median "
+                 f"{sorted(s.min_evidence.values())[len(s.min_evidence) // 2] if s.min_evidence else '-'}), "
+                 f"repeat_min_words={s.repeat_min_words}, repeat_min_chars={s.repeat_min_chars}, "
+                 f"min_compression={s.min_compression}, length_ratio=[{s.length_ratio_min}, {s.length_ratio_max}]")
     if report.get("written"):
         lines.append(f"wrote {report['written']}")
     if per_language:
-        lines.append(f"{'lang':<10} {'keep':>6} {'eng':>6} {'other':>6} | {'keep':>6} {'eng':>6} {'other':>6}   (paragraph | caption)")
+        lines.append(f"{'lang':<10} {'min_ev':>6}  " + " | ".join(f"{p:<27}" for p in parts))
+        lines.append(f"{'':<10} {'':>6}  " + " | ".join(f"{'keep   eng  other same':<27}" for _ in parts))
         for x in langs:
-            cells = [f"{r[x].get(k, float('nan')):6.3f}" for r in (para, cap) for k in ("keep", "english", "other")]
-            lines.append(f"{x:<10} {' '.join(cells[:3])} | {' '.join(cells[3:])}")
+            cells = [" ".join(f"{report[p].get(x, {}).get(k, float('nan')):5.3f}" for k, _ in RATES) for p in parts]
+            lines.append(f"{x:<10} {s.min_evidence.get(x, s.min_evidence_default):>6.2f}  " + " | ".join(cells))
     return "\n".join(lines)

@@ -1,8 +1,9 @@
-"""Settings of the language-ID filter: thresholds and confusable groups, as data.
+"""Settings of the language-ID filter: the decision rule's constants, per-language thresholds,
+written varieties and confusable groups, as data (the rule: :mod:`polymix.translate.lid_decide`).
 
 The defaults live in ``lid_settings.yaml`` beside this module; ``polymix lid-calibrate``
-(:func:`polymix.translate.lid_calibrate.calibrate`) measures them on the UDHR dev file and
-rewrites that file. Load them with :func:`default_settings`, or change a few:
+(:func:`polymix.translate.lid_calibrate.calibrate`) measures them on the UDHR dev file and the
+short real texts of data/lid-dev and rewrites that file. Load them with :func:`default_settings`, or change a few:
 
     >>> s = LidSettings.load(min_letters=20)
 """
@@ -29,13 +30,39 @@ class LidSettings:
     """How the filter decides (see translate/lid_filter.py); every field is a setting of ``lid-check``."""
 
     detectors: tuple[str, ...] = DETECTORS
-    """detectors that vote (langid, py3langid, cld2); a language none of them knows is checked by script only"""
+    """detectors that vote (langid, py3langid, cld2, fasttext); a language none of them knows is checked by script only"""
+    varieties: list[list[str]] = dataclasses.field(default_factory=list)
+    """written varieties of one language (zho_Hans/zho_Hant/yue): a detector naming one names them all"""
     groups: list[list[str]] = dataclasses.field(default_factory=list)
-    """confusable groups: a detector naming any member of a target's group counts as naming the target"""
+    """confusable languages (bul/mkd, ind/zsm): a detector's probability of a group member counts group_credit times"""
+    group_credit: float = 0.5
+    """how much a confusable language's probability counts for the target"""
     vote_min_prob: dict[str, float] = dataclasses.field(default_factory=dict)
-    """besides a detector's top label, a probability of the target's group at least this high is a vote (per detector)"""
+    """per detector: probabilities below this are noise and count as 0 (none by default)"""
+    detector_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    """weight of each detector's vote in the mean (1.0 when not named)"""
+    cld2_full_score: float = 400.0
+    """CLD2's share of the text counts in full from this match score up, less below (a guess scores ~150-250)"""
+    blind_veto_prob: float = 0.9
+    """a registry language named this surely silences the detectors that cannot output it (Yiddish for Hebrew)"""
+    min_evidence: dict[str, float] = dataclasses.field(default_factory=dict)
+    """per target language: the mean vote a text needs to be kept (calibrated by lid-calibrate)"""
+    min_evidence_default: float = 0.5
+    """min_evidence of languages the calibration did not see"""
+    english_evidence: float = 0.5
+    """a rejected text is 'untranslated' when the mean vote for English reaches this, else 'wrong_language'"""
     min_letters: int = 12
-    """texts with fewer letters are too short to identify: their script is checked, their language is not"""
+    """texts shorter than this (letters; a Han character counts 3, Hangul 2.5, kana 2) need only short_min_evidence ..."""
+    short_min_letters: int = 4
+    """... and texts shorter than this are too short to identify (their script is checked, their language is not)"""
+    short_min_evidence: float = 0.25
+    """the evidence a short text needs: rejected only when the detectors agree it is something else"""
+    mixed_script_share: float = 0.25
+    """texts with less of the target's script are rejected; between this and min_script_share they need ..."""
+    mixed_script_evidence: float = 0.8
+    """... this much evidence (a Greek caption with a Latin brand name)"""
+    kana_min_han: int = 4
+    """a Japanese text with this many Han characters and no kana is Chinese"""
     min_script_share: float = 0.5
     """share of the letters that must be in the target's script (else wrong_language or untranslated)"""
     untranslated_similarity: float = 0.9
@@ -73,9 +100,12 @@ class LidSettings:
         bad = [d for d in self.detectors if d not in DETECTORS]
         if bad or not self.detectors:
             problems.append(f"detectors {bad or '[]'}: choose from {', '.join(DETECTORS)}")
-        bad = [d for d in self.vote_min_prob if d not in DETECTORS]
+        bad = [d for d in (*self.vote_min_prob, *self.detector_weights) if d not in DETECTORS]
         if bad:
-            problems.append(f"vote_min_prob names unknown detectors {bad}")
+            problems.append(f"vote_min_prob / detector_weights name unknown detectors {bad}")
+        if not all(0 <= x <= 1 for x in (self.group_credit, self.english_evidence, self.mixed_script_evidence,
+                                         self.min_evidence_default, *self.min_evidence.values())):
+            problems.append("group_credit, english_evidence, mixed_script_evidence and min_evidence must lie in [0, 1]")
         if self.round_trip_action not in ROUND_TRIP_ACTIONS:
             problems.append(f"round_trip_action {self.round_trip_action!r}: choose from {', '.join(ROUND_TRIP_ACTIONS)}")
         if not 0 < self.length_ratio_min < 1 < self.length_ratio_max:
@@ -84,21 +114,34 @@ class LidSettings:
             problems.append("min_script_share must lie in [0, 1] and untranslated_similarity in (0, 1]")
         if self.repeat_min < 2:
             problems.append("repeat_min must be >= 2")
-        if any(len(g) < 2 for g in self.groups):
+        if any(len(g) < 2 for g in self.groups + self.varieties):
             problems.append("every confusable group needs at least two members")
         if problems:
             raise ConfigError("bad language-ID settings: " + "; ".join(problems))
 
-    @functools.cached_property
-    def _accepted(self) -> dict[str, frozenset[str]]:
+    @staticmethod
+    def _members(groups: list[list[str]]) -> dict[str, frozenset[str]]:
         out: dict[str, set[str]] = {}
-        for group in self.groups:
+        for group in groups:
             for member in group:
                 out.setdefault(member, {member}).update(group)
         return {k: frozenset(v) for k, v in out.items()}
 
+    @functools.cached_property
+    def _same(self) -> dict[str, frozenset[str]]:
+        return self._members(self.varieties)
+
+    @functools.cached_property
+    def _accepted(self) -> dict[str, frozenset[str]]:
+        near = self._members(self.groups)
+        return {k: self.same(k) | near.get(k, frozenset()) for k in set(near) | set(self._same)}
+
+    def same(self, lang: str) -> frozenset[str]:
+        """Labels that are ``lang``: itself and its written varieties."""
+        return self._same.get(lang, frozenset({lang}))
+
     def accepted(self, lang: str) -> frozenset[str]:
-        """Labels that count as ``lang``: itself and every member of a group it belongs to.
+        """Labels that count (in full or in part) as ``lang``: its varieties and confusable groups.
 
         Groups are not merged transitively: with groups [srp, mkd] and [bul, mkd], Bulgarian
         accepts Macedonian but not Serbian.

@@ -1,0 +1,144 @@
+"""Is a scored text in its target language? The language half of the filter, as one decision rule.
+
+    reason, checked = language_reason(score_text(text), "rus_Cyrl", default_settings())
+    seen(score, settings)        # what the detectors agree the text is: "bul_Cyrl"
+
+Each detector that can output the target (or a member of its groups) gives a vote in [0, 1]: how
+much it prefers the target (with its written varieties, ``varieties``: zh Hans/Hant/yue) to its
+best rival, p / (p + p_rival), so a second-ranked probability of 0.40 behind 0.59 is a weak vote,
+not a win. A confusable language (``groups``: bg/mk, id/ms, ...) counts ``group_credit`` for the
+target and the rest for the rival: langid calling short Russian Macedonian is half a vote for
+Bulgarian. CLD2's share of the text is scaled by its
+match score (``cld2_full_score``): on a few words CLD2 names *some* language with 97% share, and
+its score is what tells a guess ("Nyanja" for Spanish, 149) from a match (Yiddish, 1042). The
+evidence is the weighted mean of the votes; the text is kept when it reaches the target's
+calibrated ``min_evidence`` (one detector naming a rare language is one low vote, not a veto).
+
+A detector abstains when it has no opinion (CLD2 on some short texts) and when another detector
+names, with at least ``blind_veto_prob``, a registry language outside the target's groups that this
+one cannot output: langid calls Yiddish Hebrew because it does not know Yiddish.
+
+Before the vote, script rules: most letters in the target's script (``min_script_share``; a text
+between ``mixed_script_share`` and that passes only on ``mixed_script_evidence``, e.g. Greek with
+a Latin brand name); Japanese with ``kana_min_han`` Han characters must have kana, Chinese must
+have none, Korean is Hangul. Texts shorter than ``min_letters`` (:attr:`LidScore.length`: Han
+characters count 3) are too short to identify. A rejected text is ``untranslated`` only when the
+detectors read it as English (evidence for English >= ``english_evidence``), else ``wrong_language``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from polymix.mix import languages as L
+from polymix.mix.schema import ENGLISH
+from polymix.translate.lid import KANA, LidScore, coverage, script_words
+from polymix.translate.lid_settings import LidSettings
+
+
+@functools.cache
+def _registry() -> frozenset[str]:
+    """NLLB codes of the registry: only these can silence a blind detector (not py3langid's Bikol)."""
+    return frozenset(lang.nllb for lang in L.languages()) | {"zho_Hant"}
+
+
+def probs(score: LidScore, detector: str, s: LidSettings) -> tuple[tuple[str, float], ...]:
+    """A detector's (label, probability) best first; CLD2's shares scaled by its match score."""
+    ranked = getattr(score, detector)
+    if detector == "cld2" and score.cld2_score:
+        ranked = tuple((label, p * min(1.0, sc / s.cld2_full_score)) for (label, p), sc in zip(ranked, score.cld2_score))
+    floor = s.vote_min_prob.get(detector)
+    return ranked if floor is None else tuple((x, p) for x, p in ranked if p >= floor)
+
+
+def _vote(ranked: tuple[tuple[str, float], ...], own: frozenset[str], accepted: frozenset[str], credit: float) -> float:
+    """p(target) / (p(target) + p(best rival)): 1 when the detector prefers the target to everything else,
+    0.5 when it cannot tell them apart, 0 when it names another language. A confusable language's
+    probability counts ``credit`` for the target and the rest for the rival: half a vote at 0.5."""
+    target = rival = near = 0.0
+    for label, p in ranked:
+        if label in own:
+            target += p
+        elif label in accepted:
+            near += p
+        else:
+            rival = max(rival, p)
+    target += credit * near
+    rival = max(rival, (1 - credit) * near)
+    return target / (target + rival) if target > 0 else 0.0
+
+
+def evidence(score: LidScore, lang: str, s: LidSettings) -> float | None:
+    """Weighted mean vote of the detectors for ``lang`` (0..1); None when no detector can say."""
+    total, weight, blind = _tally(score, lang, s)
+    return total / weight if weight else (0.0 if blind else None)
+
+
+def _tally(score: LidScore, lang: str, s: LidSettings) -> tuple[float, float, bool]:
+    """(weighted sum of votes, sum of weights, some voter was silenced as blind)."""
+    own, accepted = s.same(lang), s.accepted(lang)
+    ranked = {d: probs(score, d, s) for d in s.detectors}
+    named = [(d, r[0][0]) for d, r in ranked.items() if r and r[0][1] >= s.blind_veto_prob
+             and r[0][0] not in accepted and r[0][0] in _registry()]
+    total = weight = 0.0
+    blind = False
+    for d in s.voters(lang):
+        if not ranked[d]:
+            continue  # no opinion
+        sees = coverage(d)
+        if any(x not in sees for o, x in named if o != d):
+            blind = True  # to what another detector confidently sees
+            continue
+        w = s.detector_weights.get(d, 1.0)
+        total += w * _vote(ranked[d], own, accepted, s.group_credit)
+        weight += w
+    return total, weight, blind
+
+
+def _cjk_reason(score: LidScore, lang: str, s: LidSettings) -> bool:
+    """True when Han/kana/Hangul say the text is another CJK language than ``lang``."""
+    kana = sum(n for w, n in score.scripts.items() if w in KANA)
+    han = score.scripts.get("CJK", 0)
+    if lang == "jpn_Jpan":
+        return han >= s.kana_min_han and kana == 0
+    if lang.startswith("zho_") or lang == "yue":
+        return kana > 0 and kana >= 0.1 * han
+    return False
+
+
+def miss(score: LidScore, lang: str, s: LidSettings) -> str:
+    """The reason for a text that is not in ``lang``: untranslated when it reads as English."""
+    if ENGLISH in s.accepted(lang):
+        return "wrong_language"
+    english = evidence(score, ENGLISH, s) if score.length >= s.short_min_letters else None
+    if english is None:  # too short to identify: English when it is (mostly) Latin letters
+        english = score.script_share(script_words(ENGLISH))
+    return "untranslated" if english >= s.english_evidence else "wrong_language"
+
+
+def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]:
+    """(reason or None, checked) for one scored text that should be in ``lang``."""
+    if score.letters == 0:
+        return None, False
+    if _cjk_reason(score, lang, s):
+        return "wrong_language", True
+    share = score.script_share(script_words(lang))
+    if share < s.mixed_script_share:
+        return miss(score, lang, s), True
+    e = evidence(score, lang, s) if score.length >= s.short_min_letters else None
+    if e is None:
+        return (None, False) if share >= s.min_script_share else (miss(score, lang, s), True)
+    wanted = s.min_evidence.get(lang, s.min_evidence_default)
+    if score.length < s.min_letters:
+        wanted = min(wanted, s.short_min_evidence)
+    if share < s.min_script_share:
+        wanted = max(wanted, s.mixed_script_evidence)
+    return (None, True) if e >= wanted else (miss(score, lang, s), True)
+
+
+def seen(score: LidScore, s: LidSettings) -> str | None:
+    """The language the detectors vouch for most (a top label of one of them; sum of votes, so that
+    CLD2 alone naming a language the others cannot output does not win), for reports."""
+    candidates = {r[0][0] for d in s.detectors if (r := getattr(score, d))}
+    scored = [(_tally(score, x, s)[0], x) for x in sorted(candidates)]
+    return max(scored)[1] if scored else None
