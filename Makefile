@@ -74,7 +74,7 @@ EVAL_MODEL ?= out/train/tiny
 eval: install ## score a model on mBLIP's benchmarks (BENCH=xm3600|xgqa|maxm|xvnli|marvl|mix DATA=... IMAGES=... EVAL_MODEL=run/checkpoint/export ARGS=...)
 	$(BIN)/polymix eval --benchmark $(BENCH) --data $(DATA) $(if $(IMAGES),--images $(IMAGES),) --model $(EVAL_MODEL) $(ARGS)
 
-lid-calibrate: install ## calibrate the language-ID filter on the UDHR dev file (DEV=...) and data/lid-dev; rewrites translate/lid_settings.yaml
+lid-calibrate: install ## calibrate the language-ID filter on the UDHR dev file (DEV=...) and data/lid-dev; rewrites translate/lid/settings.yaml
 	$(BIN)/polymix lid-calibrate --dev $(DEV) --pairs-per-target 1500 --write
 
 lid-check: install ## language-check a JSONL/Parquet file (FILE=rows.jsonl OUT=checked.parquet TEXT=text LANG_FIELD=lang)

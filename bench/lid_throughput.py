@@ -22,10 +22,10 @@ import os
 import time
 from pathlib import Path
 
-from polymix.translate.lid import DETECTORS, LidPool, models, score_batch
-from polymix.translate.lid_calibrate import SHORT_DEV, caption_cut, read_dev
-from polymix.translate.lid_filter import text_reason
-from polymix.translate.lid_settings import default_settings
+from polymix.translate.lid.scoring import DETECTORS, LidPool, models, score_batch
+from polymix.translate.lid.calibrate import SHORT_DEV, caption_cut, read_dev
+from polymix.translate.lid.filter import text_reason
+from polymix.translate.lid.settings import default_settings
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "udhr-lid-dev.jsonl"
 

@@ -24,7 +24,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from polymix.data_cards.collect import bar_chart, collect
 from polymix.mix import languages as L, shards
-from polymix.translate.lid_accounting import recorded
+from polymix.translate.lid.accounting import recorded
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 CHART = "rows_per_language.png"

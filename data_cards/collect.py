@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from polymix.mix import shards
-from polymix.translate.lid_accounting import counted
-from polymix.translate.lid_filter import REASONS
+from polymix.translate.lid.accounting import counted
+from polymix.translate.lid.filter import REASONS
 
 
 def _json(path: Path) -> dict[str, Any]:

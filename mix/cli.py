@@ -200,7 +200,7 @@ def translate(
     inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel (0: auto; on a GPU 2 where its free memory holds them)")] = 0,
     intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0: auto, min(4, threads // 2))")] = 0,
     max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch (0: auto, 4096 on CPU, up to 16384 on a GPU as its free memory allows)")] = 0,
-    lid_settings: Annotated[Optional[str], typer.Option(help="language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)")] = None,
+    lid_settings: Annotated[Optional[str], typer.Option(help="language-ID filter settings YAML (default: the calibrated translate/lid/settings.yaml)")] = None,
     lid_processes: Annotated[int, typer.Option(help="language-ID worker processes (0: auto, 2 on CPU, the cores the translator leaves on a GPU)")] = 0,
     round_trip: Annotated[bool, typer.Option("--round-trip/--no-round-trip", help="back-translate short answers and check them against the English")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -300,12 +300,12 @@ def lid_check(
     text_field: Annotated[str, typer.Option(help="field with the text to check")] = "text",
     lang_field: Annotated[str, typer.Option(help="field with the NLLB code the text should be in")] = "lang",
     source_field: Annotated[Optional[str], typer.Option(help="field with the English source: adds the untranslated and length-ratio checks")] = None,
-    settings: Annotated[Optional[Path], typer.Option(help="language-ID settings YAML (default: the calibrated translate/lid_settings.yaml)")] = None,
+    settings: Annotated[Optional[Path], typer.Option(help="language-ID settings YAML (default: the calibrated translate/lid/settings.yaml)")] = None,
     processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
 ) -> None:
     """Check that every row of a file is in its language (and not empty, repeated, untranslated); print keep rates per language."""
-    from polymix.translate.lid_check import lid_check as run_check
-    from polymix.translate.lid_settings import LidSettings
+    from polymix.translate.lid.check import lid_check as run_check
+    from polymix.translate.lid.settings import LidSettings
 
     result = run_check(input, output, text_field, lang_field, source_field,
                        LidSettings.load(settings) if settings else None, processes)
@@ -324,16 +324,16 @@ def lid_check(
 def lid_calibrate(
     dev: Annotated[Path, typer.Option(help="JSON lines with lang (NLLB code) and text; article/para align paragraphs with English")] = Path("../shared/data/udhr-lid-dev.jsonl"),
     short_dev: Annotated[Optional[Path], typer.Option(help="short real texts (lang, text, split = calib|heldout): thresholds are chosen on calib, heldout is only reported (default: data/lid-dev/ud-lid-dev.jsonl)")] = None,
-    write: Annotated[bool, typer.Option("--write", help="rewrite translate/lid_settings.yaml (the defaults) with the chosen settings")] = False,
+    write: Annotated[bool, typer.Option("--write", help="rewrite translate/lid/settings.yaml (the defaults) with the chosen settings")] = False,
     out: Annotated[Optional[Path], typer.Option(help="write the chosen settings to this YAML file instead")] = None,
     processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
     pairs_per_target: Annotated[Optional[int], typer.Option(help="sample this many other-language paragraphs per target (default: all)")] = None,
     per_language: Annotated[bool, typer.Option("--per-language", help="also print every language's rates")] = False,
 ) -> None:
     """Calibrate the language-ID filter on real text; print keep and English / other / same-script reject rates per language group, on the calibration and held-out parts."""
-    from polymix.translate.lid_calibrate import SHORT_DEV, calibrate
-    from polymix.translate.lid_report import render
-    from polymix.translate.lid_settings import SETTINGS_FILE
+    from polymix.translate.lid.calibrate import SHORT_DEV, calibrate
+    from polymix.translate.lid.report import render
+    from polymix.translate.lid.settings import SETTINGS_FILE
 
     report = calibrate(dev, short_dev or SHORT_DEV, processes=processes, pairs_per_target=pairs_per_target,
                        write=out or (SETTINGS_FILE if write else None))

@@ -309,7 +309,7 @@ def test_a_corrupt_translation_cache_is_moved_aside_and_rebuilt(tmp_path, caplog
 
 
 def test_a_corrupt_language_id_model_file_is_moved_aside_and_rebuilt(tmp_path, monkeypatch, caplog):
-    from polymix.translate import lid_models
+    from polymix.translate.lid import models as lid_models
 
     monkeypatch.setenv("POLYMIX_CACHE", str(tmp_path))
     good = lid_models._langid_identifier()  # writes the decoded model file

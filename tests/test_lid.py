@@ -8,10 +8,10 @@ import pytest
 
 from polymix.mix.schema import ENGLISH, Example
 from polymix.mix.sources.base import ConfigError
-from polymix.translate import lid_quality as Q
-from polymix.translate.lid import LidPool, coverage, score_text, to_nllb
-from polymix.translate.lid_filter import REASONS, filter_rows, language_reason, text_reason
-from polymix.translate.lid_settings import LidSettings, default_settings
+from polymix.translate.lid import quality as Q
+from polymix.translate.lid.scoring import LidPool, coverage, score_text, to_nllb
+from polymix.translate.lid.filter import REASONS, filter_rows, language_reason, text_reason
+from polymix.translate.lid.settings import LidSettings, default_settings
 
 CAPTION_EN = "A man riding a horse on a sandy beach next to the ocean."
 CAPTION_DE = "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer."

@@ -9,9 +9,9 @@ import pytest
 
 from polymix.mix import shards
 from polymix.mix.schema import ENGLISH, Example, to_table
-from polymix.translate import lid_accounting as A
-from polymix.translate.lid_filter import filter_rows
-from polymix.translate.lid_settings import default_settings
+from polymix.translate.lid import accounting as A
+from polymix.translate.lid.filter import filter_rows
+from polymix.translate.lid.settings import default_settings
 
 ENGLISH_ROWS = [
     ("coco", "caption", "Describe the image.", "A man riding a horse on a sandy beach next to the ocean."),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from polymix.mix.schema import ENGLISH
-from polymix.translate.lid import score_batch
-from polymix.translate.lid_calibrate import SHORT_DEV, TARGETS, calibrate, caption_cut, measure, read_dev
-from polymix.translate.lid_measure import overall
-from polymix.translate.lid_settings import SETTINGS_FILE, LidSettings, default_settings
+from polymix.translate.lid.scoring import score_batch
+from polymix.translate.lid.calibrate import SHORT_DEV, TARGETS, calibrate, caption_cut, measure, read_dev
+from polymix.translate.lid.measure import overall
+from polymix.translate.lid.settings import SETTINGS_FILE, LidSettings, default_settings
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,8 @@ def test_calibration_is_reproducible(shared_data, tmp_path):
 def test_thresholds_keep_their_own_text_and_one_detector_alone_is_not_enough():
     """choose_thresholds: per language, one grid step below the highest threshold that keeps the
     calib texts; never below LONE_VOTE where three or more detectors know the language."""
-    from polymix.translate.lid_decide import language_reason
-    from polymix.translate.lid_measure import LONE_VOTE, THRESHOLDS, choose_thresholds
+    from polymix.translate.lid.decide import language_reason
+    from polymix.translate.lid.measure import LONE_VOTE, THRESHOLDS, choose_thresholds
 
     rows = [r for r in read_dev(SHORT_DEV) if r["split"] == "calib" and r["lang"] in ("deu_Latn", "ceb_Latn", "kor_Hang")]
     texts, langs = [r["text"] for r in rows], [r["lang"] for r in rows]

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from polymix.mix.sources.base import ConfigError
-from polymix.translate.lid_check import format_summary, lid_check
+from polymix.translate.lid.check import format_summary, lid_check
 
 ROWS = [
     {"id": 1, "lang": "deu_Latn", "text": "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer.",

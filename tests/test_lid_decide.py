@@ -7,11 +7,11 @@ import dataclasses
 
 import pytest
 
-from polymix.translate import lid_quality as Q
-from polymix.translate.lid import score_text
-from polymix.translate.lid_decide import evidence, language_reason, miss, seen
-from polymix.translate.lid_filter import field_reason, text_reason
-from polymix.translate.lid_settings import default_settings
+from polymix.translate.lid import quality as Q
+from polymix.translate.lid.scoring import score_text
+from polymix.translate.lid.decide import evidence, language_reason, miss, seen
+from polymix.translate.lid.filter import field_reason, text_reason
+from polymix.translate.lid.settings import default_settings
 
 BRESCIA_BG = "Местоположение на община Пасирано в провинция Бреша"
 

@@ -42,10 +42,10 @@ from polymix.translate.device import conversion_quantization, lid_processes, pro
 from polymix.translate.model import DEFAULT_MODEL, ModelUnavailableError, cache_root, resolve
 from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
 from polymix.translate.render import render_translated, strings_needed
-from polymix.translate import lid_accounting
-from polymix.translate.lid import shared_pool
-from polymix.translate.lid_filter import filter_rows
-from polymix.translate.lid_settings import LidSettings
+from polymix.translate.lid import accounting as lid_accounting
+from polymix.translate.lid.scoring import shared_pool
+from polymix.translate.lid.filter import filter_rows
+from polymix.translate.lid.settings import LidSettings
 from polymix.translate.service import TranslationService
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class TranslateSettings:
     decode: DecodeSettings = dataclasses.field(default_factory=DecodeSettings)
     runtime: RuntimeSettings = dataclasses.field(default_factory=RuntimeSettings)
     lid_settings: str | None = None
-    """language-ID filter settings YAML (default: the calibrated translate/lid_settings.yaml)"""
+    """language-ID filter settings YAML (default: the calibrated translate/lid/settings.yaml)"""
     lid_processes: int = 0
     """language-ID worker processes (1: in the translating process; 0: auto, 2 on CPU, the cores the
     replicas leave on a GPU)"""
@@ -276,7 +276,7 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     examples = [ex for path in files for ex in from_table(shards.read_table(path))]
     per_lang: dict[str, Counter] = {}
     rows = translate_examples(examples, plan_, service, stats=per_lang)
-    # Score, then decide (settings in translate/lid_settings.yaml); English rows pass unchecked.
+    # Score, then decide (settings in translate/lid/settings.yaml); English rows pass unchecked.
     back = service.back_translate if settings.round_trip else None
     processes = settings.lid_processes or lid_processes(service.translator.choice, len(os.sched_getaffinity(0)))
     kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(processes))

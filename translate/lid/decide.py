@@ -32,8 +32,8 @@ import functools
 
 from polymix.mix import languages as L
 from polymix.mix.schema import ENGLISH
-from polymix.translate.lid import KANA, LidScore, coverage, script_words
-from polymix.translate.lid_settings import LidSettings
+from polymix.translate.lid.scoring import KANA, LidScore, coverage, script_words
+from polymix.translate.lid.settings import LidSettings
 
 
 @functools.cache

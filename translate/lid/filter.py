@@ -16,7 +16,7 @@
 ``round_trip``         a short answer whose back-translation is no English answer (only with
                        ``round_trip_action=reject``; the default puts the English answer in, as mBLIP).
 
-The language check (:func:`polymix.translate.lid_decide.language_reason`) weighs the
+The language check (:func:`polymix.translate.lid.decide.language_reason`) weighs the
 detectors' votes against the target's calibrated threshold, after script rules (Han vs kana vs
 Hangul); texts too short to identify are checked by script only. Languages that no enabled
 detector knows are checked by script only and counted as ``lid_unchecked``: with the default
@@ -30,10 +30,10 @@ from collections import Counter, defaultdict
 from typing import Callable, NamedTuple, Sequence
 
 from polymix.mix.schema import ENGLISH, Example
-from polymix.translate import lid_quality as Q
-from polymix.translate.lid import LidPool, LidScore
-from polymix.translate.lid_decide import language_reason
-from polymix.translate.lid_settings import LidSettings, default_settings
+from polymix.translate.lid import quality as Q
+from polymix.translate.lid.scoring import LidPool, LidScore
+from polymix.translate.lid.decide import language_reason
+from polymix.translate.lid.settings import LidSettings, default_settings
 from polymix.translate.text import no_space
 
 REASONS = ("empty_translation", "untranslated", "repetition", "wrong_language", "length_ratio", "round_trip")

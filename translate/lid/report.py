@@ -1,4 +1,4 @@
-"""Text report of a language-ID calibration (:func:`polymix.translate.lid_calibrate.calibrate`).
+"""Text report of a language-ID calibration (:func:`polymix.translate.lid.calibrate.calibrate`).
 
 For every part of the dev files (UDHR paragraphs, UDHR cut to captions, the short real texts'
 calibration and held-out parts) and every language group (script families, detector coverage,
@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from polymix.mix import languages as L
-from polymix.translate.lid import coverage, to_nllb
-from polymix.translate.lid_settings import LidSettings
+from polymix.translate.lid.scoring import coverage, to_nllb
+from polymix.translate.lid.settings import LidSettings
 
 SCRIPT_FAMILIES = {
     "Latin": {"Latn"}, "Cyrillic": {"Cyrl"}, "Arabic": {"Arab"},

@@ -13,7 +13,7 @@ serve only as wrong-language texts):
 * ``same_script``  the same over the X written in T's script (Russian for Bulgarian, Chinese for
   Japanese): the hard half of ``other``.
 
-Used by ``polymix lid-calibrate`` (:mod:`polymix.translate.lid_calibrate`) and its tests.
+Used by ``polymix lid-calibrate`` (:mod:`polymix.translate.lid.calibrate`) and its tests.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Sequence
 
 from polymix.mix import languages as L
 from polymix.mix.schema import ENGLISH
-from polymix.translate.lid import LidScore, coverage, script_words
-from polymix.translate.lid_decide import language_reason
-from polymix.translate.lid_filter import field_reason
-from polymix.translate.lid_settings import LidSettings
+from polymix.translate.lid.scoring import LidScore, coverage, script_words
+from polymix.translate.lid.decide import language_reason
+from polymix.translate.lid.filter import field_reason
+from polymix.translate.lid.settings import LidSettings
 from polymix.translate.text import no_space
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)

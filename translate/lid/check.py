@@ -22,10 +22,10 @@ from typing import Any
 import polars as pl
 
 from polymix.mix.sources.base import ConfigError
-from polymix.translate.lid import LidPool
-from polymix.translate.lid_decide import seen
-from polymix.translate.lid_filter import text_reason
-from polymix.translate.lid_settings import LidSettings, default_settings, normalize_languages
+from polymix.translate.lid.scoring import LidPool
+from polymix.translate.lid.decide import seen
+from polymix.translate.lid.filter import text_reason
+from polymix.translate.lid.settings import LidSettings, default_settings, normalize_languages
 
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 

@@ -1,8 +1,8 @@
 """Settings of the language-ID filter: the decision rule's constants, per-language thresholds,
-written varieties and confusable groups, as data (the rule: :mod:`polymix.translate.lid_decide`).
+written varieties and confusable groups, as data (the rule: :mod:`polymix.translate.lid.decide`).
 
-The defaults live in ``lid_settings.yaml`` beside this module; ``polymix lid-calibrate``
-(:func:`polymix.translate.lid_calibrate.calibrate`) measures them on the UDHR dev file and the
+The defaults live in ``settings.yaml`` beside this module; ``polymix lid-calibrate``
+(:func:`polymix.translate.lid.calibrate.calibrate`) measures them on the UDHR dev file and the
 short real texts of data/lid-dev and rewrites that file. Load them with :func:`default_settings`, or change a few:
 
     >>> s = LidSettings.load(min_letters=20)
@@ -19,15 +19,15 @@ import yaml
 
 from polymix.mix import languages as L
 from polymix.mix.sources.base import ConfigError
-from polymix.translate.lid import DETECTORS, coverage
+from polymix.translate.lid.scoring import DETECTORS, coverage
 
-SETTINGS_FILE = Path(__file__).with_name("lid_settings.yaml")
+SETTINGS_FILE = Path(__file__).with_name("settings.yaml")
 ROUND_TRIP_ACTIONS = ("english", "reject", "keep")
 
 
 @dataclasses.dataclass
 class LidSettings:
-    """How the filter decides (see translate/lid_filter.py); every field is a setting of ``lid-check``."""
+    """How the filter decides (see translate/lid/filter.py); every field is a setting of ``lid-check``."""
 
     detectors: tuple[str, ...] = DETECTORS
     """detectors that vote (langid, py3langid, cld2, fasttext); a language none of them knows is checked by script only"""
@@ -174,7 +174,7 @@ class LidSettings:
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> "LidSettings":
-        """Settings from a YAML file (default: the calibrated ``lid_settings.yaml``), with overrides."""
+        """Settings from a YAML file (default: the calibrated ``settings.yaml``), with overrides."""
         path = Path(path) if path else SETTINGS_FILE
         if not path.exists():
             raise ConfigError(f"language-ID settings file {path} not found (run `polymix lid-calibrate` to write it)")
@@ -190,7 +190,7 @@ class LidSettings:
 
 @functools.cache
 def default_settings() -> LidSettings:
-    """The calibrated defaults (``lid_settings.yaml``)."""
+    """The calibrated defaults (``settings.yaml``)."""
     return LidSettings.load()
 
 

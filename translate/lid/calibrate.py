@@ -1,8 +1,8 @@
 """Calibrate the language-ID filter on real text and report what it keeps and rejects.
 
     polymix lid-calibrate                          # print the report (UDHR + the short-text dev set)
-    polymix lid-calibrate --write                  # and rewrite translate/lid_settings.yaml
-    python -m polymix.translate.lid_calibrate ../shared/data/udhr-lid-dev.jsonl data/lid-dev/ud-lid-dev.jsonl
+    polymix lid-calibrate --write                  # and rewrite translate/lid/settings.yaml
+    python -m polymix.translate.lid.calibrate ../shared/data/udhr-lid-dev.jsonl data/lid-dev/ud-lid-dev.jsonl
 
 Two dev files: UDHR paragraphs in 94 languages (``--dev``; also cut to caption length by
 :func:`caption_cut`), and short real texts (``--short-dev``, data/lid-dev/ud-lid-dev.jsonl:
@@ -30,15 +30,15 @@ from typing import Any
 
 from polymix.mix import languages as L
 from polymix.mix.schema import ENGLISH
-from polymix.translate import lid_quality as Q
-from polymix.translate.lid import LidPool
-from polymix.translate.lid_measure import choose_thresholds, measure, overall  # noqa: F401  (measure re-exported)
-from polymix.translate.lid_settings import SETTINGS_FILE, LidSettings, default_settings
+from polymix.translate.lid import quality as Q
+from polymix.translate.lid.scoring import LidPool
+from polymix.translate.lid.measure import choose_thresholds, measure, overall  # noqa: F401  (measure re-exported)
+from polymix.translate.lid.settings import SETTINGS_FILE, LidSettings, default_settings
 from polymix.translate.text import no_space
 
 TARGETS = {"keep_para": 0.98, "keep_cap": 0.90, "keep_short": 0.99, "english": 0.98, "other": 0.90}
 """keep targets per part (paragraph, caption cut, short real text) used to choose thresholds; reject targets of the report"""
-SHORT_DEV = Path(__file__).resolve().parents[1] / "data" / "lid-dev" / "ud-lid-dev.jsonl"
+SHORT_DEV = Path(__file__).resolve().parents[2] / "data" / "lid-dev" / "ud-lid-dev.jsonl"  # in the checkout
 
 
 def caption_cut(text: str, lang: str) -> str:
@@ -140,7 +140,7 @@ def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, b
         header = ("# Language-ID filter settings, calibrated on real text by\n"
                   "#   polymix lid-calibrate --write   (UDHR paragraphs + data/lid-dev/ud-lid-dev.jsonl, its calib part)\n"
                   "# Edit detectors, varieties, groups and the rule's constants here (the command keeps them); it rewrites\n"
-                  "# min_evidence and the repetition and length thresholds. See translate/lid_decide.py.\n"
+                  "# min_evidence and the repetition and length thresholds. See translate/lid/decide.py.\n"
                   "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
                   "# label for Cebuano, Nynorsk). groups: languages every detector confuses on real text (id/ms,\n"
                   "# zu/xh, af/nl, nb/da, hi/mr/ne, sr/mk, bg/mk, su/jv, pt/gl): they count group_credit, not in full.\n"
@@ -153,7 +153,7 @@ def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, b
 if __name__ == "__main__":
     import argparse
 
-    from polymix.translate.lid_report import render
+    from polymix.translate.lid.report import render
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dev_file")

@@ -1,6 +1,6 @@
 """Cheap quality signals of a machine translation, next to language ID (score first, decide later).
 
-Each function measures one known failure of NLLB output; :mod:`polymix.translate.lid_filter`
+Each function measures one known failure of NLLB output; :mod:`polymix.translate.lid.filter`
 holds the thresholds.
 
 * untranslated: :func:`similarity` of the output to its English source (1.0 = the same text);

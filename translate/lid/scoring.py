@@ -2,14 +2,14 @@
 
 Score first, decide later: this module only measures. :func:`score_text` turns a text into a
 :class:`LidScore` (each detector's best labels with probabilities, and how many letters the text
-has in each script); :mod:`polymix.translate.lid_filter` decides what to keep.
+has in each script); :mod:`polymix.translate.lid.filter` decides what to keep.
 
     >>> s = score_text("Ein Mann fährt mit dem Fahrrad durch den Park.")
     >>> s.label, round(s.score, 2)                  # langid's: stored as lid_label / lid_score
     ('deu_Latn', 1.0)
 
 The detectors (langid, py3langid, CLD2) and their label mapping are in
-:mod:`polymix.translate.lid_models`. Many texts are scored in a process pool with
+:mod:`polymix.translate.lid.models`. Many texts are scored in a process pool with
 :class:`LidPool`; each worker loads the models once.
 """
 
@@ -26,7 +26,7 @@ import unicodedata
 from typing import Iterable, Sequence
 
 from polymix.mix import languages as L
-from polymix.translate.lid_models import DETECTORS, TOP_K, coverage, models, to_nllb  # noqa: F401  (re-exported)
+from polymix.translate.lid.models import DETECTORS, TOP_K, coverage, models, to_nllb  # noqa: F401  (re-exported)
 
 # Unicode name prefixes (first word of unicodedata.name) that count as each registry script.
 # Korean counts Hangul only: a text of Han characters claimed as Korean is Chinese (or Japanese).
