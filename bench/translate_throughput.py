@@ -691,7 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.skip_float:
                 log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / best[f'polymix {reference_type}']) / hf_sps:.2f}x")
             log("")
-        del hf_model, translators, paths, default
+        translators.clear()
+        hf_model = paths = default = None  # free the models before the cache figure (the timed lambdas are done)
         if device == "cuda":
             torch.cuda.empty_cache()
 

@@ -123,7 +123,7 @@ def test_inputs_are_locked_for_reading(tmp_path):
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """An English shapes mix and its toy-model translation (de, fr), built once; tests copy them."""
-    from polymix.translate.stage import TranslateSettings, translate_mix
+    from polymix.translate.stage import translate_mix
 
     root = tmp_path_factory.mktemp("pair")
     prepare(PrepareSettings(source="shapes", out=root / "english", options={"count": 6}, chunk_size=10), progress=False)
