@@ -69,8 +69,8 @@ def sent_pairs(out: Path, english: Path) -> list[list[tuple[str, str]]]:
     model translated (later chunks found the earlier ones in the cache)."""
     import pyarrow.parquet as pq
 
-    from polymix.mix import shards
-    from polymix.mix.schema import ENGLISH, from_table
+    from polymix import shards
+    from polymix.schema import ENGLISH, from_table
     from polymix.translate.render import strings_needed
     from polymix.translate.stage import _english_files, load_plan
     from polymix.translate.text import passthrough
@@ -230,7 +230,7 @@ def timed_chunks(stage) -> list[tuple[float, float]]:
 
 def english_kept(out: Path) -> int:
     """Output rows planned in English (they need no translation)."""
-    from polymix.mix.schema import ENGLISH
+    from polymix.schema import ENGLISH
     from polymix.translate.stage import load_plan
 
     return sum(1 for langs in load_plan(out).values() for lang in langs if lang == ENGLISH)

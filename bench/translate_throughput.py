@@ -415,7 +415,7 @@ def agreement(translator, hf_model, tok, texts: Sequence[str], output_tokens: in
 # -- the cache figure ---------------------------------------------------------------------------
 def realistic_mix(rows: int, seed: int, vqa_share: float = 0.8):
     """English examples of a VQA-heavy instruction mix, templated as ``polymix prepare`` does."""
-    from polymix.mix.schema import Example, encode_slots
+    from polymix.schema import Example, encode_slots
     from polymix.templates import render
 
     rng = random.Random(seed + 1)

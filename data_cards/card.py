@@ -9,7 +9,7 @@ reads: ``language`` (ISO 639-1, else 639-3) and BCP-47 ``language_details`` (``d
 weights are CC-BY-NC-4.0 and each source keeps its own license), ``source_datasets``
 (``original`` / ``extended|<id>``), ``task_categories``, ``size_categories`` and ``configs`` whose
 ``data_files`` follow the mix layout: ``default`` and one config per language, each with the
-mix's real splits (train / validation / test files, see :func:`polymix.mix.shards.hub_split`).
+mix's real splits (train / validation / test files, see :func:`polymix.shards.hub_split`).
 The body comes from the Jinja template ``card_template.md``; everything in it is read from the
 mix's manifest and files, so the card can be regenerated at any time.
 """
@@ -23,7 +23,7 @@ import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from polymix.data_cards.collect import bar_chart, collect
-from polymix.mix import languages as L, shards
+from polymix import languages as L, shards
 from polymix.translate.lid.accounting import recorded
 
 TEMPLATE = Path(__file__).with_name("card_template.md")

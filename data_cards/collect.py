@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from polymix.mix import shards
+from polymix import shards
 from polymix.translate.lid.accounting import counted
 from polymix.translate.lid.filter import REASONS
 

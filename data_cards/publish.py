@@ -28,8 +28,8 @@ from typing import Any, Iterable
 
 from polymix.data_cards.card import CHART, LICENSE_FILE, read_metadata, write_card
 from polymix.data_cards.hub_rules import check_metadata
-from polymix.mix import shards
-from polymix.mix.sources.base import ConfigError
+from polymix import shards
+from polymix.errors import ConfigError
 
 STAGING = ".publish"
 MAX_FILES = 1000   # files per commit: the Hub advises well under a few thousand operations per commit

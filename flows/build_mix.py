@@ -33,7 +33,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tqdm.auto import tqdm
 
 from polymix.data_cards.card import write_card
-from polymix.mix import shards
+from polymix import shards
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.translate import stage
 from polymix.translate.model import DEFAULT_MODEL

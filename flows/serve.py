@@ -30,7 +30,7 @@ def deployments(path: Path = ROOT / "prefect.yaml") -> dict[str, dict[str, Any]]
 def deployment_parameters(name: str, path: Path = ROOT / "prefect.yaml") -> dict[str, Any]:
     found = deployments(path)
     if name not in found:
-        from polymix.mix.sources.base import ConfigError
+        from polymix.errors import ConfigError
 
         raise ConfigError(f"unknown deployment {name!r}; prefect.yaml declares: {', '.join(found)}")
     return dict(found[name].get("parameters", {}))

@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterator
 
 from tqdm.auto import tqdm
 
-from polymix.mix import locks, shards
-from polymix.mix.schema import Example, to_table
+from polymix import locks, shards
+from polymix.schema import Example, to_table
 from polymix.mix.sources.base import ConfigError, Rejection, get_source
 from polymix.templates import render
 

@@ -39,9 +39,9 @@ def typer_app(name: str, help: str, **kwargs) -> typer.Typer:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The errors a user causes (bad settings, missing inputs): one line and exit code 2, never a traceback."""
-    from polymix.mix.languages import UnknownLanguageError
-    from polymix.mix.locks import MixError
-    from polymix.mix.sources.base import ConfigError
+    from polymix.languages import UnknownLanguageError
+    from polymix.locks import MixError
+    from polymix.errors import ConfigError
 
     return ConfigError, FileNotFoundError, UnknownLanguageError, MixError
 

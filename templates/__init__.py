@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from polymix.mix.schema import Example
+from polymix.schema import Example
 
 HERE = Path(__file__).parent
 
@@ -62,7 +62,7 @@ def _load_file(path: Path) -> list[Template]:
         raise TemplateError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict) or "task" not in data or not isinstance(data.get("templates"), list):
         raise TemplateError(f"{path}: expected a mapping with 'task' and a list 'templates' of {{id, version, instruction, target}}")
-    from polymix.mix.sources.base import TASK_SLOTS
+    from polymix.schema import TASK_SLOTS
 
     task = data["task"]
     if task not in TASK_SLOTS:

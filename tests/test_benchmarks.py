@@ -248,7 +248,7 @@ def test_decoder_only_llm_answers_a_benchmark(tiny_models, tmp_path):
 def test_polymix_eval_is_a_command_of_the_cli(tmp_path):
     from typer.testing import CliRunner
 
-    from polymix.mix.cli import app
+    from polymix.cli import app
 
     result = CliRunner().invoke(app, ["eval", "--help"])
     text = " ".join(result.output.replace("│", " ").split())  # rich wraps the help to the terminal

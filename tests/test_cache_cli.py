@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from polymix.mix.cli import app
+from polymix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.translate.nllb import RuntimeSettings
 from polymix.translate.stage import _SERVICES, TranslateSettings, translate_mix

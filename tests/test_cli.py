@@ -4,7 +4,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from polymix.mix.cli import app
+from polymix.cli import app
 
 runner = CliRunner()
 COMMANDS = ["langs", "sources", "templates", "prepare", "inspect", "translate", "build-mix", "lid-check", "lid-calibrate", "card",
@@ -82,7 +82,7 @@ def test_bad_input_is_a_clear_error_with_exit_code_2(tmp_path, args, expected):
 
 
 def test_installed_entry_point_runs():
-    exe = [sys.executable, "-m", "polymix.mix.cli"]
+    exe = [sys.executable, "-m", "polymix.cli"]
     result = subprocess.run([*exe, "langs", "--langs", "de"], capture_output=True, text=True, check=True)
     assert "deu_Latn" in result.stdout
 

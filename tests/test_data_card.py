@@ -10,7 +10,7 @@ from test_lid_accounting import build_mix
 
 from polymix.data_cards.card import read_metadata, size_category, write_card
 from polymix.data_cards.hub_rules import check_metadata
-from polymix.mix import shards
+from polymix import shards
 from polymix.mix.prepare import PrepareSettings, prepare
 
 

@@ -138,7 +138,7 @@ def test_pool_raises_a_batch_error_after_the_others_came_back():
 def test_the_cli_prints_the_choice_once_and_refuses_an_unsupported_compute_type(tmp_path):
     from typer.testing import CliRunner
 
-    from polymix.mix.cli import app
+    from polymix.cli import app
 
     runner = CliRunner()
     english = tmp_path / "english"

@@ -1,6 +1,6 @@
 """The seeded kill -9 schedule: every command killed between two durable steps, then run again.
 
-A seeded RNG draws kill points (``POLYMIX_KILL_AT``, see ``mix/faults.py``) from the points an
+A seeded RNG draws kill points (``POLYMIX_KILL_AT``, see ``polymix/faults.py``) from the points an
 uninterrupted run passes, over prepare, prepare --overwrite, translate, build-mix and train.
 Each killed command (SIGKILL, the signal of ``kill -9``) leaves a state that a reader must either
 accept as a finished mix or refuse in one line (a clear error); run again, the command must give
@@ -24,8 +24,8 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from polymix.mix import shards
-from polymix.mix.cli import app
+from polymix import shards
+from polymix.cli import app
 from polymix.training import checkpoint, metrics_log
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def _run(args, env, kill_at=0, count_file=None):
     env = {**env, "POLYMIX_KILL_AT": str(kill_at)}
     if count_file:
         env["POLYMIX_KILL_COUNT"] = str(count_file)
-    return subprocess.run([sys.executable, "-m", "polymix.mix.cli", *map(str, args)], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "polymix.cli", *map(str, args)], env=env, capture_output=True, text=True,
                           timeout=300)
 
 
@@ -172,7 +172,7 @@ def test_kill_9_of_build_mix_stops_prefects_temporary_server(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", OMP_NUM_THREADS="1", PREFECT_HOME=str(tmp_path / "prefect"))
-    proc = subprocess.Popen([sys.executable, "-m", "polymix.mix.cli", "build-mix", "--out", str(tmp_path / "built"), "--model", "toy",
+    proc = subprocess.Popen([sys.executable, "-m", "polymix.cli", "build-mix", "--out", str(tmp_path / "built"), "--model", "toy",
                              "--langs", "de", "--set", "sources=[{name: shapes, options: {count: 3}}]", "--set", "cache=none"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, server = time.time() + 120, None

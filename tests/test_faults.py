@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from polymix.mix import locks, shards
-from polymix.mix.cli import app
+from polymix import locks, shards
+from polymix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.mix.sources.base import ConfigError, SourceFormatError
 from polymix.training import metrics_log

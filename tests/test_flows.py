@@ -13,7 +13,7 @@ import time
 import polars as pl
 import pytest
 
-from polymix.mix import shards
+from polymix import shards
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,7 @@ SIGKILL_PARAMS = dict(langs="de,fr", distribution="uniform", english_share=0.25,
 
 def _cli(out, model):
     sets = [arg for key, value in SIGKILL_PARAMS.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
-    return [sys.executable, "-m", "polymix.mix.cli", "build-mix", "--out", str(out), "--model", str(model), *sets]
+    return [sys.executable, "-m", "polymix.cli", "build-mix", "--out", str(out), "--model", str(model), *sets]
 
 
 def test_sigkill_then_rerun_gives_the_same_rows_as_an_uninterrupted_build(tmp_path, tiny_nllb_ct2):

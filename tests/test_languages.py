@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from polymix.mix import languages as L
+from polymix import languages as L
 
 
 def test_registry_has_95_targets_plus_english_with_unique_codes():

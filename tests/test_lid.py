@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from polymix.mix.schema import ENGLISH, Example
-from polymix.mix.sources.base import ConfigError
+from polymix.schema import ENGLISH, Example
+from polymix.errors import ConfigError
 from polymix.translate.lid import quality as Q
 from polymix.translate.lid.scoring import LidPool, coverage, score_text, to_nllb
 from polymix.translate.lid.filter import REASONS, filter_rows, language_reason, text_reason

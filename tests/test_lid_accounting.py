@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from polymix.mix import shards
-from polymix.mix.schema import ENGLISH, Example, to_table
+from polymix import shards
+from polymix.schema import ENGLISH, Example, to_table
 from polymix.translate.lid import accounting as A
 from polymix.translate.lid.filter import filter_rows
 from polymix.translate.lid.settings import default_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from polymix.mix.schema import ENGLISH
+from polymix.schema import ENGLISH
 from polymix.translate.lid.scoring import score_batch
 from polymix.translate.lid.calibrate import SHORT_DEV, TARGETS, calibrate, caption_cut, measure, read_dev
 from polymix.translate.lid.measure import overall

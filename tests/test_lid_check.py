@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.translate.lid.check import format_summary, lid_check
 
 ROWS = [

@@ -4,9 +4,9 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from polymix.mix import shards
+from polymix import shards
 from polymix.mix.prepare import DuplicateIdError, PrepareSettings, prepare
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 
 
 def _rows(out):

@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from polymix.data_cards import publish as P
-from polymix.mix import shards
-from polymix.mix.cli import app
+from polymix import shards
+from polymix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pyarrow as pa
 import pytest
 
-from polymix.mix import schema
+from polymix import schema
 
 
 def _example(**kw):

@@ -2,7 +2,7 @@ import hashlib
 
 from PIL import Image
 
-from polymix.mix.schema import Example
+from polymix.schema import Example
 from polymix.mix.sources import get_source
 from polymix.mix.sources.shapes import COLORS, RGB, caption, make_scene, questions
 

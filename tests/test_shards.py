@@ -4,7 +4,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from polymix.mix import schema, shards
+from polymix import schema, shards
 
 
 def _rows(n, langs=("eng_Latn", "deu_Latn"), source="s"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from polymix.mix.schema import Example
+from polymix.schema import Example
 from polymix.mix.sources.base import ConfigError, Rejection, SourceFormatError, get_source, option_help
 from polymix.mix.sources.vqav2 import most_frequent_answer
 

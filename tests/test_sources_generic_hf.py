@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from polymix.mix.schema import Example
+from polymix.schema import Example
 from polymix.mix.sources import ConfigError, SourceFormatError, get_source
 from polymix.mix.sources.base import Rejection
 

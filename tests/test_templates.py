@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from polymix import templates
-from polymix.mix.schema import Example, encode_slots
+from polymix.schema import Example, encode_slots
 from polymix.mix.sources.base import TASK_SLOTS
 
 

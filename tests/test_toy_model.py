@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from polymix.mix.schema import Example, encode_slots
+from polymix.schema import Example, encode_slots
 from polymix.mix.sources import shapes
 from polymix.templates import registry
 from polymix.translate.render import render_translated, strings_needed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training.config import RunConfig, load_config, presets, settings_help
 
 

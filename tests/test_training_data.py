@@ -125,8 +125,8 @@ def test_decoder_only_collation_masks_the_prompt(tokenizer):
 
 def test_the_stream_holds_a_bounded_number_of_rows(tmp_path, processor):
     """30k rows in 3 languages go through once each while at most ~2k are held (no full-mix load)."""
-    from polymix.mix.schema import Example, to_table
-    from polymix.mix.shards import ROW_GROUP_SIZE, ShardWriter
+    from polymix.schema import Example, to_table
+    from polymix.shards import ROW_GROUP_SIZE, ShardWriter
     from polymix.training import data
 
     writer = ShardWriter(tmp_path)

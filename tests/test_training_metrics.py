@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from polymix.training.evaluate import references, score
-from polymix.training.metrics import chrf, cider, exact_match, normalize_answer
+from polymix.metrics import chrf, cider, exact_match, normalize_answer
 
 
 def test_exact_match_normalises():

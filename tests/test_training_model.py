@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training.assemble import build_model, check_device
 from polymix.training.config import load_config
 from polymix.training.model import IGNORE, group_of, param_counts, set_trainable

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training import planner, precision
 from polymix.training.config import load_config
 from polymix.training.plan import Plan, apply, choose, format_plan, ladder, parse_size, search, variants

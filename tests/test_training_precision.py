@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training.precision import resolve_precision, weight_dtype
 from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
 

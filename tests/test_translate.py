@@ -183,7 +183,7 @@ def _frame(path):
 
 
 def _rejected(path):
-    from polymix.mix import shards
+    from polymix import shards
 
     return shards.scan(path, rejected=True).collect().sort("id")
 
@@ -270,7 +270,7 @@ def test_back_translation_uses_the_source_language_code_and_its_own_cache_namesp
 
 
 def test_a_changed_input_mix_is_refused_instead_of_mixing_two_plans(english_mix, tiny_nllb_ct2, tmp_path):
-    from polymix.mix.sources.base import ConfigError
+    from polymix.errors import ConfigError
 
     out = tmp_path / "mix"
     translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from polymix.mix import languages as L
-from polymix.mix.schema import Example, encode_slots
+from polymix import languages as L
+from polymix.schema import Example, encode_slots
 from polymix.templates import render
 from polymix.translate import assign
 from polymix.translate.cache import TranslationCache, namespace

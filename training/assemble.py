@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training import sources
 from polymix.training.config import RunConfig
 from polymix.training.model import MBlip, group_of, set_trainable

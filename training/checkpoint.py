@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import yaml
 
-from polymix.mix import faults
+from polymix import faults
 
 PREFIX = "step-"
 

@@ -24,7 +24,7 @@ from typing import Annotated, Optional
 import typer
 
 from polymix.cli_support import run, typer_app
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 
 app = typer_app("train", "Train the mBLIP-style model (BLIP-2 ViT + Q-Former re-aligned to a multilingual LLM with LoRA) "
                 "on a polymix mix. Subcommands evaluate, export and list presets and settings.")

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training.config_io import build, settings_help  # noqa: F401  (re-exported)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -204,7 +204,7 @@ def validate(config: RunConfig, problems: list[str]) -> None:
         except ValueError as err:
             problems.append(f"train.memory_budget: {err}")
     if d.langs:
-        from polymix.mix.languages import UnknownLanguageError, resolve
+        from polymix.languages import UnknownLanguageError, resolve
 
         try:
             d.langs = resolve(d.langs, include_english=True)

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from polymix.mix import shards
+from polymix import shards
 
 COLUMNS = ["id", "source", "image", "task", "lang", "split", "instruction", "target", "answers_en"]
 READ_BATCH = 256

@@ -2,7 +2,7 @@
 
 As mBLIP evaluated: beam search with 5 beams, at most 50 new tokens for captions and 10 for
 short answers (``eval.max_new_tokens`` per task). Caption-like tasks get chrF and CIDEr-D,
-the others exact match (:mod:`polymix.training.metrics`). References are the row's ``target``
+the others exact match (:mod:`polymix.metrics`). References are the row's ``target``
 and, for English rows, every annotator answer in ``answers_en``. Each process generates for its
 share of rows; the main process gathers them, writes ``OUT/eval/step-N.jsonl`` (one prediction
 a line) and returns ``{"<lang>/<task>": {"n": .., "chrf": .., "cider": ..}, ..., "<task>": mean}``.
@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from polymix.mix.schema import ENGLISH
-from polymix.training import metrics
+from polymix.schema import ENGLISH
+from polymix import metrics
 from polymix.training.collate import Collator, to_device
 from polymix.training.config import RunConfig
 from polymix.training.data import ShardStream

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training.checkpoint import load_state
 from polymix.training.config import RunConfig, build
 

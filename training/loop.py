@@ -24,8 +24,8 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from polymix.mix import shards
-from polymix.mix.sources.base import ConfigError
+from polymix import shards
+from polymix.errors import ConfigError
 from polymix.training import checkpoint, optim, planner
 from polymix.training.assemble import build_model, check_device, default_device
 from polymix.training.collate import Collator, to_device

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from polymix.mix import faults
+from polymix import faults
 
 MAX_BAD_PATHS = 100
 
@@ -55,7 +55,7 @@ class MetricsLog:
             self._tb = None
 
     def _truncate(self, step: int) -> None:
-        from polymix.mix.shards import atomic_write_bytes
+        from polymix.shards import atomic_write_bytes
 
         kept = []
         for line in (self.out / "metrics.jsonl").read_text(encoding="utf-8").splitlines():

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training.config import StageSettings
 from polymix.training.model import group_of
 

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import torch
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training.probe import is_oom
 
 QUANTIZATIONS = ("none", "8bit", "4bit")  # fastest expected first: dequantizing costs time

@@ -27,7 +27,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.training import sources
 from polymix.training.plan import VERSION, Plan, Probe, choose, gib, ladder, parse_size, search, variants
 from polymix.training.precision import resolve_precision

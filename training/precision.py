@@ -23,7 +23,7 @@ import logging
 
 import torch
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 
 SAFE_INDEX = "model.safetensors.index.json"
 SAFE_SINGLE = "model.safetensors"

@@ -23,9 +23,9 @@ def make_mix(out: Path, count: int = 40, second_lang: str | None = SECOND_LANG) 
     language (a fake translation: the text prefixed with ``[de]``), as a second chunk."""
     import pyarrow.parquet as pq
 
-    from polymix.mix import shards
+    from polymix import shards
     from polymix.mix.prepare import PrepareSettings, prepare
-    from polymix.mix.schema import from_table, to_table
+    from polymix.schema import from_table, to_table
 
     out = Path(out)
     prepare(PrepareSettings(source="shapes", out=out, options={"count": count, "size": 64}, image_root=out / "images" / "shapes"),

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from polymix.mix import languages as L
+from polymix import languages as L
 
 DISTRIBUTIONS = ("mc4", "uniform", "replicate")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import string
 from typing import Any, Callable
 
-from polymix.mix.schema import Example
+from polymix.schema import Example
 from polymix.templates import Template, TemplateError, by_id
 
 

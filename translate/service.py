@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from polymix.mix.schema import ENGLISH
+from polymix.schema import ENGLISH
 from polymix.translate.cache import TranslationCache, namespace
 from polymix.translate.nllb import NllbTranslator
 from polymix.translate.text import passthrough

@@ -34,9 +34,9 @@ import pyarrow as pa
 import pyarrow.feather as feather
 from tqdm.auto import tqdm
 
-from polymix.mix import languages as L, locks, shards
-from polymix.mix.schema import ENGLISH, Example, from_table, to_table
-from polymix.mix.sources.base import ConfigError
+from polymix import languages as L, locks, shards
+from polymix.schema import ENGLISH, Example, from_table, to_table
+from polymix.errors import ConfigError
 from polymix.translate import assign
 from polymix.translate.device import conversion_quantization, lid_processes, probe
 from polymix.translate.model import DEFAULT_MODEL, ModelUnavailableError, cache_root, resolve

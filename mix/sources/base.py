@@ -3,7 +3,7 @@
 A source reads one English dataset (files in their official format, or a Hugging Face dataset)
 and yields :class:`SourceItem` records: an image reference plus the *slots* that templates are
 filled with (``caption``; ``question`` and ``answer``; ``choices``; ``rationale``). The base
-class turns items into :class:`~polymix.mix.schema.Example` rows, one per task the item can
+class turns items into :class:`~polymix.schema.Example` rows, one per task the item can
 feed, and turns bad items into counted rejections instead of crashes.
 
 Add a source by subclassing :class:`Source`, declaring an ``Options`` dataclass (its field
@@ -19,17 +19,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from polymix.mix.schema import ENGLISH, Example, encode_slots
-
-# What each task needs from an item. Templates for a task may use exactly these slots.
-TASK_SLOTS: dict[str, tuple[str, ...]] = {
-    "caption": ("caption",),
-    "short_caption": ("caption",),
-    "vqa": ("question", "answer"),
-    "vqg": ("question", "answer"),
-    "vqa_mc": ("question", "choices", "correct_choice"),
-    "vqa_rationale": ("question", "answer", "rationale"),
-}
+from polymix.errors import ConfigError  # noqa: F401  (the sources' configuration errors are the shared ones)
+from polymix.schema import ENGLISH, TASK_SLOTS, Example, encode_slots
 
 # Texts an item must have, non-empty, for the tasks that use them. An item that has none of a
 # task's core slots does not feed that task (a caption item and ``vqa``); one that has some but
@@ -41,10 +32,6 @@ IMAGE_CHECKS = ("off", "exists", "header")
 
 class SourceFormatError(ValueError):
     """A source file is missing or not in the expected format; the message names both."""
-
-
-class ConfigError(ValueError):
-    """Bad options; the message lists every problem and the valid values."""
 
 
 @dataclasses.dataclass

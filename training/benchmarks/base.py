@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 
 
 class BenchmarkError(ConfigError):

@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 
 from polymix.cli_support import run, typer_app
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 
 CHOICES = ("xm3600", "xgqa", "maxm", "xvnli", "marvl", "mix")
 
@@ -119,7 +119,7 @@ def _run(args) -> int:
 
 def _mix_overrides(args) -> list[str]:
     """--langs and --limit for a mix are train eval's eval.langs and eval.max_rows_per_lang."""
-    from polymix.mix.languages import resolve
+    from polymix.languages import resolve
 
     out = [f"eval.max_rows_per_lang={args.limit}"] if args.limit else []
     return out + (["eval.langs=[" + ",".join(resolve(args.langs, include_english=True)) + "]"] if args.langs else [])

@@ -27,7 +27,7 @@ def _fingerprint(loaded, bench, prompt, limit) -> dict[str, Any]:
 
 
 def _prepare(out: Path, fingerprint: dict[str, Any], fresh: bool) -> Path:
-    from polymix.mix.shards import atomic_write_json
+    from polymix.shards import atomic_write_json
 
     preds = out / "predictions"
     run_file = out / "run.json"
@@ -46,7 +46,7 @@ def _prepare(out: Path, fingerprint: dict[str, Any], fresh: bool) -> Path:
 
 
 def _predict(loaded, bench, prompt, lang: str, items: list[Item], path: Path, batch_size: int | None) -> list[str]:
-    from polymix.mix.shards import atomic_write_bytes
+    from polymix.shards import atomic_write_bytes
     from polymix.training.benchmarks.runner import generate
 
     if path.exists():

@@ -97,7 +97,7 @@ def bar_chart(results: dict[str, Any], path: Path) -> Path:
 
 def write(results: dict[str, Any], out: Path) -> dict[str, Path]:
     """results.json, results.md and results.png in ``out`` (each written whole, then renamed)."""
-    from polymix.mix.shards import atomic_write_bytes, atomic_write_json
+    from polymix.shards import atomic_write_bytes, atomic_write_json
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", results)

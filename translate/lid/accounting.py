@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from polymix.mix import shards
+from polymix import shards
 
 PREFIX = "acct/"
 

@@ -28,8 +28,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from polymix.mix import languages as L
-from polymix.mix.schema import ENGLISH
+from polymix import languages as L
+from polymix.schema import ENGLISH
 from polymix.translate.lid import quality as Q
 from polymix.translate.lid.scoring import LidPool
 from polymix.translate.lid.measure import choose_thresholds, measure, overall  # noqa: F401  (measure re-exported)

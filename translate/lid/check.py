@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from polymix.mix.sources.base import ConfigError
+from polymix.errors import ConfigError
 from polymix.translate.lid.scoring import LidPool
 from polymix.translate.lid.decide import seen
 from polymix.translate.lid.filter import text_reason

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import functools
 
-from polymix.mix import languages as L
-from polymix.mix.schema import ENGLISH
+from polymix import languages as L
+from polymix.schema import ENGLISH
 from polymix.translate.lid.scoring import KANA, LidScore, coverage, script_words
 from polymix.translate.lid.settings import LidSettings
 

@@ -29,7 +29,7 @@ import dataclasses
 from collections import Counter, defaultdict
 from typing import Callable, NamedTuple, Sequence
 
-from polymix.mix.schema import ENGLISH, Example
+from polymix.schema import ENGLISH, Example
 from polymix.translate.lid import quality as Q
 from polymix.translate.lid.scoring import LidPool, LidScore
 from polymix.translate.lid.decide import language_reason

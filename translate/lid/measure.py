@@ -24,8 +24,8 @@ import random
 from collections import defaultdict
 from typing import Sequence
 
-from polymix.mix import languages as L
-from polymix.mix.schema import ENGLISH
+from polymix import languages as L
+from polymix.schema import ENGLISH
 from polymix.translate.lid.scoring import LidScore, coverage, script_words
 from polymix.translate.lid.decide import language_reason
 from polymix.translate.lid.filter import field_reason

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from polymix.mix import languages as L
+from polymix import languages as L
 
 DETECTORS = ("langid", "py3langid", "cld2", "fasttext")
 TOP_K = 5

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polymix.mix import languages as L
+from polymix import languages as L
 from polymix.translate.lid.scoring import coverage, to_nllb
 from polymix.translate.lid.settings import LidSettings
 

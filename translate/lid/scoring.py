@@ -25,7 +25,7 @@ import time
 import unicodedata
 from typing import Iterable, Sequence
 
-from polymix.mix import languages as L
+from polymix import languages as L
 from polymix.translate.lid.models import DETECTORS, TOP_K, coverage, models, to_nllb  # noqa: F401  (re-exported)
 
 # Unicode name prefixes (first word of unicodedata.name) that count as each registry script.

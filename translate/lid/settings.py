@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from polymix.mix import languages as L
-from polymix.mix.sources.base import ConfigError
+from polymix import languages as L
+from polymix.errors import ConfigError
 from polymix.translate.lid.scoring import DETECTORS, coverage
 
 SETTINGS_FILE = Path(__file__).with_name("settings.yaml")

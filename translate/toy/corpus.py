@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import random
 
-from polymix.mix.schema import Example, encode_slots
+from polymix.schema import Example, encode_slots
 from polymix.mix.sources import shapes
 from polymix.templates import registry
 from polymix.translate.render import strings_needed

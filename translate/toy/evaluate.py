@@ -22,8 +22,8 @@ LID_TOOLS = ("langid", "py3langid", "cld2")
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str], beta: float = CHRF_BETA) -> float:
     """Corpus-level chrF (0-100), as ``sacrebleu.corpus_chrf(hyps, [refs], beta=beta)`` computes it:
-    :func:`polymix.training.metrics.chrf` with one reference per hypothesis."""
-    from polymix.training.metrics import chrf as corpus_chrf
+    :func:`polymix.metrics.chrf` with one reference per hypothesis."""
+    from polymix.metrics import chrf as corpus_chrf
 
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")

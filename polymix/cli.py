@@ -72,7 +72,7 @@ def langs(
     languages: Annotated[str, typer.Option("--langs", help="'all' (default) or a comma list of NLLB / ISO 639-1 codes")] = "all",
 ) -> None:
     """Print the language registry: mBLIP's 95 target languages plus English."""
-    from polymix.mix import languages as L
+    from polymix import languages as L
 
     codes = L.resolve(languages, include_english=True)
     table = Table(title=f"{len(codes)} languages (share: mBLIP's mC4 sampling distribution)")
@@ -116,7 +116,7 @@ def templates(task: Annotated[Optional[str], typer.Argument(help="show one task 
 
 
 def _parse_options(pairs: list[str]) -> dict[str, str]:
-    from polymix.mix.sources.base import ConfigError
+    from polymix.errors import ConfigError
 
     out = {}
     for pair in pairs:
@@ -272,7 +272,7 @@ def build_mix(
     import yaml
 
     from polymix.flows.serve import deployment_parameters
-    from polymix.mix.sources.base import ConfigError
+    from polymix.errors import ConfigError
 
     params = deployment_parameters(deployment)  # an unknown name is a ConfigError: one line, exit 2
     overrides = {"out": out, "langs": langs, "model": model, "task_runner": task_runner,
@@ -411,7 +411,7 @@ def cache_clear(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Delete cache entries (a later run translates or converts again; built mixes are not touched)."""
-    from polymix.mix.sources.base import ConfigError
+    from polymix.errors import ConfigError
     from polymix.translate.cache import KINDS, clear, info
     from polymix.translate.model import cache_root
 
@@ -470,7 +470,7 @@ def inspect(
     """Show rows per language and task, rejections by reason, and a few sample rows."""
     import polars as pl
 
-    from polymix.mix import languages as L, shards
+    from polymix import languages as L, shards
 
     if verify:  # first: a damaged file would stop the summary below
         problems = shards.verify(path)

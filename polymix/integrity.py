@@ -7,7 +7,7 @@ Three layers must agree, and each disagreement is one line naming the file and w
   ``_manifest``, ``_rejected/*.arrow``) belongs to a record, since a stray one (a copy, a chunk
   whose record was deleted) is read as rows by every reader of ``OUT/**/*.parquet``;
 - the records and ``manifest.json``: the same chunks, files and totals;
-- the build: no ``INCOMPLETE`` marker (see :mod:`polymix.mix.locks`).
+- the build: no ``INCOMPLETE`` marker (see :mod:`polymix.locks`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from polymix.mix import shards
-from polymix.mix.locks import INCOMPLETE, incomplete
+from polymix import shards
+from polymix.locks import INCOMPLETE, incomplete
 
 _MANIFEST_KEYS = ("rows", "rejected", "rows_per_lang", "stats", "chunks")
 

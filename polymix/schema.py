@@ -145,3 +145,14 @@ def conform(table: pa.Table, schema: pa.Schema = SCHEMA) -> pa.Table:
     if extra or missing:
         raise ValueError(f"table does not match the polymix schema: missing {missing}, unexpected {extra}")
     return table.select(schema.names).cast(schema)
+
+
+# What each task needs from an item. Templates for a task may use exactly these slots.
+TASK_SLOTS: dict[str, tuple[str, ...]] = {
+    "caption": ("caption",),
+    "short_caption": ("caption",),
+    "vqa": ("question", "answer"),
+    "vqg": ("question", "answer"),
+    "vqa_mc": ("question", "choices", "correct_choice"),
+    "vqa_rationale": ("question", "answer", "rationale"),
+}

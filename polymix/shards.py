@@ -41,10 +41,10 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from polymix.mix import faults
-from polymix.mix.locks import (INCOMPLETE, BuildLock, BuildLockedError, IncompleteMixError, MixError, ReadLock,  # noqa: F401
+from polymix import faults
+from polymix.locks import (INCOMPLETE, BuildLock, BuildLockedError, IncompleteMixError, MixError, ReadLock,  # noqa: F401
                                incomplete, require_complete)
-from polymix.mix.schema import REJECTED_SCHEMA, SCHEMA, conform
+from polymix.schema import REJECTED_SCHEMA, SCHEMA, conform
 
 log = logging.getLogger(__name__)
 ROW_GROUP_SIZE = 65_536
@@ -281,8 +281,8 @@ def load_manifest(root: str | Path, complete: bool = True) -> dict[str, Any]:
 
 
 def verify(root: str | Path) -> list[str]:
-    """Every problem of a mix (see :func:`polymix.mix.integrity.verify`)."""
-    from polymix.mix.integrity import verify as verify_tree
+    """Every problem of a mix (see :func:`polymix.integrity.verify`)."""
+    from polymix.integrity import verify as verify_tree
 
     return verify_tree(root)
 
