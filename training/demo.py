@@ -50,7 +50,7 @@ class DemoModels:
     qformer_hidden: int = 64
     llm_hidden: int = 128
     llm_layers: int = 2
-    llm_steps: int = 200
+    llm_steps: int = 800
     vocab_size: int = 1200
     batch_size: int = 128
     seed: int = 0
@@ -92,7 +92,7 @@ def _rows(data: Path, split: str | None = "train") -> list[dict]:
 
     from polymix.mix import shards
 
-    columns = ["image", "task", "split", "instruction", "target", "target_en"]
+    columns = ["image", "task", "split", "lang", "instruction", "target", "instruction_en", "target_en"]
     files = shards.shard_files(data, splits=[split] if split else None)
     if not files:
         raise ConfigError(f"--data {data}: no shards (is it a finished polymix mix?)")
@@ -213,7 +213,7 @@ def pretrain_llm(pairs, tokenizer, s: DemoModels):
 
     config = MT5Config(vocab_size=padded_vocab(len(tokenizer)), d_model=s.llm_hidden, d_kv=32, d_ff=2 * s.llm_hidden,
                        num_layers=s.llm_layers, num_decoder_layers=s.llm_layers, num_heads=s.llm_hidden // 32,
-                       dropout_rate=0.1, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                       dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
                        tie_word_embeddings=False)  # fmt: skip
     llm = MT5ForConditionalGeneration(config)
     _rescale_head(llm)

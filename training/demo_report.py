@@ -63,7 +63,7 @@ def new_scene(data: str | Path, seed: int = 7):
     names = {r["image"] for r in _rows(Path(data), split=None)}
     taken = {make_scene(int(m[1]), int(m[2])) for m in (re.fullmatch(r"shapes-(\d+)-(\d+)\.png", n) for n in names) if m}
     index = 0
-    while (scene := make_scene(seed, index)) in taken or len(scene.objects) < 2:
+    while (scene := make_scene(seed, index)) in taken or len({shape for _, shape in scene.objects}) < 2:
         index += 1
     return scene, draw(scene, 224)
 
@@ -91,8 +91,10 @@ def german_check(export: str | Path, data: str | Path) -> list[tuple[str, str, s
     german = {r["instruction_en"]: r["instruction"] for r in rows if r["lang"] == GERMAN}
     words = {r["target_en"]: r["target"] for r in rows if r["lang"] == GERMAN}
     scene, image = new_scene(data)
+    kinds = ("How many", "What color is the background", "What color", "What shape", "Is there")
+    picked = {next(k for k in kinds if q.startswith(k)): (q, a) for q, a in reversed(questions(scene))}  # first of each kind
     asked = [(german[f"{q} Answer in a few words."], words.get(a, a))
-             for q, a in questions(scene) if f"{q} Answer in a few words." in german][:4]  # fmt: skip
+             for q, a in picked.values() if f"{q} Answer in a few words." in german]  # fmt: skip
     answers = ask_export(export, image, [q for q, _ in asked])
     print(f"a new image: {caption(scene)}")
     return [(q, got, want) for (q, want), got in zip(asked, answers)]
