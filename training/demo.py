@@ -7,16 +7,18 @@ tiny random models of :mod:`polymix.training.tiny` do neither, so nothing traine
 learning. This module builds the two starting points the ``demo`` preset reads, the way
 ``make toy-model`` builds the offline translator: small, on CPU, deterministic in the seed.
 
-    OUT/blip2   a Blip2ForConditionalGeneration folder: a ViT pre-trained to name the scene of a
-                shapes image (count, background, colour and shape of each object), a fresh
-                Q-Former and query tokens. Only the training split's images and English captions
-                are read; the labels are parsed from those captions.
-    OUT/llm     an mT5-style LLM and a sentencepiece tokenizer built from the mix's own text,
-                pre-trained (text only, no images) on the training split's instruction -> target
-                pairs and on English -> target-language caption pairs, so it knows every
+    OUT/blip2   a Blip2ForConditionalGeneration folder: BLIP-2's two pre-training stages in small.
+                A ViT (64 px), a Q-Former and its 8 query tokens trained together so that query
+                k names slot k of the scene (count, background, colour and shape of each object),
+                on freshly drawn scenes, never one of the mix's held-out scenes; then the linear
+                projection from query k to the LLM's embedding of slot k's word, fitted by least
+                squares (the ``demo`` preset starts its warm-up stage from it).
+    OUT/llm     an mT5-style LLM and a sentencepiece tokenizer built from the mix's own text
+                (each slot word one token), pre-trained on the training split's rows as text:
+                the scene's 8 slot words, then the instruction -> the target. It knows every
                 language's words and answer formats before it ever sees an image.
 
-Both stay frozen during ``polymix train`` (the LLM gets LoRA), as in the mBLIP recipe.
+The ViT and the LLM stay frozen during ``polymix train`` (the LLM gets LoRA), as in the mBLIP recipe.
 """
 
 from __future__ import annotations
@@ -100,26 +102,6 @@ def _rows(data: Path, split: str | None = "train") -> list[dict]:
     return [r for r in table.to_pylist() if split is None or r["split"] == split]
 
 
-def image_processor(size: int):
-    from transformers import BlipImageProcessorPil
-
-    return BlipImageProcessorPil(size={"height": size, "width": size})
-
-
-class SceneHeads(nn.Module):
-    """Query k of the Q-Former names slot k of the scene (count, background, 3 x (colour, shape))."""
-
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.heads = nn.ModuleList(nn.Linear(hidden, len(words)) for words in SLOT_WORDS)
-
-    def forward(self, queries: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = [head(queries[:, k]) for k, head in enumerate(self.heads)]
-        loss = sum(nn.functional.cross_entropy(lg, labels[:, k]) for k, lg in enumerate(logits)) / len(logits)
-        correct = torch.stack([lg.argmax(-1) == labels[:, k] for k, lg in enumerate(logits)], 1).all(1)
-        return loss, correct.float().mean()
-
-
 def _train(module: nn.Module, step_loss, steps: int, lr: float, desc: str) -> float:
     """AdamW with a linear warm-up and cosine decay; returns the last step's metric."""
     params = [p for p in module.parameters() if p.requires_grad]
@@ -139,54 +121,6 @@ def _train(module: nn.Module, step_loss, steps: int, lr: float, desc: str) -> fl
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", metric=f"{float(metric):.3f}")
     return float(metric)
-
-
-def _scenes(data: Path, s: DemoModels) -> tuple[torch.Tensor, torch.Tensor]:
-    """Freshly drawn shapes scenes (images, labels), none of them equal to a held-out scene of ``data``:
-    the ViT learns to see from as many images as it needs without ever seeing an evaluation image."""
-    from polymix.mix.sources.shapes import caption, draw, make_scene
-
-    held_out = {scene_of(r["image"]) for r in _rows(data, split=None) if r["split"] != "train"}
-    processor = image_processor(s.image_size)
-    images, labels = [], []
-    index = 0
-    for _ in tqdm(range(s.vision_images), desc="draw scenes", unit="image", leave=False):
-        while (scene := make_scene(s.seed + 1000, index)) in held_out:  # same scene, same pixels
-            index += 1
-        index += 1
-        label = scene_labels(caption(scene))
-        pixels = processor(draw(scene, s.drawn_size), return_tensors="np")["pixel_values"][0]
-        images.append(torch.from_numpy(pixels))
-        labels.append(label)
-    return torch.stack(images), torch.tensor(labels)
-
-
-def pretrain_vision(data: Path, s: DemoModels):
-    """BLIP-2's first stage, in small: a ViT, a Q-Former and its query tokens trained together so that
-    query k names slot k of the scene. Returns (ViT, Q-Former, query tokens, last batch's accuracy)."""
-    from transformers import Blip2QFormerConfig, Blip2QFormerModel, Blip2VisionConfig, Blip2VisionModel
-
-    x, y = _scenes(data, s)
-    vit = Blip2VisionModel(Blip2VisionConfig(
-        hidden_size=s.vision_hidden, intermediate_size=2 * s.vision_hidden, num_hidden_layers=s.vision_layers,
-        num_attention_heads=4, image_size=s.image_size, patch_size=s.patch_size))  # fmt: skip
-    qformer = Blip2QFormerModel(Blip2QFormerConfig(
-        hidden_size=s.qformer_hidden, intermediate_size=2 * s.qformer_hidden, num_hidden_layers=2, num_attention_heads=4,
-        encoder_hidden_size=s.vision_hidden, cross_attention_frequency=1, vocab_size=16, max_position_embeddings=64))  # fmt: skip
-    queries = nn.Parameter(torch.randn(1, len(SLOT_WORDS), s.qformer_hidden) * 0.5)
-    heads = SceneHeads(s.qformer_hidden)
-    order = torch.Generator().manual_seed(s.seed)
-
-    def step_loss(step):
-        idx = torch.randint(len(x), (s.batch_size,), generator=order)
-        image = vit(pixel_values=x[idx]).last_hidden_state
-        out = qformer(query_embeds=queries.expand(len(idx), -1, -1), encoder_hidden_states=image).last_hidden_state
-        return heads(out, y[idx])
-
-    parts = nn.ModuleList([vit, qformer, heads])
-    parts.register_parameter("queries", queries)
-    acc = _train(parts.train(), step_loss, s.vision_steps, s.vision_lr, "pre-train ViT + Q-Former")
-    return vit.eval(), qformer.eval(), queries.detach(), acc
 
 
 def _text_pairs(data: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -245,6 +179,7 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
     """Write ``out/blip2`` and ``out/llm`` pre-trained on the train split of the mix ``data``."""
     from transformers import Blip2Config, Blip2ForConditionalGeneration
 
+    from polymix.training import demo_vision
     from polymix.training.tiny import build_tokenizer
 
     s = settings or DemoModels()
@@ -259,7 +194,8 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
         tokenizer = build_tokenizer(out / "llm", s.vocab_size, texts, symbols=sorted({w for ws in SLOT_WORDS for w in ws}))
         llm, llm_acc = pretrain_llm(pairs, tokenizer, s)
         llm.save_pretrained(str(out / "llm"))
-        vit, qformer, queries, vit_acc = pretrain_vision(data, s)
+        x, y = demo_vision.draw_scenes(data, s)
+        vit, qformer, queries, vit_acc = demo_vision.pretrain(x, y, s)
         config = Blip2Config(vision_config=vit.config.to_dict(), qformer_config=qformer.config.to_dict(),
                              text_config=llm.config.to_dict(), num_query_tokens=len(SLOT_WORDS))  # fmt: skip
         blip2 = Blip2ForConditionalGeneration(config)
@@ -268,8 +204,9 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
         blip2.vision_model.load_state_dict(vit.state_dict())
         blip2.qformer.load_state_dict(qformer.state_dict())
         blip2.language_model.load_state_dict(llm.state_dict())
+        blip2.language_projection.load_state_dict(demo_vision.fit_projection(vit, qformer, queries, x, y, llm, tokenizer))
     blip2.save_pretrained(str(out / "blip2"))
-    image_processor(s.image_size).save_pretrained(str(out / "blip2"))
+    demo_vision.image_processor(s.image_size).save_pretrained(str(out / "blip2"))
     tokenizer.save_pretrained(str(out / "blip2"))
     return {"vision_scene_accuracy": vit_acc, "llm_token_accuracy": llm_acc, "text_pairs": len(pairs)}
 
