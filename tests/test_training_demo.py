@@ -47,7 +47,7 @@ def _blind_exact_match(mix, lang: str) -> float:
     """Chance for VQA without the image: the most frequent training answer to the same instruction."""
     from collections import Counter, defaultdict
 
-    rows = [r for r in demo._rows(mix, split=None) if r["task"] == "vqa"]
+    rows = [r for r in demo.mix_rows(mix, split=None) if r["task"] == "vqa"]
     answers = defaultdict(Counter)
     for r in rows:
         if r["split"] == "train":

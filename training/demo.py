@@ -87,7 +87,7 @@ def scene_labels(caption_en: str) -> list[int] | None:
     return [len(objects) - 1, BACKGROUNDS.index(background), *(x for slot in slots for x in slot)]
 
 
-def _rows(data: Path, split: str | None = "train") -> list[dict]:
+def mix_rows(data: Path, split: str | None = "train") -> list[dict]:
     """The text columns of a split's rows (None: every split), in file order."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -132,7 +132,7 @@ def _text_pairs(data: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     so the warm-up stage's linear projection alone can already map it near word k."""
     from polymix.mix.sources.shapes import caption
 
-    rows = [r for r in _rows(data) if scene_of(r["image"]) is not None]
+    rows = [r for r in mix_rows(data) if scene_of(r["image"]) is not None]
     words = {r["image"]: scene_words(scene_labels(caption(scene_of(r["image"])))) for r in rows}
     pairs = [(words[r["image"]], r["instruction"], r["target"]) for r in rows]
     texts = [t for r in rows for t in (r["instruction"], r["target"], r["target_en"]) if t]

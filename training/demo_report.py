@@ -58,9 +58,9 @@ def summary_line(table: dict[str, dict[str, float]]) -> str:
 def new_scene(data: str | Path, seed: int = 7):
     """A shapes scene (and its image at 224 px) that no split of the mix ``data`` holds."""
     from polymix.mix.sources.shapes import draw, make_scene
-    from polymix.training.demo import _rows
+    from polymix.training.demo import mix_rows
 
-    names = {r["image"] for r in _rows(Path(data), split=None)}
+    names = {r["image"] for r in mix_rows(Path(data), split=None)}
     taken = {make_scene(int(m[1]), int(m[2])) for m in (re.fullmatch(r"shapes-(\d+)-(\d+)\.png", n) for n in names) if m}
     index = 0
     while (scene := make_scene(seed, index)) in taken or len({shape for _, shape in scene.objects}) < 2:
@@ -84,9 +84,9 @@ def ask_export(export: str | Path, image, questions: list[str]) -> list[str]:
 def german_check(export: str | Path, data: str | Path) -> list[tuple[str, str, str]]:
     """(German question, the export's answer, the true answer in the mix's German) for a new scene."""
     from polymix.mix.sources.shapes import caption, questions
-    from polymix.training.demo import _rows
+    from polymix.training.demo import mix_rows
 
-    rows = [r for r in _rows(Path(data), split=None) if r["task"] == "vqa"]
+    rows = [r for r in mix_rows(Path(data), split=None) if r["task"] == "vqa"]
     # The mix's own German for each English question and answer (the toy translator made them).
     german = {r["instruction_en"]: r["instruction"] for r in rows if r["lang"] == GERMAN}
     words = {r["target_en"]: r["target"] for r in rows if r["lang"] == GERMAN}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from polymix.training.demo import SLOT_WORDS, DemoModels, _rows, _train, scene_labels, scene_of
+from polymix.training.demo import SLOT_WORDS, DemoModels, mix_rows, _train, scene_labels, scene_of
 
 
 def image_processor(size: int):
@@ -42,7 +42,7 @@ def draw_scenes(data: Path, s: DemoModels) -> tuple[torch.Tensor, torch.Tensor]:
     the ViT learns to see from as many images as it needs without ever seeing an evaluation image."""
     from polymix.mix.sources.shapes import caption, draw, make_scene
 
-    held_out = {scene_of(r["image"]) for r in _rows(data, split=None) if r["split"] != "train"}
+    held_out = {scene_of(r["image"]) for r in mix_rows(data, split=None) if r["split"] != "train"}
     processor = image_processor(s.image_size)
     images, labels = [], []
     index = 0
