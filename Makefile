@@ -11,7 +11,7 @@ LANGS  ?= all
 MODEL  ?= facebook/nllb-200-distilled-1.3B
 DEMO_OUT := out/demo
 
-.PHONY: help install demo toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid bench-flow gpu-pack test test-fast test-faults langs clean
+.PHONY: help install demo demo-train toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid bench-flow gpu-pack test test-fast test-faults langs clean
 DEV ?= ../shared/data/udhr-lid-dev.jsonl
 CONFIG ?= training/configs/mblip-mt0-xl.yaml
 DATA   ?= out/demo
@@ -38,6 +38,19 @@ $(STAMP): pyproject.toml scripts/install-torch.sh
 demo: install ## the whole pipeline on the embedded `shapes` sample: out/demo (7 languages, filtered, data card)
 	$(BIN)/polymix build-mix --deployment default --out $(DEMO_OUT)
 	$(BIN)/polymix inspect $(DEMO_OUT) --samples 8
+
+DEMO_TRAIN   ?= out/demo-train
+DEMO_SCENES  ?= 1000
+DEMO_MODELS  ?= out/demo-models
+DEMO_RUN     ?= out/train/demo
+DEMO_SEED    ?= 0
+demo-train: install ## train the demo preset on CPU, offline (shapes in 8 languages, about 10 min on 2 cores) and print what it learned per language
+	$(BIN)/polymix build-mix --deployment default --out $(DEMO_TRAIN) --set 'sources=[{name: shapes, options: {count: $(DEMO_SCENES)}}]'
+	OMP_NUM_THREADS=1 $(BIN)/python -m polymix.training.demo --data $(DEMO_TRAIN) --out $(DEMO_MODELS) --seed $(DEMO_SEED)
+	rm -rf $(DEMO_RUN)
+	OMP_NUM_THREADS=1 $(BIN)/polymix train --config demo --data $(DEMO_TRAIN) --output-dir $(DEMO_RUN) --set train.seed=$(DEMO_SEED) $(ARGS)
+	$(BIN)/polymix train export --checkpoint $$(ls -d $(DEMO_RUN)/checkpoints/step-* | tail -1) --out $(DEMO_RUN)/export
+	$(BIN)/python -m polymix.training.demo_report --run $(DEMO_RUN) --export $(DEMO_RUN)/export --data $(DEMO_TRAIN)
 
 toy-model: install ## rebuild the offline toy translation model (translate/toy/model) from seed 0
 	$(BIN)/python -m polymix.translate.toy.train --out translate/toy/model --seed 0

@@ -47,16 +47,17 @@ def corpus() -> list[str]:
     return lines + default_corpus(0, 300)
 
 
-def build_tokenizer(out_dir: Path, vocab_size: int = 400):
-    """A T5-style tokenizer (pad 0, eos 1, unk 2) from a sentencepiece unigram model; saved to ``out_dir``."""
+def build_tokenizer(out_dir: Path, vocab_size: int = 400, lines: list[str] | None = None, symbols: list[str] | None = None):
+    """A T5-style tokenizer (pad 0, eos 1, unk 2) from a sentencepiece unigram model of ``lines``
+    (default: :func:`corpus`), ``symbols`` kept as single pieces; saved to ``out_dir``."""
     import sentencepiece as spm
     from transformers import T5Tokenizer
 
     buf = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus()), model_writer=buf, vocab_size=vocab_size, model_type="unigram",
+        sentence_iterator=iter(lines or corpus()), model_writer=buf, vocab_size=vocab_size, model_type="unigram",
         character_coverage=1.0, pad_id=0, eos_id=1, unk_id=2, bos_id=-1, num_threads=1,
-        hard_vocab_limit=False, minloglevel=2,
+        hard_vocab_limit=False, minloglevel=2, user_defined_symbols=symbols or [],
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "spiece.model").write_bytes(buf.getvalue())

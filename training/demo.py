@@ -1,0 +1,229 @@
+"""The demo's starting models, pre-trained by polymix on a shapes mix, reproducibly from a seed.
+
+    python -m polymix.training.demo --data out/demo-train --out out/demo-models --seed 0
+
+mBLIP starts from a ViT that already sees and an LLM that already speaks the languages; the
+tiny random models of :mod:`polymix.training.tiny` do neither, so nothing trained on them shows
+learning. This module builds the two starting points the ``demo`` preset reads, the way
+``make toy-model`` builds the offline translator: small, on CPU, deterministic in the seed.
+
+    OUT/blip2   a Blip2ForConditionalGeneration folder: BLIP-2's two pre-training stages in small.
+                A ViT (64 px), a Q-Former and its 8 query tokens trained together so that query
+                k names slot k of the scene (count, background, colour and shape of each object),
+                on freshly drawn scenes, never one of the mix's held-out scenes; then the linear
+                projection from query k to the LLM's embedding of slot k's word, fitted by least
+                squares (the ``demo`` preset starts its warm-up stage from it).
+    OUT/llm     an mT5-style LLM and a sentencepiece tokenizer built from the mix's own text
+                (each slot word one token), pre-trained on the training split's rows as text:
+                the scene's 8 slot words, then the instruction -> the target. It knows every
+                language's words and answer formats before it ever sees an image.
+
+The ViT and the LLM stay frozen during ``polymix train`` (the LLM gets LoRA), as in the mBLIP recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from polymix.errors import ConfigError
+from polymix.mix.sources.shapes import BACKGROUNDS, COLORS, SHAPES
+
+
+@dataclass
+class DemoModels:
+    """Sizes and pre-training budgets of the demo's starting models."""
+
+    image_size: int = 64
+    patch_size: int = 8
+    vision_hidden: int = 64
+    vision_layers: int = 2
+    vision_steps: int = 800
+    vision_lr: float = 5e-3
+    vision_images: int = 4000
+    drawn_size: int = 224
+    qformer_hidden: int = 64
+    llm_hidden: int = 128
+    llm_layers: int = 2
+    llm_steps: int = 800
+    vocab_size: int = 1200
+    batch_size: int = 128
+    seed: int = 0
+
+
+NONE = "none"
+SLOT_WORDS = (("one", "two", "three"), BACKGROUNDS) + ((NONE, *COLORS), (NONE, *SHAPES)) * 3
+"""The words of the 8 scene slots: count, background, then colour and shape of objects 1..3."""
+
+
+def scene_of(image: str):
+    """The shapes Scene drawn into an image named ``shapes-<seed>-<index>.png``, else None."""
+    from polymix.mix.sources.shapes import make_scene
+
+    match = re.fullmatch(r"shapes-(\d+)-(\d+)\.png", image)
+    return make_scene(int(match[1]), int(match[2])) if match else None
+
+
+def scene_words(labels: list[int]) -> str:
+    """The 8 slot words of a scene's labels, e.g. "two white red circle blue square none none"."""
+    return " ".join(words[k] for words, k in zip(SLOT_WORDS, labels))
+
+
+def scene_labels(caption_en: str) -> list[int] | None:
+    """[count, background, colour/shape of object 1..3 (0 = no object)] from an English shapes caption."""
+    words = re.findall(r"[a-z]+", caption_en.lower())
+    objects = [(words[i - 1], w) for i, w in enumerate(words) if w in SHAPES and i and words[i - 1] in COLORS]
+    background = next((w for w in words if w in BACKGROUNDS), None)
+    if not 1 <= len(objects) <= 3 or background is None:
+        return None
+    slots = [(COLORS.index(c) + 1, SHAPES.index(s) + 1) for c, s in objects] + [(0, 0)] * (3 - len(objects))
+    return [len(objects) - 1, BACKGROUNDS.index(background), *(x for slot in slots for x in slot)]
+
+
+def mix_rows(data: Path, split: str | None = "train") -> list[dict]:
+    """The text columns of a split's rows (None: every split), in file order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from polymix import shards
+
+    columns = ["image", "task", "split", "lang", "instruction", "target", "instruction_en", "target_en"]
+    files = shards.shard_files(data, splits=[split] if split else None)
+    if not files:
+        raise ConfigError(f"--data {data}: no shards (is it a finished polymix mix?)")
+    table = pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
+    return [r for r in table.to_pylist() if split is None or r["split"] == split]
+
+
+def _train(module: nn.Module, step_loss, steps: int, lr: float, desc: str) -> float:
+    """AdamW with a linear warm-up and cosine decay; returns the last step's metric."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    warm = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + torch.cos(torch.tensor(s / steps * torch.pi)).item()))
+    metric = 0.0
+    bar = tqdm(range(steps), desc=desc, unit="step", leave=False)
+    for step in bar:
+        loss, metric = step_loss(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}", metric=f"{float(metric):.3f}")
+    return float(metric)
+
+
+def _text_pairs(data: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(scene words, instruction, target) of the train split, and every text for the tokenizer.
+
+    The source is the image's 8 scene words (:data:`SLOT_WORDS`) followed by the instruction: the
+    LLM learns to answer and describe in every language from a scene put in front of the
+    instruction, where the image's 8 query tokens go later. The Q-Former's query k names slot k,
+    so the warm-up stage's linear projection alone can already map it near word k."""
+    from polymix.mix.sources.shapes import caption
+
+    rows = [r for r in mix_rows(data) if scene_of(r["image"]) is not None]
+    words = {r["image"]: scene_words(scene_labels(caption(scene_of(r["image"])))) for r in rows}
+    pairs = [(words[r["image"]], r["instruction"], r["target"]) for r in rows]
+    texts = [t for r in rows for t in (r["instruction"], r["target"], r["target_en"]) if t]
+    return pairs, texts
+
+
+def pretrain_llm(pairs, tokenizer, s: DemoModels):
+    """A small mT5 trained on (scene words + instruction -> target); returns (model, last batch's token accuracy)."""
+    from transformers import MT5Config, MT5ForConditionalGeneration
+
+    from polymix.training.tiny import _rescale_head, padded_vocab
+
+    config = MT5Config(vocab_size=padded_vocab(len(tokenizer)), d_model=s.llm_hidden, d_kv=32, d_ff=2 * s.llm_hidden,
+                       num_layers=s.llm_layers, num_decoder_layers=s.llm_layers, num_heads=s.llm_hidden // 32,
+                       dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                       tie_word_embeddings=False)  # fmt: skip
+    llm = MT5ForConditionalGeneration(config)
+    _rescale_head(llm)
+    llm.train()
+    # The scene as exactly one token per slot word, where the query tokens will stand.
+    scene = [tokenizer.convert_tokens_to_ids(w.split()) for w, _, _ in pairs]
+    enc = [p + q for p, q in zip(scene, tokenizer([i for _, i, _ in pairs], truncation=True, max_length=48)["input_ids"])]
+    dec = tokenizer([t for _, _, t in pairs], truncation=True, max_length=48)["input_ids"]
+    order = torch.Generator().manual_seed(s.seed + 1)
+
+    def pad(seqs, value):
+        width = max(len(q) for q in seqs)
+        return torch.tensor([q + [value] * (width - len(q)) for q in seqs])
+
+    def step_loss(step):
+        idx = torch.randint(len(pairs), (s.batch_size,), generator=order).tolist()
+        ids = pad([enc[i] for i in idx], 0)
+        labels = pad([dec[i] for i in idx], -100)
+        out = llm(input_ids=ids, attention_mask=(ids != 0).long(), labels=labels)
+        mask = labels != -100
+        acc = ((out.logits.argmax(-1) == labels) & mask).sum() / mask.sum()
+        return out.loss, acc
+
+    acc = _train(llm, step_loss, s.llm_steps, 3e-3, "pre-train LLM")
+    return llm.eval(), acc
+
+
+def build(data: str | Path, out: str | Path, settings: DemoModels | None = None) -> dict[str, float]:
+    """Write ``out/blip2`` and ``out/llm`` pre-trained on the train split of the mix ``data``."""
+    from transformers import Blip2Config, Blip2ForConditionalGeneration
+
+    from polymix.training import demo_vision
+    from polymix.training.tiny import build_tokenizer
+
+    s = settings or DemoModels()
+    data, out = Path(data), Path(out)
+    if not data.is_dir():
+        raise ConfigError(f"--data {data}: no such mix folder (build one with `make demo-train`)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(s.seed)
+        pairs, texts = _text_pairs(data)
+        (out / "llm").mkdir(parents=True, exist_ok=True)
+        # Every scene word is one token, so each of the 8 query tokens stands for one word.
+        tokenizer = build_tokenizer(out / "llm", s.vocab_size, texts, symbols=sorted({w for ws in SLOT_WORDS for w in ws}))
+        llm, llm_acc = pretrain_llm(pairs, tokenizer, s)
+        llm.save_pretrained(str(out / "llm"))
+        x, y = demo_vision.draw_scenes(data, s)
+        vit, qformer, queries, vit_acc = demo_vision.pretrain(x, y, s)
+        config = Blip2Config(vision_config=vit.config.to_dict(), qformer_config=qformer.config.to_dict(),
+                             text_config=llm.config.to_dict(), num_query_tokens=len(SLOT_WORDS))  # fmt: skip
+        blip2 = Blip2ForConditionalGeneration(config)
+        with torch.no_grad():
+            blip2.query_tokens.copy_(queries)
+        blip2.vision_model.load_state_dict(vit.state_dict())
+        blip2.qformer.load_state_dict(qformer.state_dict())
+        blip2.language_model.load_state_dict(llm.state_dict())
+        blip2.language_projection.load_state_dict(demo_vision.fit_projection(vit, qformer, queries, x, y, llm, tokenizer))
+    blip2.save_pretrained(str(out / "blip2"))
+    demo_vision.image_processor(s.image_size).save_pretrained(str(out / "blip2"))
+    tokenizer.save_pretrained(str(out / "blip2"))
+    return {"vision_scene_accuracy": vit_acc, "llm_token_accuracy": llm_acc, "text_pairs": len(pairs)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m polymix.training.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="a shapes mix (its train split is read)")
+    p.add_argument("--out", required=True, help="folder to write blip2/ and llm/ into")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and dropout (same seed, same models)")
+    args = p.parse_args(argv)
+    try:
+        print(build(args.data, args.out, DemoModels(seed=args.seed)))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
