@@ -57,11 +57,6 @@ def _upload(root: Path, rel: str, local: Path | None = None, sha256: str | None 
     return Upload(rel, local, local.stat().st_size, sha256 or shards.sha256_file(local))
 
 
-def _image_roots(root: Path) -> dict[str, Path | None]:
-    roots = shards.load_manifest(root).get("image_roots") or {}
-    return {source: None if rel is None else root / rel for source, rel in roots.items()}
-
-
 def embed_images(root: Path, rel: str) -> Path:
     """A copy of row file ``rel`` whose ``image`` column is a ``datasets`` ``Image`` (bytes + path)."""
     import datasets
@@ -70,7 +65,7 @@ def embed_images(root: Path, rel: str) -> Path:
 
     out = root / STAGING / rel
     table = pq.read_table(root / rel)
-    roots = _image_roots(root)
+    roots = shards.image_roots(root)
     cells = []
     for source, image in zip(table["source"].to_pylist(), table["image"].to_pylist()):
         base = roots.get(source)

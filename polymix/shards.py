@@ -325,6 +325,15 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
         raise _corrupt(path, err) from None
 
 
+def image_roots(root: str | Path) -> dict[str, Path | None]:
+    """Each source's image folder, as :func:`root_record` wrote it into the manifest, resolved
+    against the mix (an absolute record stays as it is; ``../english/images`` is normalised so
+    that messages show readable paths); None where no image root was given."""
+    root = Path(root)
+    recorded = load_manifest(root).get("image_roots") or {}
+    return {source: None if rel is None else Path(os.path.normpath(root / rel)) for source, rel in recorded.items()}
+
+
 def root_record(out: str | Path, folder: str | Path | None, near: Iterable[str | Path] = ()) -> str | None:
     """How a mix records a folder (an image root): relative to the mix when it lies inside the mix
     or inside one of ``near`` (the mix it was translated from), so that a moved or copied pair

@@ -15,7 +15,6 @@ the loop decides when to stop.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any, Iterator
@@ -61,12 +60,8 @@ class ImageLoader:
     """Reads an image of a row from its source's image root (manifest ``image_roots``, relative to the mix)."""
 
     def __init__(self, root: str | Path, processor):
-        root = Path(root)
         self.processor = processor
-        self.roots = {}
-        for source, rel in (shards.load_manifest(root).get("image_roots") or {}).items():
-            # an absolute rel stays as it is; "../english/images" is resolved for readable paths in messages
-            self.roots[source] = None if rel is None else Path(os.path.normpath(root / rel))
+        self.roots = shards.image_roots(root)
 
     def path(self, source: str, image: str) -> str:
         """What :meth:`__call__` tries to read, for messages and ``bad_images.txt``."""
