@@ -124,7 +124,8 @@ def card_data(info: dict[str, Any]) -> DatasetCardData:
     configs = []
     if info["splits"]:  # an empty mix has no files for a config to name
         configs = [{"config_name": "default", "default": True, "data_files": data_files(info["splits"])}]
-        configs += [{"config_name": x, "data_files": data_files(info["splits"], x)} for x in langs if data_files(info["splits"], x)]
+        per_lang = {x: data_files(info["splits"], x) for x in langs}
+        configs += [{"config_name": x, "data_files": files} for x, files in per_lang.items() if files]
     return DatasetCardData(
         pretty_name=f"polymix mix {info['name']}",
         language=list(dict.fromkeys(_iso(x) for x in langs)),
