@@ -11,7 +11,8 @@
 # runs out of time is recorded and the next one runs. The budget is about 8 minutes in all.
 #
 # Writes OUT_DIR/<step>.log for each step and OUT_DIR/summary.txt (also printed at the end).
-# A dry run of the plumbing on CPU: PYTHON=.venv/bin/python GPU_CHECK_SHAPE=tiny GPU_CHECK_DEVICE=cpu bench/gpu_check.sh
+# A dry run of the plumbing on CPU:
+#   PYTHON=.venv/bin/python GPU_CHECK_SHAPE=tiny GPU_CHECK_DEVICE=cpu GPU_CHECK_TRAIN_CONFIG=tiny GPU_CHECK_TRAIN_SHAPES=preset bench/gpu_check.sh
 set -u
 OUT_DIR="${1:-${OUT:+$OUT/gpu-check}}"
 OUT_DIR="${OUT_DIR:-gpu-check}"
@@ -23,6 +24,8 @@ WORK="$SCRATCH/work"   # built and converted models, shared by the two benchmark
 PY="${PYTHON:-python3}"
 SHAPE="${GPU_CHECK_SHAPE:-1.3B}"
 DEVICE="${GPU_CHECK_DEVICE:-cuda}"
+TRAIN_CONFIG="${GPU_CHECK_TRAIN_CONFIG:-mblip-mt0-xl}"   # tiny for a CPU dry run
+TRAIN_SHAPES="${GPU_CHECK_TRAIN_SHAPES:-mblip}"          # preset for a CPU dry run
 STARTED=$(date +%s)
 : > "$OUT_DIR/summary.txt"
 
@@ -38,7 +41,7 @@ step() {
   local status=ok
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && status="TIMED OUT"
   [ $rc -ne 0 ] && [ "$status" = ok ] && status="FAILED (rc $rc)"
-  note "$(printf '%-22s %-16s %4ds  %s' "$name" "$status" "$t" "$(grep -E '^(ratio|flow_rows_s)=|passed|failed|skipped|error' "$OUT_DIR/$name.log" | tail -1)")"
+  note "$(printf '%-22s %-16s %4ds  %s' "$name" "$status" "$t" "$(grep -E '^(ratio|flow_rows_s)=|^plan auto|passed|failed|skipped|error' "$OUT_DIR/$name.log" | tail -1)")"
 }
 
 # -- environment: wheels without an index, the CUDA 12 name of cuBLAS, offline hub ---------------
@@ -58,7 +61,7 @@ if [ -n "$CUBLAS" ]; then
 fi
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export LD_LIBRARY_PATH="$SCRATCH/cuda12${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
 cd "$SCRATCH"  # not the repository root: its polymix/ folder would shadow the installed package
 
 note "gpu_check $(date -u +%FT%TZ) on $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)"
@@ -69,19 +72,24 @@ hw = probe(); print(hw); print(choose(hw, RuntimeSettings()).describe())"
 
 # 1. polymix vs transformers vs ctranslate2 alone, NLLB-1.3B shape: 24 tokens (+ the 12-token
 #    figure), replicas 1/2/4; builds and converts the model into $WORK for step 2.
-step translate-$SHAPE 240 "$PY" "$REPO/bench/translate_throughput.py" --shape "$SHAPE" --device "$DEVICE" --repeat 2 \
+step translate-$SHAPE 200 "$PY" "$REPO/bench/translate_throughput.py" --shape "$SHAPE" --device "$DEVICE" --repeat 2 \
   --skip-float --cache-rows 0 --workdir "$WORK"
 
 # 2. the build-mix flow end to end on the same model, against the translator alone; hours for 5M
 #    rows (transformers measured there at the flow's output length). Needs prefect, polars and the
 #    language-ID packages among the wheels: without them it fails at once and is reported.
-step flow-$SHAPE 130 "$PY" "$REPO/bench/flow_throughput.py" --shape "$SHAPE" --device "$DEVICE" --workdir "$WORK"
+step flow-$SHAPE 60 "$PY" "$REPO/bench/flow_throughput.py" --shape "$SHAPE" --device "$DEVICE" --workdir "$WORK"
 
-# 3. the GPU tests (copied out of the repository: its polymix/ folder must not shadow the wheel);
+# 3. training: the mBLIP preset as written (8-bit LLM, checkpointing, batch 8) against train.plan=auto
+#    on random mBLIP-shaped weights (ViT-g + Q-Former + mT0-XL), built once into $WORK/train
+step train-$TRAIN_CONFIG 200 "$PY" "$REPO/bench/train_step.py" --config "$TRAIN_CONFIG" --shapes "$TRAIN_SHAPES" --plan auto \
+  --no-compare --steps 4 --warmup 2 --cache "$WORK/train"
+
+# 4. the GPU tests (copied out of the repository: its polymix/ folder must not shadow the wheel);
 #    only the files that hold them, since the others import packages the machine may lack
 rm -rf "$SCRATCH/tests" && cp -r "$REPO/tests" "$SCRATCH/tests"
 GPU_TESTS=$(grep -l "mark.gpu" "$SCRATCH"/tests/test_*.py)
-step gpu-tests 100 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu --continue-on-collection-errors $GPU_TESTS
+step gpu-tests 90 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m gpu --continue-on-collection-errors $GPU_TESTS
 
 note "total $(( $(date +%s) - STARTED ))s; logs in $OUT_DIR"
 cat "$OUT_DIR/summary.txt"

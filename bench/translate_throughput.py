@@ -489,7 +489,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     shapes = " | ".join(
         f"{name}: d_model {s.d_model}, {s.layers}+{s.layers} layers, FFN {s.ffn}, {s.heads} heads, vocabulary "
-        f"{s.vocab or 'the tokenizer'}: {s.note}" for name, s in SHAPES.items())
+        f"{s.vocab or 'the tokenizer'}: {s.note.replace('%', '%%')}" for name, s in SHAPES.items())
     p = argparse.ArgumentParser(
         prog="translate_throughput.py",
         description="Sentences/s of polymix's translation path (NllbTranslator on CTranslate2) against transformers "
