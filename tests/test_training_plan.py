@@ -9,7 +9,7 @@ import torch
 from polymix.errors import ConfigError
 from polymix.training import planner, precision
 from polymix.training.config import load_config
-from polymix.training.plan import Plan, apply, choose, format_plan, ladder, parse_size, search, variants
+from polymix.training.plan import SPEED_TIE, Plan, Probe, apply, choose, format_plan, ladder, parse_size, search, variants
 from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
 
 GiB = 2**30
@@ -61,11 +61,23 @@ def test_small_card_survives_out_of_memory_and_stays_in_budget():
     assert all(p.peak_bytes <= usable for p in probes if p.status == "ok")
     assert any(p.status == "over budget" for p in probes)  # fits the card but not the margin
     assert best.peak_bytes <= 22 * GiB and best.status == "ok"
-    assert best.samples_per_s == max(p.samples_per_s for p in probes if p.status == "ok")
+    fastest = max(p.samples_per_s for p in probes if p.status == "ok")
+    assert best.samples_per_s >= (1 - SPEED_TIE) * fastest
     # bf16 without checkpointing only fits micro-batch 4; checkpointing lets a bigger one run faster.
     assert best.checkpointing and best.batch_size > 4
     preset = card.measure(type(card.calls[0])("8bit", True, 8))  # the mBLIP setting on the same card
     assert best.samples_per_s > preset[0]
+
+
+def test_a_speed_tie_goes_to_the_more_precise_llm():
+    """Probe figures from an H200 on mBLIP shapes: 4-bit was 3.5% faster than bf16 with
+    checkpointing, inside the probes' noise; 8-bit lost clearly. A clear win still counts."""
+    measured = [Probe("none", False, 32, "ok", 43.71, 0.732, 84 * GiB), Probe("none", True, 128, "ok", 48.71, 2.628, 62 * GiB),
+                Probe("8bit", False, 32, "ok", 35.57, 0.900, 85 * GiB), Probe("4bit", False, 32, "ok", 50.42, 0.635, 81 * GiB)]
+    best = choose(measured, 140 * GiB)
+    assert (best.quantization, best.checkpointing, best.batch_size) == ("none", True, 128)
+    clear = [*measured[:3], Probe("4bit", False, 32, "ok", 60.0, 0.533, 81 * GiB)]
+    assert choose(clear, 140 * GiB).quantization == "4bit"
 
 
 def test_nothing_fits_is_a_clear_error():

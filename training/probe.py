@@ -75,7 +75,9 @@ def capacity_bytes(device: torch.device) -> int:
 def limit_memory(device: torch.device, budget: int) -> None:
     """Make the GPU's allocator fail past ``budget`` bytes, as a card of that size would."""
     if device.type == "cuda":
-        torch.cuda.set_per_process_memory_fraction(min(1.0, budget / capacity_bytes(device)), device)
+        # torch wants an index here: "cuda" alone (the usual device) raises on torch 2.11
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.set_per_process_memory_fraction(min(1.0, budget / capacity_bytes(device)), index)
 
 
 def reset_peak(device: torch.device) -> None:
