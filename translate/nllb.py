@@ -175,8 +175,14 @@ class NllbTranslator:
         tok = self.tokenizer
         src_langs = src_langs or [self.src_lang] * len(texts)
         with self._tok_lock:
-            ids = tok(list(texts), add_special_tokens=False)["input_ids"]
-            return [[src, *tok.convert_ids_to_tokens(row), tok.eos_token] for src, row in zip(src_langs, ids)]
+            backend = getattr(tok, "backend_tokenizer", None)
+            if backend is not None:
+                # The Rust tokenizer's batch call, tokens as strings: a third of the time of
+                # tok(...) + convert_ids_to_tokens, which held the replicas idle before the first batch
+                rows = [enc.tokens for enc in backend.encode_batch(list(texts), add_special_tokens=False)]
+            else:
+                rows = [tok.convert_ids_to_tokens(r) for r in tok(list(texts), add_special_tokens=False)["input_ids"]]
+            return [[src, *row, tok.eos_token] for src, row in zip(src_langs, rows)]
 
     def _n_tokens(self, text: str) -> int:
         tok = self.tokenizer
