@@ -249,8 +249,9 @@ def build_mix(
     from polymix.flows.build_mix import build_mix as flow
     from polymix.flows.ephemeral import guard_temporary_server
 
+    checked = _validated(flow, params)  # a bad value ends here, before Prefect starts a server
     guard_temporary_server()  # a kill -9 of this command must not leave Prefect's temporary server running
-    result = flow(**_validated(flow, params))
+    result = flow(**checked)
     console.print(f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
                   f"{result['rejected']} rejected", highlight=False)
 
