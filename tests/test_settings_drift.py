@@ -144,3 +144,13 @@ def test_build_mix_names_a_bad_parameter_in_one_line(tmp_path):
     wrong_type = runner.invoke(app, ["build-mix", "--out", out, "--set", "translate.lid_processes=many"])
     assert wrong_type.exit_code == 2 and "lid_processes" in wrong_type.output, wrong_type.output
     assert not (tmp_path / "mix").exists()  # refused before anything ran
+
+
+def test_every_deployment_in_prefect_yaml_passes_the_flows_check():
+    from polymix.cli import _validated
+    from polymix.flows.build_mix import build_mix
+    from polymix.flows.serve import deployments
+
+    for name, spec in deployments().items():
+        options = _validated(build_mix, dict(spec["parameters"]))["translate"]
+        assert isinstance(options, TranslateOptions) and options.model == TranslateOptions().model, name  # the one default
