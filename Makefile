@@ -8,7 +8,7 @@ SOURCE ?= shapes
 LIMIT  ?=
 IN     ?= out/demo.english
 LANGS  ?= all
-MODEL  ?= facebook/nllb-200-distilled-1.3B
+MODEL  ?=
 DEMO_OUT := out/demo
 
 .PHONY: help install demo demo-train toy-model prepare translate build-mix server deploy train eval lid-calibrate lid-check card publish bench-translate bench-lid bench-flow gpu-pack test test-fast test-faults langs clean
@@ -58,8 +58,8 @@ toy-model: install ## rebuild the offline toy translation model (translate/toy/m
 prepare: install ## English source -> templated English shards (SOURCE=shapes OUT=out/demo)
 	$(BIN)/polymix prepare --source $(SOURCE) --out $(or $(OUT),out/demo) $(if $(LIMIT),--limit $(LIMIT),)
 
-translate: install ## translate an English mix (IN=out/demo OUT=out/translated LANGS=all MODEL=hub-id-or-folder)
-	$(BIN)/polymix translate --in $(IN) --out $(or $(OUT),out/translated) --langs $(LANGS) --model $(MODEL)
+translate: install ## translate an English mix (IN=out/demo OUT=out/translated LANGS=all MODEL=hub-id-or-folder, default: the one `polymix translate --help` names)
+	$(BIN)/polymix translate --in $(IN) --out $(or $(OUT),out/translated) --langs $(LANGS) $(if $(MODEL),--model $(MODEL),)
 
 langs: install ## print the 95 target languages (+ English) with codes and mC4 shares
 	$(BIN)/polymix langs

@@ -60,8 +60,8 @@ def write_rows(path: Path, n: int, seed: int) -> Path:
 
 def flow_params(rows_file: Path, out: Path, model: Path, cache: Path, chunk_size: int, workers: int, device: str) -> dict:
     spec = {"name": "generic", "options": {"path": str(rows_file)}, "tasks": ["caption", "vqa"], "image_check": "off"}
-    return dict(sources=[spec], out=str(out), langs="all", distribution="mc4", model=str(model), cache=str(cache),
-                chunk_size=chunk_size, max_workers=workers, runtime={"device": device})
+    translate = dict(langs="all", distribution="mc4", model=str(model), cache=str(cache), runtime={"device": device})
+    return dict(sources=[spec], out=str(out), translate=translate, chunk_size=chunk_size, max_workers=workers)
 
 
 def sent_pairs(out: Path, english: Path) -> list[list[tuple[str, str]]]:

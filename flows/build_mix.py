@@ -36,7 +36,7 @@ from polymix.data_cards.card import write_card
 from polymix import shards
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.translate import stage
-from polymix.translate.model import DEFAULT_MODEL
+from polymix.translate.settings import TranslateOptions, TranslateSettings
 
 # Errors worth a retry: I/O and network hiccups. Everything else (bad settings, bad data, bugs)
 # fails at once: retrying would only repeat it.
@@ -187,48 +187,35 @@ def _translate(settings: stage.TranslateSettings, task_runner: str, scheduler_ad
     return manifest
 
 
-def _settings(english: Path, out: str, langs: str, distribution: str, english_share: float | None, seed: int,
-              model: str, quantization: str, cache: str | None, decode: dict, runtime: dict,
-              fallback_to_toy: bool) -> stage.TranslateSettings:
-    return stage.TranslateSettings(input=english, out=Path(out), langs=langs, distribution=distribution,
-                                   english_share=english_share, seed=seed, model=model, quantization=quantization,
-                                   cache=cache, decode=decode, runtime=runtime, fallback_to_toy=fallback_to_toy)
-
-
 @flow(name="build-mix", log_prints=True)
 def build_mix(
     sources: list[dict[str, Any]] = [{"name": "shapes", "options": {"count": 100}}],  # noqa: B006
     out: str = "out/mix",
-    langs: str = "all",
-    distribution: str = "mc4",
-    english_share: float | None = None,
-    model: str = DEFAULT_MODEL,
-    quantization: str = "auto",
-    cache: str | None = None,
-    decode: dict[str, Any] = {},  # noqa: B006
-    runtime: dict[str, Any] = {},  # noqa: B006
+    translate: TranslateOptions = TranslateOptions(),  # noqa: B008  (read only)
     chunk_size: int = 2000,
-    seed: int = 0,
     task_runner: str = "threads",
     scheduler_address: str | None = None,
     max_workers: int = 2,
     gpu_per_task: bool = False,
-    fallback_to_toy: bool = False,
 ) -> dict[str, Any]:
     """Build a mix: English sources -> templates -> languages -> NLLB translation -> shards.
 
-    sources: [{name, options, image_root, tasks, limit}] (``polymix sources`` lists them);
-    quantization: auto = float16 on a GPU, int8 on CPU; decode / runtime: fields of DecodeSettings /
-    RuntimeSettings (runtime values left out are chosen for the device, see translate/device.py); task_runner: threads or dask
-    (scheduler_address of an existing cluster, else a local one with max_workers processes);
-    fallback_to_toy: translate with the offline toy model when the model cannot be reached.
+    Args:
+        sources: [{name, options, image_root, tasks, limit}] (`polymix sources` lists them)
+        out: the mix folder; the English mix goes beside it (OUT.english)
+        translate: how to translate, the settings of `polymix translate` (translate/settings.py):
+            langs, distribution, model, decode, runtime, ...; its seed also seeds the template choice
+        chunk_size: English examples per chunk (the unit of resuming and of one translation task)
+        task_runner: threads, or dask (scheduler_address of an existing cluster, else a local one)
+        scheduler_address: the Dask scheduler of an existing cluster (tcp://host:8786)
+        max_workers: chunks translated at once (threads, or local Dask worker processes)
+        gpu_per_task: on Dask, run one translation task per GPU resource of a worker
     """
     english = english_folder(out)
     with shards.BuildLock(out, f"build-mix flow ({', '.join(s['name'] for s in sources)})"):
         for spec in sources:
-            prepare_source(spec, str(english), chunk_size, seed)
-        settings = _settings(english, out, langs, distribution, english_share, seed, model, quantization, cache, decode,
-                             runtime, fallback_to_toy)
+            prepare_source(spec, str(english), chunk_size, translate.seed)
+        settings = TranslateSettings.of(translate, english, out)
         manifest = _translate(settings, task_runner, scheduler_address, max_workers, gpu_per_task)
     print(f"built {out}: {manifest['rows']} rows in {len(manifest['rows_per_lang'])} languages, {manifest['rejected']} rejected")
     return {k: manifest[k] for k in ("rows", "rejected", "rows_per_lang")}
@@ -238,24 +225,24 @@ def build_mix(
 def translate_flow(
     input: str,
     out: str,
-    langs: str = "all",
-    distribution: str = "mc4",
-    english_share: float | None = None,
-    model: str = DEFAULT_MODEL,
-    quantization: str = "auto",
-    cache: str | None = None,
-    decode: dict[str, Any] = {},  # noqa: B006
-    runtime: dict[str, Any] = {},  # noqa: B006
-    seed: int = 0,
+    translate: TranslateOptions = TranslateOptions(),  # noqa: B008  (read only)
     task_runner: str = "threads",
     scheduler_address: str | None = None,
     max_workers: int = 2,
     gpu_per_task: bool = False,
-    fallback_to_toy: bool = False,
 ) -> dict[str, Any]:
-    """Translate an existing English mix (the translation stage of build-mix alone)."""
-    settings = _settings(Path(input), out, langs, distribution, english_share, seed, model, quantization, cache, decode,
-                         runtime, fallback_to_toy)
+    """Translate an existing English mix (the translation stage of build-mix alone).
+
+    Args:
+        input: the English mix folder (from `polymix prepare`)
+        out: the output mix folder
+        translate: how to translate, the settings of `polymix translate` (translate/settings.py)
+        task_runner: threads, or dask (scheduler_address of an existing cluster, else a local one)
+        scheduler_address: the Dask scheduler of an existing cluster (tcp://host:8786)
+        max_workers: chunks translated at once (threads, or local Dask worker processes)
+        gpu_per_task: on Dask, run one translation task per GPU resource of a worker
+    """
+    settings = TranslateSettings.of(translate, input, out)
     with shards.BuildLock(out, "translate flow"):
         manifest = _translate(settings, task_runner, scheduler_address, max_workers, gpu_per_task)
     print(f"translated {input} -> {out}: {manifest['rows']} rows")

@@ -6,7 +6,9 @@ command with exit code 2 and one message that says what is wrong and what is val
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -17,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from polymix.cli_support import informative_types_only
+from polymix.settings import help_of, nest, set_dotted, with_cli_options
+from polymix.translate.settings import TranslateSettings
 
 app = typer.Typer(
     help="polymix: build multilingual vision-language instruction mixes (the mBLIP recipe) and train on them.",
@@ -173,38 +177,14 @@ def prepare(
     _print_rejections(manifest)
 
 
+QUIET = inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+    bool, typer.Option("--quiet", "-q", help="no progress bar")])
+
+
 @app.command()
 @_friendly
-def translate(
-    input: Annotated[Path, typer.Option("--in", help="English mix folder (from `polymix prepare`)")],
-    out: Annotated[Path, typer.Option(help="output mix folder, partitioned by language")],
-    langs: Annotated[str, typer.Option(help="'all' (mBLIP's 95 languages), or a comma list of NLLB / ISO 639-1 codes")] = "all",
-    distribution: Annotated[str, typer.Option(help="mc4: mBLIP's mC4 shares, English keeps 43.8%; uniform; replicate: every example into every language")] = "mc4",
-    english_share: Annotated[Optional[float], typer.Option(help="share of examples kept in English (default 0.438 for mc4, 0 for uniform)")] = None,
-    seed: Annotated[int, typer.Option(help="seed of the language assignment")] = 0,
-    model: Annotated[str, typer.Option(help="hub id, local transformers folder, or local CTranslate2 folder")] = "facebook/nllb-200-distilled-1.3B",
-    quantization: Annotated[str, typer.Option(help="weights of a converted transformers model: auto (float16 on a GPU, int8 on CPU), int8, int8_float16, float16, bfloat16, float32")] = "auto",
-    revision: Annotated[Optional[str], typer.Option(help="hub revision (branch, tag or commit)")] = None,
-    cache: Annotated[Optional[str], typer.Option(help="translation cache file (default ~/.cache/polymix/translations.sqlite); 'none' disables it")] = None,
-    beam_size: Annotated[int, typer.Option(help="beam width (1 = greedy, as mBLIP)")] = 1,
-    sampling_topk: Annotated[int, typer.Option(help="sample among the k most likely tokens (1 = no sampling)")] = 1,
-    sampling_temperature: Annotated[float, typer.Option(help="temperature when sampling")] = 1.0,
-    no_repeat_ngram_size: Annotated[int, typer.Option(help="forbid repeated n-grams of this size (0 = off): the repetition guard")] = 4,
-    repetition_penalty: Annotated[float, typer.Option(help="penalty on already generated tokens (1.0 = off)")] = 1.0,
-    length_ratio: Annotated[float, typer.Option(help="output tokens <= length_ratio x input tokens + 10")] = 2.0,
-    max_input_tokens: Annotated[int, typer.Option(help="longer texts are split into sentences, translated and joined")] = 200,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    device_index: Annotated[str, typer.Option(help="comma list of GPU ids, each with its own replicas (auto: every GPU)")] = "auto",
-    compute_type: Annotated[str, typer.Option(help="CTranslate2 compute type (auto: float16 on CUDA, int8_float16 for int8 weights; int8 on CPU)")] = "auto",
-    threads: Annotated[int, typer.Option(help="CPU threads translation may use in all (0: every core)")] = 0,
-    inter_threads: Annotated[int, typer.Option(help="model replicas per device, translating batches in parallel (0: auto; on a GPU 2 where its free memory holds them)")] = 0,
-    intra_threads: Annotated[int, typer.Option(help="CPU threads per replica (0: auto, min(4, threads // 2))")] = 0,
-    max_batch_tokens: Annotated[int, typer.Option(help="padded source tokens per batch (0: auto, 4096 on CPU, up to 16384 on a GPU as its free memory allows)")] = 0,
-    lid_settings: Annotated[Optional[str], typer.Option(help="language-ID filter settings YAML (default: the calibrated translate/lid/settings.yaml)")] = None,
-    lid_processes: Annotated[int, typer.Option(help="language-ID worker processes (0: auto, 2 on CPU, the cores the translator leaves on a GPU)")] = 0,
-    round_trip: Annotated[bool, typer.Option("--round-trip/--no-round-trip", help="back-translate short answers and check them against the English")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
-) -> None:
+@with_cli_options(TranslateSettings, QUIET)  # one option per setting, help and default from translate/settings.py
+def translate(quiet: bool = False, **options) -> None:
     """Translate an English mix into target languages with NLLB-200 on CTranslate2.
 
     Each distinct string is translated once (persistent cache). Killed and run again with the same
@@ -213,24 +193,11 @@ def translate(
     the log prints the choice and why.
     """
     from polymix.translate.model import ModelUnavailableError
-    from polymix.translate.nllb import DecodeSettings, RuntimeSettings
-    from polymix.translate.stage import TranslateSettings, get_service, runtime_line, translate_mix
+    from polymix.translate.stage import get_service, runtime_line, translate_mix
 
     try:
-        indices = () if device_index == "auto" else tuple(int(i) for i in device_index.split(",") if i.strip())
-    except ValueError:
-        raise typer.BadParameter(f"--device-index {device_index!r}: expected a comma list of integers") from None
-    try:
-        settings = TranslateSettings(
-            input=input, out=out, langs=langs, distribution=distribution, english_share=english_share, seed=seed,
-            model=model, quantization=quantization, revision=revision, cache=cache,
-            decode=DecodeSettings(beam_size=beam_size, sampling_topk=sampling_topk, sampling_temperature=sampling_temperature,
-                                  no_repeat_ngram_size=no_repeat_ngram_size, repetition_penalty=repetition_penalty,
-                                  length_ratio=length_ratio, max_input_tokens=max_input_tokens, seed=seed),
-            runtime=RuntimeSettings(device=device, device_index=indices, compute_type=compute_type, threads=threads,
-                                    inter_threads=inter_threads, intra_threads=intra_threads, max_batch_tokens=max_batch_tokens),
-            lid_settings=lid_settings, lid_processes=lid_processes, round_trip=round_trip,
-        )
+        settings = TranslateSettings(**nest(TranslateSettings, options))
+        input, out = settings.input, settings.out
         console.print(runtime_line(settings, get_service(settings)), highlight=False)
         manifest = translate_mix(settings, progress=not quiet)
         from polymix.data_cards.card import write_card
@@ -258,38 +225,72 @@ def translate(
 def build_mix(
     deployment: Annotated[str, typer.Option(help="take the parameters of this deployment in prefect.yaml (default, mblip)")] = "default",
     out: Annotated[Optional[str], typer.Option(help="output mix folder (the English mix goes beside it, OUT.english)")] = None,
-    langs: Annotated[Optional[str], typer.Option(help="'all' or a comma list of NLLB / ISO 639-1 codes")] = None,
-    model: Annotated[Optional[str], typer.Option(help="hub id, local transformers folder, or local CTranslate2 folder")] = None,
+    langs: Annotated[Optional[str], typer.Option(help=help_of(TranslateSettings, "langs"))] = None,
+    model: Annotated[Optional[str], typer.Option(help=help_of(TranslateSettings, "model"))] = None,
     task_runner: Annotated[Optional[str], typer.Option(help="threads (default) or dask")] = None,
     scheduler_address: Annotated[Optional[str], typer.Option(help="Dask scheduler of an existing cluster (tcp://host:8786); with --task-runner dask")] = None,
     max_workers: Annotated[Optional[int], typer.Option(help="threads, or local Dask worker processes, translating chunks at once")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="any flow parameter KEY=VALUE (VALUE is YAML: --set chunk_size=500 --set 'decode={beam_size: 4}')")] = [],
+    set_: Annotated[list[str], typer.Option("--set", metavar="KEY=VALUE", help="any flow parameter or translation setting, VALUE "
+                                           "in YAML: --set chunk_size=500 --set decode.beam_size=4 --set 'runtime={device: cpu}' "
+                                           "(translation settings as in `polymix translate --help`, also as translate.KEY)")] = [],
 ) -> None:
     """Run the build-mix Prefect flow here, without a server: sources -> templates -> languages -> translation -> shards.
 
     The same flow and parameters as `prefect deployment run build-mix/DEPLOYMENT`; re-running resumes.
     """
-    import yaml
-
     from polymix.flows.serve import deployment_parameters
-    from polymix.errors import ConfigError
 
     params = deployment_parameters(deployment)  # an unknown name is a ConfigError: one line, exit 2
-    overrides = {"out": out, "langs": langs, "model": model, "task_runner": task_runner,
+    overrides = {"out": out, "translate.langs": langs, "translate.model": model, "task_runner": task_runner,
                  "scheduler_address": scheduler_address, "max_workers": max_workers}
-    params.update({k: v for k, v in overrides.items() if v is not None})
-    for pair in set_:
-        if "=" not in pair:
-            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
-        key, value = pair.split("=", 1)
-        params[key.strip()] = yaml.safe_load(value)
+    pairs = [(k, v) for k, v in overrides.items() if v is not None] + [_yaml_pair(pair) for pair in set_]
+    for key, value in pairs:
+        set_dotted(params, _flow_key(key), value)
     from polymix.flows.build_mix import build_mix as flow
     from polymix.flows.ephemeral import guard_temporary_server
 
+    checked = _validated(flow, params)  # a bad value ends here, before Prefect starts a server
     guard_temporary_server()  # a kill -9 of this command must not leave Prefect's temporary server running
-    result = flow(**params)
+    result = flow(**checked)
     console.print(f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
                   f"{result['rejected']} rejected", highlight=False)
+
+
+def _yaml_pair(pair: str) -> tuple[str, object]:
+    import yaml
+
+    from polymix.errors import ConfigError
+
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {pair!r}: expected KEY=VALUE such as chunk_size=500 or decode.beam_size=4")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _flow_key(key: str) -> str:
+    """A translation setting (``langs``, ``decode.beam_size``) lives in the flow's ``translate`` parameter."""
+    from polymix.translate.settings import TranslateOptions
+
+    settings = {f.name for f in dataclasses.fields(TranslateOptions)}
+    return f"translate.{key}" if key.split(".")[0] in settings else key
+
+
+def _validated(flow, params: dict) -> dict:
+    """The flow's parameters checked (types, every translation setting) before Prefect starts a run,
+    so that a bad value ends in one line naming it instead of a failed run."""
+    from prefect.exceptions import ParameterTypeError
+
+    from polymix.errors import ConfigError
+
+    unknown = sorted(set(params) - set(flow.parameters.properties))
+    if unknown:
+        raise ConfigError(f"unknown build-mix parameter(s) {', '.join(unknown)}; valid: {', '.join(flow.parameters.properties)} "
+                          "and the translation settings of `polymix translate --help`")
+    try:
+        return flow.validate_parameters(params)
+    except ParameterTypeError as err:  # "Flow run received invalid parameters:\n - translate.x: Value error, ..."
+        problems = str(err).split("\n - ")[1:] or [str(err)]
+        raise ConfigError("bad build-mix parameters: " + "; ".join(p.replace("Value error, ", "") for p in problems)) from None
 
 
 @app.command("lid-check")

@@ -27,9 +27,10 @@ def harness():
 
 
 def _params(out, model, **kw):
-    params = dict(sources=[{"name": "shapes", "options": {"count": 5}}], out=str(out), langs="de,fr",
-                  distribution="uniform", english_share=0.25, model=str(model), quantization="float32",
-                  cache="none", chunk_size=10, runtime={"device": "cpu"}, max_workers=2)
+    translate = dict(langs="de,fr", distribution="uniform", english_share=0.25, model=str(model), quantization="float32",
+                     cache="none", runtime={"device": "cpu"})
+    params = dict(sources=[{"name": "shapes", "options": {"count": 5}}], out=str(out), translate=translate, chunk_size=10,
+                  max_workers=2)
     params.update(kw)
     return params
 
@@ -116,12 +117,14 @@ def test_a_failing_chunk_does_not_lose_the_others(tmp_path, tiny_nllb_ct2, monke
     assert result["rows"] + result["rejected"] == _rows(out).height
 
 
-SIGKILL_PARAMS = dict(langs="de,fr", distribution="uniform", english_share=0.25, quantization="float32", cache="none",
-                     chunk_size=8, sources=[{"name": "shapes", "options": {"count": 6}}], runtime={"device": "cpu"}, max_workers=1)
+SIGKILL_TRANSLATE = dict(langs="de,fr", distribution="uniform", english_share=0.25, quantization="float32", cache="none",
+                         runtime={"device": "cpu"})
+SIGKILL_FLOW = dict(chunk_size=8, sources=[{"name": "shapes", "options": {"count": 6}}], max_workers=1)
 
 
 def _cli(out, model):
-    sets = [arg for key, value in SIGKILL_PARAMS.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    # translation settings by their own names (the CLI puts them into the flow's `translate` parameter)
+    sets = [arg for key, value in {**SIGKILL_TRANSLATE, **SIGKILL_FLOW}.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     return [sys.executable, "-m", "polymix.cli", "build-mix", "--out", str(out), "--model", str(model), *sets]
 
 
@@ -131,7 +134,7 @@ def test_sigkill_then_rerun_gives_the_same_rows_as_an_uninterrupted_build(tmp_pa
     from polymix.flows.build_mix import build_mix
 
     reference = tmp_path / "ref" / "mix"
-    build_mix(out=str(reference), model=str(tiny_nllb_ct2), **SIGKILL_PARAMS)
+    build_mix(out=str(reference), translate={**SIGKILL_TRANSLATE, "model": str(tiny_nllb_ct2)}, **SIGKILL_FLOW)
 
     # the subprocesses report to the test harness's server instead of each starting their own
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": PREFECT_API_URL.value()}
@@ -171,7 +174,7 @@ def test_default_deployment_offline_falls_back_to_the_toy_model_and_keeps_its_ro
     from polymix.translate.stage import _SERVICES
 
     params = deployment_parameters("default")
-    assert params["fallback_to_toy"] is True
+    assert params["translate"]["fallback_to_toy"] is True and "model" not in params["translate"]  # the default model
     params.update(out=str(tmp_path / "mix"), sources=[{"name": "shapes", "options": {"count": 15}}])
     _SERVICES.clear()  # the fallback is announced when the translator is made: make it here
     state = build_mix(**params, return_state=True)

@@ -9,7 +9,7 @@ import pytest
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.translate import model as M
 from polymix.translate.nllb import RuntimeSettings
-from polymix.translate.stage import TranslateSettings, _SERVICES, translate_mix
+from polymix.translate.stage import TranslateSettings, _SERVICES, resolve_model, translate_mix
 from polymix.translate.toy import TOY_LANGUAGES, ToyModelError
 
 
@@ -28,7 +28,7 @@ def _settings(english, out, **kw):
 
 
 def test_model_toy_resolves_to_the_committed_model():
-    resolved = M.resolve("toy")
+    resolved = resolve_model("toy", "int8")
     assert resolved.name == "toy" and M.is_ct2_folder(resolved.path) and resolved.key.startswith("toy@")
 
 

@@ -8,9 +8,10 @@
   (``$POLYMIX_CACHE`` or ``~/.cache/polymix``)/``ct2/<org>--<name>/<revision>-<quantization>``;
 * a local transformers folder (``config.json`` of an M2M100/NLLB model): converted into the cache
   the same way, keyed by a fingerprint of its files;
-* a local CTranslate2 folder (``model.bin``): used as it is;
-* ``toy``: the offline toy model in ``translate/toy/model`` (the ``shapes`` domain in seven
-  languages; for demos and tests without network).
+* a local CTranslate2 folder (``model.bin``): used as it is.
+
+``toy`` (the offline demo model) is resolved by :func:`polymix.translate.stage.resolve_model`,
+which knows both: the toy package builds on this module, not the other way round.
 
 Conversion runs under a file lock, so parallel workers convert once and the others wait. It
 writes into a temporary folder and renames it, so a crash never leaves a half-converted model.
@@ -99,10 +100,6 @@ def resolve(model: str = DEFAULT_MODEL, quantization: str = "auto", revision: st
         quantization = conversion_quantization(probe().device, "auto")[0]
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization {quantization!r}: valid values are auto, {', '.join(QUANTIZATIONS)}")
-    if model == "toy":  # the offline toy model shipped with polymix (shapes domain only)
-        from polymix.translate.toy import toy_model
-
-        return toy_model()
     cache = Path(cache_dir) if cache_dir else cache_root()
     local = Path(model).expanduser()
     if local.exists():

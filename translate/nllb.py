@@ -24,7 +24,9 @@ import time
 import weakref
 from typing import Any, Sequence
 
-from polymix.translate.device import Choice, choose, probe
+from polymix.errors import ConfigError
+from polymix.settings import setting
+from polymix.translate.device import CPU_BATCH_TOKENS, GPU_BATCH_TOKENS, Choice, choose, probe
 from polymix.translate.model import ResolvedModel
 from polymix.translate.pipeline import CallTiming, DecodePool
 from polymix.translate.text import joiner, split_long
@@ -37,24 +39,17 @@ SOURCE_LANG = "eng_Latn"
 class DecodeSettings:
     """Decoding settings: they change the output, so they are part of the cache key."""
 
-    beam_size: int = 1
-    """beam width (1 = greedy, as mBLIP ran NLLB)"""
-    sampling_topk: int = 1
-    """sample from the k most likely tokens (1 = no sampling)"""
-    sampling_temperature: float = 1.0
-    """sampling temperature (with sampling_topk > 1)"""
-    no_repeat_ngram_size: int = 4
-    """forbid repeating any n-gram of this size (0 = off): guards against "I'm sorry, I'm sorry, ..." loops"""
-    repetition_penalty: float = 1.0
-    """penalty for tokens already generated (1.0 = off)"""
-    length_ratio: float = 2.0
-    """output may be at most length_ratio x input tokens + length_extra"""
-    length_extra: int = 10
-    """see length_ratio"""
-    max_input_tokens: int = 200
-    """longer inputs are split into sentences (then runs of words), translated and joined"""
-    seed: int = 0
-    """random seed for sampling"""
+    beam_size: int = setting(1, "beam width (1 = greedy, as mBLIP ran NLLB)")
+    sampling_topk: int = setting(1, "sample among the k most likely tokens (1 = no sampling)")
+    sampling_temperature: float = setting(1.0, "temperature when sampling (with sampling_topk > 1)")
+    no_repeat_ngram_size: int = setting(4, "forbid repeating any n-gram of this size (0 = off): the guard against "
+                                           "\"I'm sorry, I'm sorry, ...\" loops")
+    repetition_penalty: float = setting(1.0, "penalty on tokens already generated (1.0 = off)")
+    length_ratio: float = setting(2.0, "output tokens <= length_ratio x input tokens + length_extra")
+    length_extra: int = setting(10, "see length_ratio")
+    max_input_tokens: int = setting(200, "longer inputs are split into sentences (then runs of words), translated "
+                                         "and joined")
+    seed: int = setting(0, "random seed of sampling (independent of the language assignment's seed)")
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.sampling_topk < 1 or self.max_input_tokens < 8 or self.length_ratio <= 0:
@@ -69,21 +64,34 @@ class RuntimeSettings:
     """Where and how fast to run; these do not change the output (beyond float rounding). Values
     left on auto (``"auto"``, 0, empty) are chosen for the device by :func:`polymix.translate.device.choose`."""
 
-    device: str = "auto"
-    """auto | cpu | cuda (auto: CUDA when CTranslate2 sees a GPU)"""
-    device_index: tuple[int, ...] = ()
-    """GPU ids to use, each with its own model replicas (empty: every GPU)"""
-    compute_type: str = "auto"
-    """CTranslate2 compute type (auto: float16 on CUDA, int8_float16 for int8 weights; int8 on CPU)"""
-    threads: int = 0
-    """CPU threads translation may use in all (0: every core), split into replicas x threads each"""
-    inter_threads: int = 0
-    """model replicas per device translating batches in parallel (0: auto; on CPU threads / intra_threads,
-    measured 1.4x faster than one replica on all threads; on CUDA 2 where the GPU's free memory holds them)"""
-    intra_threads: int = 0
-    """CPU threads per replica (0: auto, min(4, threads // 2), at least 1)"""
-    max_batch_tokens: int = 0
-    """padded tokens per batch (0: auto, 4096 on CPU; on CUDA up to 16384, as the free memory allows)"""
+    device: str = setting("auto", "auto | cpu | cuda (auto: CUDA when CTranslate2 sees a GPU)")
+    device_index: tuple[int, ...] = setting(
+        help="GPU ids, each with its own model replicas (a comma list on the command line; empty or auto: every GPU)",
+        factory=tuple, cli_default="auto")
+    compute_type: str = setting("auto", "CTranslate2 compute type (auto: float16 on CUDA, int8_float16 for int8 "
+                                        "weights; int8 on CPU)")
+    threads: int = setting(0, "CPU threads translation may use in all (0: every core), split into replicas x threads each")
+    inter_threads: int = setting(0, "model replicas per device translating batches in parallel (0: auto; on CPU "
+                                    "threads / intra_threads, measured 1.4x faster than one replica on all threads; on "
+                                    "a GPU 2 where its free memory holds them)")
+    intra_threads: int = setting(0, "CPU threads per replica (0: auto, min(4, threads // 2), at least 1)")
+    max_batch_tokens: int = setting(0, f"padded source tokens per batch (0: auto, {CPU_BATCH_TOKENS} on CPU; on a GPU "
+                                       f"up to {GPU_BATCH_TOKENS}, as its free memory allows)")
+
+    def __post_init__(self) -> None:
+        self.device_index = parse_device_index(self.device_index)
+
+
+def parse_device_index(value: str | Sequence[int]) -> tuple[int, ...]:
+    """GPU ids from a comma list (``"0,1"``; ``"auto"`` or empty: every GPU) or a sequence of ints."""
+    if not isinstance(value, str):
+        return tuple(value)
+    if value.strip() in ("", "auto"):
+        return ()
+    try:
+        return tuple(int(i) for i in value.split(",") if i.strip())
+    except ValueError:
+        raise ConfigError(f"--device-index {value!r}: expected auto or a comma list of GPU ids (0,1)") from None
 
 
 class NllbTranslator:

@@ -19,7 +19,6 @@ skips them, and strings translated before the kill come back from the cache.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -34,113 +33,24 @@ import pyarrow as pa
 import pyarrow.feather as feather
 from tqdm.auto import tqdm
 
-from polymix import languages as L, locks, shards
+from polymix import locks, shards
 from polymix.schema import ENGLISH, Example, from_table, to_table
 from polymix.errors import ConfigError
 from polymix.translate import assign
 from polymix.translate.device import conversion_quantization, lid_processes, probe
-from polymix.translate.model import DEFAULT_MODEL, ModelUnavailableError, cache_root, resolve
-from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettings
+from polymix.translate.model import ModelUnavailableError, ResolvedModel, cache_root, resolve
+from polymix.translate.nllb import NllbTranslator
 from polymix.translate.render import render_translated, strings_needed
 from polymix.translate.lid import accounting as lid_accounting
 from polymix.translate.lid.scoring import shared_pool
 from polymix.translate.lid.filter import filter_rows
-from polymix.translate.lid.settings import LidSettings
 from polymix.translate.service import TranslationService
+from polymix.translate.settings import TranslateOptions, TranslateSettings  # noqa: F401  (re-exported)
+from polymix.translate.toy import TOY_NAME, check_toy_request, toy_model
 
 log = logging.getLogger(__name__)
 PLAN = Path("_manifest") / "plan.arrow"  # not .parquet: OUT/**/*.parquet must match rows only
 SETTINGS = Path("_manifest") / "translate.json"
-
-
-_RULES = {">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1, "> 0": lambda v: v > 0}
-
-
-@dataclasses.dataclass
-class TranslateSettings:
-    input: Path
-    """English mix folder (written by ``polymix prepare``)"""
-    out: Path
-    """output mix folder"""
-    langs: str = "all"
-    """'all' (mBLIP's 95), or a comma list of NLLB / ISO 639-1 codes"""
-    distribution: str = "mc4"
-    """mc4 (mBLIP's; English keeps 43.8%), uniform, or replicate (every example into every language)"""
-    english_share: float | None = None
-    """share of examples kept in English (default: 0.438 for mc4, 0 for uniform)"""
-    seed: int = 0
-    """seed of the language assignment"""
-    model: str = DEFAULT_MODEL
-    """hub id, local transformers folder, or local CTranslate2 folder"""
-    quantization: str = "auto"
-    """weights of a converted transformers model: auto (float16 on CUDA, int8 on CPU), int8, int8_float16, float16,
-    bfloat16, float32"""
-    revision: str | None = None
-    """hub revision (branch, tag or commit)"""
-    cache: str | None = None
-    """translation cache file (default ~/.cache/polymix/translations.sqlite); 'none' to disable"""
-    decode: DecodeSettings = dataclasses.field(default_factory=DecodeSettings)
-    runtime: RuntimeSettings = dataclasses.field(default_factory=RuntimeSettings)
-    lid_settings: str | None = None
-    """language-ID filter settings YAML (default: the calibrated translate/lid/settings.yaml)"""
-    lid_processes: int = 0
-    """language-ID worker processes (1: in the translating process; 0: auto, 2 on CPU, the cores the
-    replicas leave on a GPU)"""
-    round_trip: bool = False
-    """back-translate short answers with the same model and check them (round_trip_action in the settings)"""
-    fallback_to_toy: bool = False
-    """when the model cannot be reached, translate with the offline toy model instead (demo, build-mix/default)"""
-
-    def lid(self) -> LidSettings:
-        return LidSettings.load(self.lid_settings)
-
-    def __post_init__(self) -> None:
-        self.input, self.out = Path(self.input), Path(self.out)
-        if isinstance(self.decode, dict):
-            self.decode = DecodeSettings(**self.decode)
-        if isinstance(self.runtime, dict):
-            self.runtime = RuntimeSettings(**{**self.runtime, "device_index": tuple(self.runtime.get("device_index", ()))})
-        if self.distribution not in assign.DISTRIBUTIONS:
-            raise ConfigError(f"distribution {self.distribution!r}: valid values are {', '.join(assign.DISTRIBUTIONS)}")
-        problems = [f"--{name.replace('_', '-')} {value}: must be {rule}" for name, value, rule in self._bounds()
-                    if value is not None and not _RULES[rule](value)]
-        if self.out.exists() and not self.out.is_dir():
-            problems.append(f"--out {self.out} is a file: choose a folder")
-        if problems:  # every problem at once
-            raise ConfigError("; ".join(problems))
-        self.lang_list = L.resolve(self.langs)
-        src, dst = self.input.resolve(), self.out.resolve()
-        if dst == src or src in dst.parents or dst in src.parents:  # one mix inside the other: readers would mix them
-            raise ConfigError(f"--out {self.out} and --in {self.input} overlap: a reader of {self.input}/**/*.parquet would "
-                              "take the translated rows for English ones; choose an --out outside --in (e.g. beside it)")
-
-    def _bounds(self) -> list[tuple[str, Any, str]]:
-        """(option, value, rule) of the numeric settings; 0 means auto for the batch budget, threads and the LID pool."""
-        r, d = self.runtime, self.decode
-        return [("threads", r.threads, ">= 0"), ("inter_threads", r.inter_threads, ">= 0"),
-                ("intra_threads", r.intra_threads, ">= 0"), ("max_batch_tokens", r.max_batch_tokens, ">= 0"),
-                ("beam_size", d.beam_size, ">= 1"), ("sampling_topk", d.sampling_topk, ">= 1"),
-                ("sampling_temperature", d.sampling_temperature, "> 0"), ("no_repeat_ngram_size", d.no_repeat_ngram_size, ">= 0"),
-                ("repetition_penalty", d.repetition_penalty, "> 0"), ("length_ratio", d.length_ratio, "> 0"),
-                ("max_input_tokens", d.max_input_tokens, ">= 1"), ("lid_processes", self.lid_processes, ">= 0")]
-
-    def fingerprint(self, model_key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """What decides the output rows; a resumed run must match it. The input's content counts
-        (``records``: the input's chunk records): the language plan is dealt over the set of all
-        input ids. Its path does not: a moved or copied pair of mixes resumes."""
-        return {
-            "input_digest": shards.content_digest(records),
-            "langs": self.lang_list,
-            "distribution": self.distribution,
-            "english_share": self.english_share,
-            "seed": self.seed,
-            "model": model_key,
-            "decode": self.decode.cache_key(),
-        }
-
-    def service_key(self) -> str:
-        return json.dumps([self.model, self.quantization, self.revision, self.cache, self.fallback_to_toy,
-                           dataclasses.asdict(self.decode), dataclasses.asdict(self.runtime)], sort_keys=True, default=str)
 
 
 # -- models load lazily, once per worker process ---------------------------------------------
@@ -163,19 +73,25 @@ def _new_service(settings: TranslateSettings) -> TranslationService:
         hardware.device if settings.runtime.device == "auto" else settings.runtime.device, settings.quantization)
     if settings.quantization == "auto":
         log.info("conversion quantization: %s (%s)", quantization, why)
-    try:
-        model = resolve(settings.model, quantization, settings.revision)
-    except ModelUnavailableError as err:
-        if not settings.fallback_to_toy:
-            raise
-        from polymix.translate.toy import toy_model
-
-        log.warning("%s\n%s\nFALLING BACK TO THE OFFLINE TOY MODEL (shapes domain only, 7 languages): the rows are NOT "
-                    "real NLLB translations\n%s", "=" * 78, err, "=" * 78)
-        model = toy_model()
+    model = resolve_model(settings.model, quantization, settings.revision, settings.fallback_to_toy)
     translator = NllbTranslator(model, settings.decode, settings.runtime)
     cache = None if (settings.cache or "").lower() == "none" else Path(settings.cache or cache_root() / "translations.sqlite")
     return TranslationService(translator, cache)
+
+
+def resolve_model(name: str, quantization: str, revision: str | None = None, fallback_to_toy: bool = False) -> ResolvedModel:
+    """``--model``: ``toy`` (the offline demo model), else a hub id or folder (translate/model.py); a model that
+    cannot be reached is an error, or the toy model with a loud warning where ``fallback_to_toy`` asks for it."""
+    if name == TOY_NAME:
+        return toy_model()
+    try:
+        return resolve(name, quantization, revision)
+    except ModelUnavailableError as err:
+        if not fallback_to_toy:
+            raise
+        log.warning("%s\n%s\nFALLING BACK TO THE OFFLINE TOY MODEL (shapes domain only, 7 languages): the rows are NOT "
+                    "real NLLB translations\n%s", "=" * 78, err, "=" * 78)
+        return toy_model()
 
 
 def runtime_line(settings: TranslateSettings, service: TranslationService) -> str:
@@ -198,8 +114,6 @@ def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
     """Check settings against an earlier run, write the language plan; return rows planned per chunk."""
     in_manifest = shards.load_manifest(settings.input)  # the input must be a finished mix
     if model_key.startswith("toy@"):  # the toy model knows one domain: refuse the rest rather than make noise
-        from polymix.translate.toy import check_toy_request
-
         check_toy_request(in_manifest.get("prepared", []), settings.lang_list)
     records = shards.read_records(settings.input)
     damaged = [f"{settings.input / f['path']}: {problem}" for r in records for f in r["files"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from polymix.translate.model import ModelUnavailableError, ResolvedModel, fingerprint, is_ct2_folder
 from polymix.translate.toy.languages import LEXICONS
 
 TOY_NAME = "toy"
@@ -51,11 +52,9 @@ def check_toy_request(sources: Iterable[str], langs: Iterable[str]) -> None:
     )
 
 
-def toy_model(quantization: str = "int8"):
+def toy_model(quantization: str = "int8") -> ResolvedModel:
     """The committed toy model as a :class:`~polymix.translate.model.ResolvedModel` named ``toy``
     (so rows and caches record ``mt_model = toy@<fingerprint>:int8``)."""
-    from polymix.translate.model import ModelUnavailableError, ResolvedModel, fingerprint, is_ct2_folder
-
     if not is_ct2_folder(TOY_MODEL_DIR):
         raise ModelUnavailableError(
             f"{TOY_MODEL_DIR}: the toy model is missing; rebuild it with "
