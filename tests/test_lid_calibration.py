@@ -83,13 +83,14 @@ def test_thresholds_keep_their_own_text_and_one_detector_alone_is_not_enough():
     """choose_thresholds: per language, one grid step below the highest threshold that keeps the
     calib texts; never below LONE_VOTE where three or more detectors know the language."""
     from polymix.translate.lid.decide import language_reason
-    from polymix.translate.lid.measure import LONE_VOTE, THRESHOLDS, choose_thresholds
+    from polymix.translate.lid.measure import CREDITS, LONE_VOTE, THRESHOLDS, choose_thresholds
 
     rows = [r for r in read_dev(SHORT_DEV) if r["split"] == "calib" and r["lang"] in ("deu_Latn", "ceb_Latn", "kor_Hang")]
     texts, langs = [r["text"] for r in rows], [r["lang"] for r in rows]
     scores = score_batch(texts)
     s = default_settings()
-    chosen = choose_thresholds([(texts, langs, scores, 0.99)], s)
+    chosen, credits = choose_thresholds([(texts, langs, scores, 0.99)], s)
+    assert set(credits) == {"ceb_Latn"} and credits["ceb_Latn"] in CREDITS  # Cebuano has Tagalog beside it
     assert set(chosen) == {"deu_Latn", "ceb_Latn", "kor_Hang"} and set(chosen.values()) <= set(THRESHOLDS)
     assert chosen["deu_Latn"] >= LONE_VOTE and chosen["kor_Hang"] >= chosen["deu_Latn"]  # Korean is easy to tell
     assert chosen["ceb_Latn"] < LONE_VOTE  # only CLD2 and fastText know Cebuano: a lower floor
