@@ -55,10 +55,12 @@ def test_held_out_short_texts():
     rates = measure(texts, langs, score_batch(texts), default_settings(), pairs_per_target=400, seed=1)
     assert len(rates) >= 70 and {"rus_Cyrl", "bul_Cyrl", "jpn_Jpan", "zho_Hans", "kor_Hang"} <= set(rates)
     total = overall(rates)
-    assert total["keep"] >= 0.97 and total["english"] >= 0.98 and total["other"] >= 0.99, total
+    assert total["keep"] >= 0.99 and total["english"] >= 0.995 and total["other"] >= 0.99, total
     low_same = {x: r["same_script"] for x, r in rates.items() if r.get("same_script", 1) < 0.90}
-    low_keep = {x: r["keep"] for x, r in rates.items() if r["keep"] < 0.80}
+    low_keep = {x: r["keep"] for x, r in rates.items() if r["keep"] < 0.95}
     assert not low_same and not low_keep, (low_same, low_keep)
+    # confusable neighbours count in part: most Macedonian claimed as Bulgarian and Czech as Slovak still go
+    assert total["near"] >= 0.3 and rates["bul_Cyrl"]["near"] >= 0.7 and rates["slk_Latn"]["near"] >= 0.7, total
     for x in ("rus_Cyrl", "bul_Cyrl", "jpn_Jpan", "zho_Hans"):  # the pairs of the issue
         assert rates[x]["keep"] >= 0.95 and rates[x]["same_script"] >= 0.93, (x, rates[x])
 
@@ -99,3 +101,35 @@ def test_thresholds_keep_their_own_text_and_one_detector_alone_is_not_enough():
         own = [sc for sc, x in zip(scores, langs) if x == lang and sc.length >= s.min_letters]
         kept = sum(language_reason(sc, lang, tuned)[0] is None for sc in own) / len(own)
         assert kept >= (0.99 if lang != "ceb_Latn" else 0.8), (lang, kept)
+
+
+def _dev_builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lid_dev_build", SHORT_DEV.with_name("build.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("text, lang, evidence", [
+    ("Emil Hácha", "slk_Latn", False),                          # a name
+    ("Youssef Boudlal, Reuters/Scanpix", "nob_Latn", False),   # a byline
+    ("BEIRUT, 5. Juli (AP).", "deu_Latn", False),              # a dateline
+    ("L. L. Zamenhof.", "epo_Latn", False),                     # initials
+    ("Elas!", "hat_Latn", False),                               # one word
+    ("Kjell Inge Røkkes Aker Biomarine er nå", "nob_Latn", False),  # mostly names
+    ("Dagens leder", "nob_Latn", True),                         # two words, 11 letters
+    ("Die Firma Siemens baut Züge", "deu_Latn", True),          # German capitalises nouns
+    ("పిల్లలు ఏడుస్తున్నారు .", "tel_Telu", True),              # vowel signs are letters
+    ("那些白房子在哪边？", "zho_Hans", True),                     # no spaces: not filtered
+])
+def test_dev_set_cleaning_rule(text, lang, evidence):
+    assert _dev_builder().is_language_evidence(text, lang) is evidence
+
+
+def test_the_dev_set_is_clean():
+    """The rule of data/lid-dev/README.md holds for every row of both parts."""
+    build = _dev_builder()
+    rows = read_dev(SHORT_DEV)
+    assert build.clean(rows) == rows and {r["split"] for r in rows} == {"calib", "heldout"}

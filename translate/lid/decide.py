@@ -6,24 +6,30 @@
 Each detector that can output the target (or a member of its groups) gives a vote in [0, 1]: how
 much it prefers the target (with its written varieties, ``varieties``: zh Hans/Hant/yue) to its
 best rival, p / (p + p_rival), so a second-ranked probability of 0.40 behind 0.59 is a weak vote,
-not a win. A confusable language (``groups``: bg/mk, id/ms, ...) counts ``group_credit`` for the
-target and the rest for the rival: langid calling short Russian Macedonian is half a vote for
-Bulgarian. CLD2's share of the text is scaled by its
+not a win. A confusable language (``groups``: bg/mk, id/ms, nb/da/sv, cs/sk, ...) counts its
+``group_credits`` share (per target, calibrated: the lowest credit that still keeps the target's
+own text) for the target and the rest for the rival: at credit 0.1 a text every detector reads as
+Macedonian is a 0.1 vote for Bulgarian, at 0.5 half a vote. CLD2's share of the text is scaled by its
 match score (``cld2_full_score``): on a few words CLD2 names *some* language with 97% share, and
 its score is what tells a guess ("Nyanja" for Spanish, 149) from a match (Yiddish, 1042). The
 evidence is the weighted mean of the votes; the text is kept when it reaches the target's
-calibrated ``min_evidence`` (one detector naming a rare language is one low vote, not a veto).
+calibrated ``min_evidence`` (one detector naming a rare language is one low vote, not a veto), or
+when it has ``weak_evidence`` and no :func:`rival` is confident (``rival_evidence``): on a short
+text the detectors often scatter over unrelated labels (Cebuano: Finnish, Fula, Slovak, Lojban),
+which says nothing against the target; a rival needs more than half of at least two detectors' votes.
 
 A detector abstains when it has no opinion (CLD2 on some short texts) and when another detector
 names, with at least ``blind_veto_prob``, a registry language outside the target's groups that this
 one cannot output: langid calls Yiddish Hebrew because it does not know Yiddish.
 
-Before the vote, script rules: most letters in the target's script (``min_script_share``; a text
-between ``mixed_script_share`` and that passes only on ``mixed_script_evidence``, e.g. Greek with
-a Latin brand name); Japanese with ``kana_min_han`` Han characters must have kana, Chinese must
-have none, Korean is Hangul. Texts shorter than ``min_letters`` (:attr:`LidScore.length`: Han
-characters count 3) are too short to identify. A rejected text is ``untranslated`` only when the
-detectors read it as English (evidence for English >= ``english_evidence``), else ``wrong_language``.
+Before the vote, script rules: most of the text in the target's script (``min_script_share``,
+weighted like :attr:`LidScore.length`; a text between ``mixed_script_share`` and that passes only on
+``mixed_script_evidence``, e.g. Greek with a Latin brand name); Japanese of ``kana_min_han``+ Han
+characters and no kana may be Chinese and passes only on ``kana_evidence``; Chinese must have no
+kana, Korean is Hangul. Texts shorter than ``short_min_letters`` (:attr:`LidScore.length`: Han
+characters count 3) are too short to identify; up to ``min_letters`` they need only
+``short_min_evidence``. A rejected text is ``untranslated`` only when the detectors read it as
+English (evidence for English >= ``english_evidence``), else ``wrong_language``.
 """
 
 from __future__ import annotations
