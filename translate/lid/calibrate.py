@@ -7,9 +7,10 @@
 Two dev files: UDHR paragraphs in 94 languages (``--dev``; also cut to caption length by
 :func:`caption_cut`), and short real texts (``--short-dev``, data/lid-dev/ud-lid-dev.jsonl:
 Universal Dependencies sentences cut to 3-12 words), whose rows carry ``split``: ``calib`` or
-``heldout``. Per-language thresholds (``min_evidence``, :func:`lid_measure.choose_thresholds`)
-are chosen on the UDHR texts and the ``calib`` part only (at most ``min_evidence_default`` for
-languages the short texts lack); the report shows every part, so the
+``heldout``. Per-language thresholds (``min_evidence``) and, for languages with confusable
+neighbours, group credits (``group_credits``, :func:`lid_measure.choose_thresholds`) are chosen on
+the UDHR texts and the ``calib`` part only (at most ``min_evidence_default`` and at least
+``group_credit`` for languages the short texts lack); the report shows every part, so the
 ``heldout`` column says how well they carry over to text the calibration never saw. The
 repetition thresholds (the smallest that flag no UDHR text), the compression floor and the
 length-ratio bounds (paragraphs aligned with English by article) come from the UDHR file.
