@@ -74,6 +74,11 @@ def test_calibration_is_reproducible(shared_data, tmp_path):
     assert again.to_dict() == shipped.to_dict()
     assert report["seconds"] < 300
     assert report["heldout"] and report["calib"]  # both parts of the short-text file are measured
+    from polymix.translate.lid.report import render
+
+    text = render(report, per_language=True)  # calib and heldout side by side, with the confusable neighbours' reject
+    assert "confusable rejected" in text and "weakest confusable reject:" in text
+    assert "| calib" in text and "| heldout" in text and "slk_Latn" in text
     for length, keep_target in (("paragraph", TARGETS["keep_para"]), ("caption", TARGETS["keep_cap"])):
         rates = report[length]
         assert min(r["keep"] for r in rates.values()) >= keep_target

@@ -81,8 +81,9 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
         lines.append(f"overall {part:<9}: " + ", ".join(f"{k} {v:.4f}" for k, v in o.items()))
         weakest = sorted((report[part][x]["keep"], x) for x in report[part])[:5]
         lines.append("  weakest keep: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
-        weakest = sorted((r["same_script"], x) for x, r in report[part].items() if r.get("same_script", float("nan")) == r.get("same_script"))[:5]
-        lines.append("  weakest same-script reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
+        for key, title in (("same_script", "same-script"), ("near", "confusable")):
+            weakest = sorted((r[key], x) for x, r in report[part].items() if r.get(key, float("nan")) == r.get(key))[:5]
+            lines.append(f"  weakest {title} reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
     lines.append(f"chosen: min_evidence for {len(s.min_evidence)} languages (median "
                  f"{sorted(s.min_evidence.values())[len(s.min_evidence) // 2] if s.min_evidence else '-'}), "
                  f"repeat_min_words={s.repeat_min_words}, repeat_min_chars={s.repeat_min_chars}, "
