@@ -205,7 +205,7 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
     lid = info["lid"]
     if lid:
         calib = lid.get("calibration") or {}
-        shown = {k: v for k, v in lid.items() if k not in ("length_ratio_expected", "min_evidence", "calibration")}
+        shown = {k: v for k, v in lid.items() if k not in ("length_ratio_expected", "min_evidence", "group_credits", "calibration")}
         detectors = ", ".join(lid.get("detectors") or ("langid", "py3langid", "cld2"))
         filter_text = (f"Every translated row was scored ({detectors}) and decided by polymix's filter "
                        f"with these settings (calibrated on {calib.get('dev_file', 'the UDHR dev file')}; "

@@ -331,7 +331,7 @@ def lid_calibrate(
     pairs_per_target: Annotated[Optional[int], typer.Option(help="sample this many other-language paragraphs per target (default: all)")] = None,
     per_language: Annotated[bool, typer.Option("--per-language", help="also print every language's rates")] = False,
 ) -> None:
-    """Calibrate the language-ID filter on real text; print keep and English / other / same-script reject rates per language group, on the calibration and held-out parts."""
+    """Calibrate the language-ID filter on real text; print keep and English / other / same-script / confusable-neighbour reject rates per language group, on the calibration and held-out parts."""
     from polymix.translate.lid.calibrate import SHORT_DEV, calibrate
     from polymix.translate.lid.report import render
     from polymix.translate.lid.settings import SETTINGS_FILE

@@ -55,10 +55,12 @@ def test_held_out_short_texts():
     rates = measure(texts, langs, score_batch(texts), default_settings(), pairs_per_target=400, seed=1)
     assert len(rates) >= 70 and {"rus_Cyrl", "bul_Cyrl", "jpn_Jpan", "zho_Hans", "kor_Hang"} <= set(rates)
     total = overall(rates)
-    assert total["keep"] >= 0.97 and total["english"] >= 0.98 and total["other"] >= 0.99, total
+    assert total["keep"] >= 0.99 and total["english"] >= 0.995 and total["other"] >= 0.99, total
     low_same = {x: r["same_script"] for x, r in rates.items() if r.get("same_script", 1) < 0.90}
-    low_keep = {x: r["keep"] for x, r in rates.items() if r["keep"] < 0.80}
+    low_keep = {x: r["keep"] for x, r in rates.items() if r["keep"] < 0.95}
     assert not low_same and not low_keep, (low_same, low_keep)
+    # confusable neighbours count in part: most Macedonian claimed as Bulgarian and Czech as Slovak still go
+    assert total["near"] >= 0.3 and rates["bul_Cyrl"]["near"] >= 0.7 and rates["slk_Latn"]["near"] >= 0.7, total
     for x in ("rus_Cyrl", "bul_Cyrl", "jpn_Jpan", "zho_Hans"):  # the pairs of the issue
         assert rates[x]["keep"] >= 0.95 and rates[x]["same_script"] >= 0.93, (x, rates[x])
 
@@ -72,6 +74,11 @@ def test_calibration_is_reproducible(shared_data, tmp_path):
     assert again.to_dict() == shipped.to_dict()
     assert report["seconds"] < 300
     assert report["heldout"] and report["calib"]  # both parts of the short-text file are measured
+    from polymix.translate.lid.report import render
+
+    text = render(report, per_language=True)  # calib and heldout side by side, with the confusable neighbours' reject
+    assert "confusable rejected" in text and "weakest confusable reject:" in text
+    assert "| calib" in text and "| heldout" in text and "slk_Latn" in text
     for length, keep_target in (("paragraph", TARGETS["keep_para"]), ("caption", TARGETS["keep_cap"])):
         rates = report[length]
         assert min(r["keep"] for r in rates.values()) >= keep_target
@@ -83,13 +90,14 @@ def test_thresholds_keep_their_own_text_and_one_detector_alone_is_not_enough():
     """choose_thresholds: per language, one grid step below the highest threshold that keeps the
     calib texts; never below LONE_VOTE where three or more detectors know the language."""
     from polymix.translate.lid.decide import language_reason
-    from polymix.translate.lid.measure import LONE_VOTE, THRESHOLDS, choose_thresholds
+    from polymix.translate.lid.measure import CREDITS, LONE_VOTE, THRESHOLDS, choose_thresholds
 
     rows = [r for r in read_dev(SHORT_DEV) if r["split"] == "calib" and r["lang"] in ("deu_Latn", "ceb_Latn", "kor_Hang")]
     texts, langs = [r["text"] for r in rows], [r["lang"] for r in rows]
     scores = score_batch(texts)
     s = default_settings()
-    chosen = choose_thresholds([(texts, langs, scores, 0.99)], s)
+    chosen, credits = choose_thresholds([(texts, langs, scores, 0.99)], s)
+    assert set(credits) == {"ceb_Latn"} and credits["ceb_Latn"] in CREDITS  # Cebuano has Tagalog beside it
     assert set(chosen) == {"deu_Latn", "ceb_Latn", "kor_Hang"} and set(chosen.values()) <= set(THRESHOLDS)
     assert chosen["deu_Latn"] >= LONE_VOTE and chosen["kor_Hang"] >= chosen["deu_Latn"]  # Korean is easy to tell
     assert chosen["ceb_Latn"] < LONE_VOTE  # only CLD2 and fastText know Cebuano: a lower floor
@@ -98,3 +106,35 @@ def test_thresholds_keep_their_own_text_and_one_detector_alone_is_not_enough():
         own = [sc for sc, x in zip(scores, langs) if x == lang and sc.length >= s.min_letters]
         kept = sum(language_reason(sc, lang, tuned)[0] is None for sc in own) / len(own)
         assert kept >= (0.99 if lang != "ceb_Latn" else 0.8), (lang, kept)
+
+
+def _dev_builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lid_dev_build", SHORT_DEV.with_name("build.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("text, lang, evidence", [
+    ("Emil Hácha", "slk_Latn", False),                          # a name
+    ("Youssef Boudlal, Reuters/Scanpix", "nob_Latn", False),   # a byline
+    ("BEIRUT, 5. Juli (AP).", "deu_Latn", False),              # a dateline
+    ("L. L. Zamenhof.", "epo_Latn", False),                     # initials
+    ("Elas!", "hat_Latn", False),                               # one word
+    ("Kjell Inge Røkkes Aker Biomarine er nå", "nob_Latn", False),  # mostly names
+    ("Dagens leder", "nob_Latn", True),                         # two words, 11 letters
+    ("Die Firma Siemens baut Züge", "deu_Latn", True),          # German capitalises nouns
+    ("పిల్లలు ఏడుస్తున్నారు .", "tel_Telu", True),              # vowel signs are letters
+    ("那些白房子在哪边？", "zho_Hans", True),                     # no spaces: not filtered
+])
+def test_dev_set_cleaning_rule(text, lang, evidence):
+    assert _dev_builder().is_language_evidence(text, lang) is evidence
+
+
+def test_the_dev_set_is_clean():
+    """The rule of data/lid-dev/README.md holds for every row of both parts."""
+    build = _dev_builder()
+    rows = read_dev(SHORT_DEV)
+    assert build.clean(rows) == rows and {r["split"] for r in rows} == {"calib", "heldout"}

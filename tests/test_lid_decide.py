@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 
 from polymix.translate.lid import quality as Q
-from polymix.translate.lid.scoring import score_text
-from polymix.translate.lid.decide import evidence, language_reason, miss, seen
+from polymix.translate.lid.scoring import LidScore, score_text, script_words
+from polymix.translate.lid.decide import evidence, language_reason, miss, rival, seen
 from polymix.translate.lid.filter import field_reason, text_reason
 from polymix.translate.lid.settings import default_settings
 
@@ -115,3 +115,51 @@ def test_rejected_text_in_the_wrong_script_is_checked_even_when_short():
     assert language_reason(score_text("red"), "zho_Hans", s) == ("untranslated", True)
     assert language_reason(score_text("Привет"), "deu_Latn", s) == ("wrong_language", True)
     assert language_reason(score_text("rot"), "deu_Latn", s) == (None, False)  # 3 letters: too short to identify
+
+
+def test_scattered_detectors_are_no_evidence_against_a_confident_rival_is():
+    """Below min_evidence a text is kept on weak evidence while no other language is confidently seen."""
+    s = default_settings()
+    # Haitian Creole (dev set, calib part): langid Indonesian, py3langid Indonesian, CLD2 Sesotho, fastText Italian
+    scattered = score_text("Nikese Toussaint di ke gang te")
+    assert evidence(scattered, "hat_Latn", s) < s.min_evidence["hat_Latn"]
+    assert rival(scattered, "hat_Latn", s) <= s.rival_evidence
+    assert language_reason(scattered, "hat_Latn", s) == (None, True)
+    # three detectors agree on German: a confident rival, Danish is rejected
+    german = score_text("Hunde mit einem Gegenstand im Mund")
+    assert rival(german, "dan_Latn", s) > s.rival_evidence
+    assert language_reason(german, "dan_Latn", s) == ("wrong_language", True)
+
+
+def test_a_label_only_one_detector_knows_is_never_a_confident_rival():
+    s = default_settings()
+    # CLD2 sure of Seychellois Creole (no other detector can say it), the others lean Spanish
+    score = LidScore(30, {"LATIN": 30}, (("spa_Latn", 0.4), ("eng_Latn", 0.3)), (("spa_Latn", 0.3), ("por_Latn", 0.25)),
+                     (("crs", 0.97),), (1000.0,), (("spa_Latn", 0.5), ("ita_Latn", 0.3)))
+    assert evidence(score, "spa_Latn", s) < s.min_evidence["spa_Latn"]
+    assert rival(score, "spa_Latn", s) == pytest.approx(0.5)
+    assert language_reason(score, "spa_Latn", s) == (None, True)
+    alone = dataclasses.replace(s, detectors=("cld2",))  # unless it is the only detector
+    assert rival(score, "spa_Latn", alone) == pytest.approx(1.0)
+
+
+def test_japanese_without_kana_is_decided_by_the_detectors():
+    s = default_settings()
+    assert language_reason(score_text("東京大学研究所"), "jpn_Jpan", s) == (None, True)  # CLD2, fastText: Japanese
+    assert language_reason(score_text("北京大学图书馆"), "jpn_Jpan", s) == ("wrong_language", True)
+
+
+def test_script_share_weighs_han_like_length():
+    score = score_text("基督堂草坪（Christ Church）")  # 5 Han characters, 12 Latin letters: mostly Chinese
+    assert score.scripts == {"CJK": 5, "LATIN": 12}
+    assert score.script_share(script_words("zho_Hans")) > default_settings().min_script_share
+    assert language_reason(score, "zho_Hans", default_settings()) == (None, True)
+
+
+def test_confusable_neighbours_get_a_calibrated_credit():
+    """Bulgarian's credit for Macedonian is low (most Macedonian is told apart); Indonesian keeps half for Malay."""
+    s = default_settings()
+    assert s.credit("bul_Cyrl") < s.credit("ind_Latn") <= 0.5
+    macedonian = score_text("Македонија е држава во Југоисточна Европа")
+    assert language_reason(macedonian, "mkd_Cyrl", s) == (None, True)
+    assert language_reason(macedonian, "bul_Cyrl", s) == ("wrong_language", True)

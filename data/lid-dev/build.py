@@ -2,6 +2,7 @@
 
     python data/lid-dev/build.py --treebanks /work/.mirror                  # bare git mirrors
     python data/lid-dev/build.py --treebanks ~/ud-treebanks-v2.15          # or unpacked UD folders
+    python data/lid-dev/build.py --clean-only                               # apply is_language_evidence to the file
 
 ``--treebanks`` holds one folder per treebank, named ``UD_<Lang>-<Name>`` (an unpacked UD release)
 or ``UniversalDependencies+UD_<Lang>-<Name>/repo`` (a bare git mirror; read with ``git show``).
@@ -15,6 +16,7 @@ import hashlib
 import json
 import random
 import subprocess
+import unicodedata
 from pathlib import Path
 
 # NLLB code (or a detector label for languages polymix does not translate into) -> treebank, files.
@@ -148,6 +150,43 @@ def caption_cut(text: str, lang: str, rng: random.Random) -> str:
     return " ".join(text.split()[:rng.randint(3, 12)])
 
 
+# Languages that capitalise nouns: a capitalised word there is no sign of a name.
+NOUN_CAPITALS = {"deu_Latn", "ltz_Latn"}
+_EDGE = "\"'“”„«»‚‘’()[]{}<>*–—-.,:;!?…¿¡/#~"
+_INNER = set("'’׳״ʼ")
+
+
+def words(text: str) -> list[str]:
+    """The words of a text that are words of its language: 2+ letters (and vowel signs), no digits,
+    no '@', '/', '.' inside (handles, links, initials), not all in capitals (acronyms, headlines)."""
+    out = []
+    for token in text.split():
+        w = token.strip(_EDGE)
+        if len(w) >= 2 and not w.isupper() and all(
+                unicodedata.category(c)[0] in "LM" or c in _INNER or unicodedata.category(c) == "Pd" for c in w):
+            out.append(w)
+    return out
+
+
+def is_language_evidence(text: str, lang: str) -> bool:
+    """The dev set's cleaning rule (README.md): a cut is kept when it holds at least 2 words of its
+    language with 8+ letters between them, and -- in languages that do not capitalise nouns -- at most
+    half of its words after the first are capitalised (name lists, bylines, Title Case headlines).
+    Scripts without spaces are always kept (their cuts are 5-30 characters of running text)."""
+    if lang.rsplit("_", 1)[-1] in NO_SPACE or lang == "yue":
+        return True
+    ws = words(text)
+    if len(ws) < 2 or sum(len(w) for w in ws) < 8:
+        return False
+    return lang in NOUN_CAPITALS or 2 * sum(w[0].isupper() for w in ws[1:]) <= len(ws) - 1
+
+
+def clean(rows: list[dict]) -> list[dict]:
+    """Rows that are language evidence; the others are dropped, not replaced (so that cleaning the
+    file and rebuilding it give the same rows)."""
+    return [r for r in rows if is_language_evidence(r["text"], r["lang"])]
+
+
 def build(root: Path, out: Path) -> int:
     rows = []
     for lang, (repo, name) in sorted(TREEBANKS.items()):
@@ -167,13 +206,24 @@ def build(root: Path, out: Path) -> int:
             picked += 1
             if picked == PER_LANGUAGE:
                 break
+    return write(clean(rows), out)
+
+
+def write(rows: list[dict], out: Path) -> int:
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return len(rows)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--treebanks", type=Path, required=True, help="folder of UD treebanks (see the docstring)")
+    parser.add_argument("--treebanks", type=Path, help="folder of UD treebanks (see the docstring)")
+    parser.add_argument("--clean-only", action="store_true", help="only apply the cleaning rule to --out (no treebanks needed)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("ud-lid-dev.jsonl"))
     args = parser.parse_args()
-    print(f"wrote {build(args.treebanks, args.out)} rows to {args.out}")
+    if args.clean_only:
+        rows = [json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines() if line.strip()]
+        print(f"kept {write(clean(rows), args.out)} of {len(rows)} rows in {args.out}")
+    elif args.treebanks:
+        print(f"wrote {build(args.treebanks, args.out)} rows to {args.out}")
+    else:
+        parser.error("give --treebanks DIR (to rebuild) or --clean-only")

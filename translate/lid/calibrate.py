@@ -7,9 +7,10 @@
 Two dev files: UDHR paragraphs in 94 languages (``--dev``; also cut to caption length by
 :func:`caption_cut`), and short real texts (``--short-dev``, data/lid-dev/ud-lid-dev.jsonl:
 Universal Dependencies sentences cut to 3-12 words), whose rows carry ``split``: ``calib`` or
-``heldout``. Per-language thresholds (``min_evidence``, :func:`lid_measure.choose_thresholds`)
-are chosen on the UDHR texts and the ``calib`` part only (at most ``min_evidence_default`` for
-languages the short texts lack); the report shows every part, so the
+``heldout``. Per-language thresholds (``min_evidence``) and, for languages with confusable
+neighbours, group credits (``group_credits``, :func:`lid_measure.choose_thresholds`) are chosen on
+the UDHR texts and the ``calib`` part only (at most ``min_evidence_default`` and at least
+``group_credit`` for languages the short texts lack); the report shows every part, so the
 ``heldout`` column says how well they carry over to text the calibration never saw. The
 repetition thresholds (the smallest that flag no UDHR text), the compression floor and the
 length-ratio bounds (paragraphs aligned with English by article) come from the UDHR file.
@@ -121,14 +122,15 @@ def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, b
     # repetition on UDHR only: the short texts hold exclamations ("Barna, barna, barna!") that would
     # let "zwei zwei zwei" loops through
     fixed = {**_repetition_settings(paras + caps, langs + langs), **_length_settings(rows)}
-    s = dataclasses.replace(base or default_settings(), **fixed, min_evidence={}, calibration={})
+    s = dataclasses.replace(base or default_settings(), **fixed, min_evidence={}, group_credits={}, calibration={})
     keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"], "calib": TARGETS["keep_short"]}
-    thresholds = choose_thresholds([parts[n] + (t,) for n, t in keep_targets.items() if n in parts], s)
+    thresholds, credits = choose_thresholds([parts[n] + (t,) for n, t in keep_targets.items() if n in parts], s)
     # UDHR prose alone allows strict thresholds that short captions would not meet: without short
     # real text for a language (Swahili, Maori, Zulu, ...), stay at or below the default
     short_langs = set(parts["calib"][1]) if "calib" in parts else set()
     thresholds = {x: v if x in short_langs else min(v, s.min_evidence_default) for x, v in thresholds.items()}
-    s = dataclasses.replace(s, min_evidence=thresholds)
+    credits = {x: v if x in short_langs else max(v, s.group_credit) for x, v in credits.items()}
+    s = dataclasses.replace(s, min_evidence=thresholds, group_credits=credits)
     rates = {name: measure(*part, s, pairs_per_target, seed) for name, part in parts.items()}
     summary = {"dev_file": Path(dev_file).name, "dev_sha256_16": _digest(dev_file), "rows": len(rows),
                "languages": len(set(langs)),
@@ -140,10 +142,11 @@ def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, b
         header = ("# Language-ID filter settings, calibrated on real text by\n"
                   "#   polymix lid-calibrate --write   (UDHR paragraphs + data/lid-dev/ud-lid-dev.jsonl, its calib part)\n"
                   "# Edit detectors, varieties, groups and the rule's constants here (the command keeps them); it rewrites\n"
-                  "# min_evidence and the repetition and length thresholds. See translate/lid/decide.py.\n"
+                  "# min_evidence, group_credits and the repetition and length thresholds. See translate/lid/decide.py.\n"
                   "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
                   "# label for Cebuano, Nynorsk). groups: languages every detector confuses on real text (id/ms,\n"
-                  "# zu/xh, af/nl, nb/da, hi/mr/ne, sr/mk, bg/mk, su/jv, pt/gl): they count group_credit, not in full.\n"
+                  "# zu/xh, af/nl, nb/da/sv, hi/mr/ne, sr/mk, bg/mk, su/jv/id, pt/gl, cs/sk, az/tr, ceb/tl): they count\n"
+                  "# group_credits (per target, calibrated: the lowest that keeps the target's text), not in full.\n"
                   "# Not transitive: Bulgarian accepts Macedonian, not Serbian.\n")
         chosen.save(write, header)
     return {"settings": chosen, **rates, "seconds": round(time.perf_counter() - started, 1),

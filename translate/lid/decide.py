@@ -6,24 +6,30 @@
 Each detector that can output the target (or a member of its groups) gives a vote in [0, 1]: how
 much it prefers the target (with its written varieties, ``varieties``: zh Hans/Hant/yue) to its
 best rival, p / (p + p_rival), so a second-ranked probability of 0.40 behind 0.59 is a weak vote,
-not a win. A confusable language (``groups``: bg/mk, id/ms, ...) counts ``group_credit`` for the
-target and the rest for the rival: langid calling short Russian Macedonian is half a vote for
-Bulgarian. CLD2's share of the text is scaled by its
+not a win. A confusable language (``groups``: bg/mk, id/ms, nb/da/sv, cs/sk, ...) counts its
+``group_credits`` share (per target, calibrated: the lowest credit that still keeps the target's
+own text) for the target and the rest for the rival: at credit 0.1 a text every detector reads as
+Macedonian is a 0.1 vote for Bulgarian, at 0.5 half a vote. CLD2's share of the text is scaled by its
 match score (``cld2_full_score``): on a few words CLD2 names *some* language with 97% share, and
 its score is what tells a guess ("Nyanja" for Spanish, 149) from a match (Yiddish, 1042). The
 evidence is the weighted mean of the votes; the text is kept when it reaches the target's
-calibrated ``min_evidence`` (one detector naming a rare language is one low vote, not a veto).
+calibrated ``min_evidence`` (one detector naming a rare language is one low vote, not a veto), or
+when it has ``weak_evidence`` and no :func:`rival` is confident (``rival_evidence``): on a short
+text the detectors often scatter over unrelated labels (Cebuano: Finnish, Fula, Slovak, Lojban),
+which says nothing against the target; a rival needs more than half of at least two detectors' votes.
 
 A detector abstains when it has no opinion (CLD2 on some short texts) and when another detector
 names, with at least ``blind_veto_prob``, a registry language outside the target's groups that this
 one cannot output: langid calls Yiddish Hebrew because it does not know Yiddish.
 
-Before the vote, script rules: most letters in the target's script (``min_script_share``; a text
-between ``mixed_script_share`` and that passes only on ``mixed_script_evidence``, e.g. Greek with
-a Latin brand name); Japanese with ``kana_min_han`` Han characters must have kana, Chinese must
-have none, Korean is Hangul. Texts shorter than ``min_letters`` (:attr:`LidScore.length`: Han
-characters count 3) are too short to identify. A rejected text is ``untranslated`` only when the
-detectors read it as English (evidence for English >= ``english_evidence``), else ``wrong_language``.
+Before the vote, script rules: most of the text in the target's script (``min_script_share``,
+weighted like :attr:`LidScore.length`; a text between ``mixed_script_share`` and that passes only on
+``mixed_script_evidence``, e.g. Greek with a Latin brand name); Japanese of ``kana_min_han``+ Han
+characters and no kana may be Chinese and passes only on ``kana_evidence``; Chinese must have no
+kana, Korean is Hangul. Texts shorter than ``short_min_letters`` (:attr:`LidScore.length`: Han
+characters count 3) are too short to identify; up to ``min_letters`` they need only
+``short_min_evidence``. A rejected text is ``untranslated`` only when the detectors read it as
+English (evidence for English >= ``english_evidence``), else ``wrong_language``.
 """
 
 from __future__ import annotations
@@ -90,20 +96,36 @@ def _tally(score: LidScore, lang: str, s: LidSettings) -> tuple[float, float, bo
             blind = True  # to what another detector confidently sees
             continue
         w = s.detector_weights.get(d, 1.0)
-        total += w * _vote(ranked[d], own, accepted, s.group_credit)
+        total += w * _vote(ranked[d], own, accepted, s.credit(lang))
         weight += w
     return total, weight, blind
 
 
-def _cjk_reason(score: LidScore, lang: str, s: LidSettings) -> bool:
-    """True when Han/kana/Hangul say the text is another CJK language than ``lang``."""
+def _cjk(score: LidScore, lang: str, s: LidSettings) -> str | None:
+    """'other' when Han/kana/Hangul say the text is another CJK language than ``lang`` (kana in
+    Chinese); 'han_only' for Japanese of ``kana_min_han``+ Han characters and no kana (Chinese, or a
+    Japanese noun phrase: the detectors decide, at ``kana_evidence``); else None."""
     kana = sum(n for w, n in score.scripts.items() if w in KANA)
     han = score.scripts.get("CJK", 0)
     if lang == "jpn_Jpan":
-        return han >= s.kana_min_han and kana == 0
+        return "han_only" if han >= s.kana_min_han and kana == 0 else None
     if lang.startswith("zho_") or lang == "yue":
-        return kana > 0 and kana >= 0.1 * han
-    return False
+        return "other" if kana > 0 and kana >= 0.1 * han else None
+    return None
+
+
+def rival(score: LidScore, lang: str, s: LidSettings) -> float:
+    """How strongly the detectors agree on one other language (a confusable one too): its largest mean
+    vote, counted as if at least two detectors could output it, so that a label only one detector
+    knows (CLD2's Nyanja or Seychellois Creole on a Spanish or Haitian caption) reaches 0.5 at most."""
+    opinions = [d for d in s.detectors if getattr(score, d)]
+    labels = {getattr(score, d)[0][0] for d in opinions} - s.same(lang)
+    floor = min(2.0, sum(s.detector_weights.get(d, 1.0) for d in opinions))  # one detector alone: itself
+    best = 0.0
+    for x in labels:
+        total, weight, _ = _tally(score, x, s)
+        best = max(best, total / max(weight, floor))
+    return best
 
 
 def miss(score: LidScore, lang: str, s: LidSettings) -> str:
@@ -120,7 +142,8 @@ def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | N
     """(reason or None, checked) for one scored text that should be in ``lang``."""
     if score.letters == 0:
         return None, False
-    if _cjk_reason(score, lang, s):
+    cjk = _cjk(score, lang, s)
+    if cjk == "other":
         return "wrong_language", True
     share = score.script_share(script_words(lang))
     if share < s.mixed_script_share:
@@ -131,9 +154,15 @@ def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | N
     wanted = s.min_evidence.get(lang, s.min_evidence_default)
     if score.length < s.min_letters:
         wanted = min(wanted, s.short_min_evidence)
-    if share < s.min_script_share:
-        wanted = max(wanted, s.mixed_script_evidence)
-    return (None, True) if e >= wanted else (miss(score, lang, s), True)
+    if e >= wanted and cjk is None and share >= s.min_script_share:
+        return None, True
+    if cjk == "han_only" or share < s.min_script_share:  # the script is in doubt: the detectors must say so
+        wanted = max(wanted, s.kana_evidence if cjk else s.mixed_script_evidence)
+        return (None, True) if e >= wanted else (miss(score, lang, s), True)
+    # below min_evidence: kept on weak evidence while no rival language is confidently seen
+    if e >= s.weak_evidence and rival(score, lang, s) <= s.rival_evidence:
+        return None, True
+    return miss(score, lang, s), True
 
 
 def seen(score: LidScore, s: LidSettings) -> str | None:

@@ -11,7 +11,9 @@ serve only as wrong-language texts):
 * ``other``        share of the texts of every other language X (outside T's varieties and
   groups) rejected when presented as T; all, or ``pairs_per_target`` sampled;
 * ``same_script``  the same over the X written in T's script (Russian for Bulgarian, Chinese for
-  Japanese): the hard half of ``other``.
+  Japanese): the hard half of ``other``;
+* ``near``         share of the texts of T's confusable languages (``groups``: Danish for Norwegian)
+  rejected when presented as T: they count in part, so this says how far the pair is still told apart.
 
 Used by ``polymix lid-calibrate`` (:mod:`polymix.translate.lid.calibrate`) and its tests.
 """
@@ -78,6 +80,9 @@ def measure(texts: Sequence[str], langs: Sequence[str], scores: Sequence[LidScor
             words = script_words(target)
             row["english"] = rejected(by_lang.get(ENGLISH, []), target)
             row["same_script"] = rejected([i for i in others if _main_script(scores[i]) in words], target)
+            near = accepted - s.same(target)
+            if near:  # the confusable languages, which count in part: how many of their texts still go
+                row["near"] = rejected([i for x in near for i in by_lang.get(x, [])], target)
             if pairs_per_target and len(others) > pairs_per_target:
                 others = rng.sample(others, pairs_per_target)
             row["other"] = rejected(others, target)
@@ -88,41 +93,60 @@ def measure(texts: Sequence[str], langs: Sequence[str], scores: Sequence[LidScor
 def overall(rates: dict[str, dict[str, float]]) -> dict[str, float]:
     """Mean over the target languages of each rate (NaN-free), and the lowest keep."""
     out = {}
-    for key in ("keep", "english", "other", "same_script"):
+    for key in ("keep", "english", "other", "same_script", "near"):
         values = [r[key] for r in rates.values() if key in r and r[key] == r[key]]
         out[key] = sum(values) / len(values) if values else float("nan")
     out["min_keep"] = min(r["keep"] for r in rates.values())
     return out
 
 
+CREDITS = (0.1, 0.2, 0.3, 0.5)
+"""candidate group credits, tried per language with confusable neighbours, lowest first"""
+
+
 def choose_thresholds(parts: list[tuple[Sequence[str], Sequence[str], Sequence[LidScore], float]],
-                      s: LidSettings) -> dict[str, float]:
-    """Per language, one step below the highest min_evidence whose keep rate meets each part's target.
+                      s: LidSettings) -> tuple[dict[str, float], dict[str, float]]:
+    """Per language, one step below the highest min_evidence whose keep rate meets each part's target;
+    for a language with confusable neighbours (``groups``) also the lowest group credit at which a
+    threshold still meets them. Returns (min_evidence, group_credits).
 
     ``parts``: (texts, langs, scores, keep target) -- e.g. short real texts (0.99), UDHR
     paragraphs (0.98) and UDHR captions (0.90); texts shorter than ``min_letters`` are left out. A higher threshold rejects more wrong-language
     text, so the highest one that still keeps the language's own text is the best; where even
     the lowest misses a target (a detector-poor language), the lowest is taken.
     """
-    own: dict[str, list[tuple[str, LidScore, float, int]]] = defaultdict(list)
-    for p, (texts, langs, scores, target) in enumerate(parts):
+    own: dict[str, list[tuple[LidScore, int]]] = defaultdict(list)
+    targets = [t for *_, t in parts]
+    for p, (texts, langs, scores, _) in enumerate(parts):
         for text, lang, score in zip(texts, langs, scores):
             # texts under min_letters need only short_min_evidence: the threshold does not decide them
             if is_target(lang) and score.length >= s.min_letters and field_reason(text, None, lang, s) is None:
-                own[lang].append((text, score, target, p))
-    chosen = {}
+                own[lang].append((score, p))
+    chosen, credits = {}, {}
     for lang, items in sorted(own.items()):
         knowing = [d for d in s.detectors if s.same(lang) & coverage(d)]  # that can output the language itself
         grid = [t for t in THRESHOLDS if t >= LONE_VOTE] if len(knowing) >= 3 else list(THRESHOLDS)
-        passed = [grid[0]]
-        for theta in grid:
-            trial = dataclasses.replace(s, min_evidence={lang: theta})
-            kept: dict[int, list[bool]] = defaultdict(list)
-            for _, score, _, p in items:
-                kept[p].append(language_reason(score, lang, trial)[0] is None)
-            targets = {p: t for _, _, t, p in items}
-            if all(sum(v) / len(v) >= targets[p] for p, v in kept.items()):
-                passed.append(theta)
+        tried = CREDITS if s.accepted(lang) - s.same(lang) else (s.credit(lang),)
+        margins = {}
+        for credit in tried:
+            trial = dataclasses.replace(s, group_credits={lang: credit})
+            passed = [theta for theta in grid if _margin(items, lang, targets, trial, theta) >= 0]
+            if passed:
+                break
+            margins[credit] = _margin(items, lang, targets, trial, grid[0])
+        else:  # no credit keeps enough: the lowest one that keeps as much as any
+            credit = min(c for c, m in margins.items() if m == max(margins.values()))
+        if len(tried) > 1:
+            credits[lang] = credit
         # one step below the highest that passed: ~100 texts a language choose it, held-out text is harder
-        chosen[lang] = grid[max(0, grid.index(max(passed)) - 1)]
-    return chosen
+        chosen[lang] = grid[max(0, grid.index(max(passed or grid[:1])) - 1)]
+    return chosen, credits
+
+
+def _margin(items: list[tuple[LidScore, int]], lang: str, targets: list[float], s: LidSettings, theta: float) -> float:
+    """The smallest (keep - keep target) over the parts, with min_evidence ``theta`` for ``lang``."""
+    s = dataclasses.replace(s, min_evidence={lang: theta})
+    kept: dict[int, list[bool]] = defaultdict(list)
+    for score, p in items:
+        kept[p].append(language_reason(score, lang, s)[0] is None)
+    return min(sum(v) / len(v) - targets[p] for p, v in kept.items())

@@ -3,7 +3,8 @@
 For every part of the dev files (UDHR paragraphs, UDHR cut to captions, the short real texts'
 calibration and held-out parts) and every language group (script families, detector coverage,
 confusable groups): keep of the language's own text, and the reject rates of English, of other
-languages and of other languages in the same script -- the lowest over the group's languages
+languages, of other languages in the same script and of its confusable neighbours (``near``: Danish
+presented as Norwegian; they count in part, see ``group_credits``) -- the lowest over the group's languages
 with the language that has it, and the mean. Then the weakest languages and, optionally, the
 full per-language table.
 """
@@ -46,7 +47,7 @@ def language_groups(langs: list[str], s: LidSettings) -> dict[str, list[str]]:
 
 PARTS = ("paragraph", "caption", "calib", "heldout")
 RATES = (("keep", "keep (own language)"), ("english", "English rejected"), ("other", "other rejected"),
-         ("same_script", "same script rejected"))
+         ("same_script", "same script rejected"), ("near", "confusable rejected"))
 
 
 def _cell(rates: dict[str, dict[str, float]], members: list[str], key: str) -> str:
@@ -74,14 +75,15 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
             lines.append(f"{name:<26}{len(members):>3}  {part:<9} " + " ".join(
                 f"{_cell(report[part], members, key):<24}" for key, _ in RATES))
     lines.append("targets: keep >= 0.98 (paragraph) / 0.90 (caption) / 0.99 (short texts); English rejected >= 0.995, "
-                 "other >= 0.98, same script >= 0.90")
+                 "other >= 0.98, same script >= 0.90 (confusable: no target, the higher the better)")
     for part in parts:
         o = cal.get("overall", {}).get(part, {})
         lines.append(f"overall {part:<9}: " + ", ".join(f"{k} {v:.4f}" for k, v in o.items()))
         weakest = sorted((report[part][x]["keep"], x) for x in report[part])[:5]
         lines.append("  weakest keep: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
-        weakest = sorted((r["same_script"], x) for x, r in report[part].items() if r.get("same_script", float("nan")) == r.get("same_script"))[:5]
-        lines.append("  weakest same-script reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
+        for key, title in (("same_script", "same-script"), ("near", "confusable")):
+            weakest = sorted((r[key], x) for x, r in report[part].items() if r.get(key, float("nan")) == r.get(key))[:5]
+            lines.append(f"  weakest {title} reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
     lines.append(f"chosen: min_evidence for {len(s.min_evidence)} languages (median "
                  f"{sorted(s.min_evidence.values())[len(s.min_evidence) // 2] if s.min_evidence else '-'}), "
                  f"repeat_min_words={s.repeat_min_words}, repeat_min_chars={s.repeat_min_chars}, "
@@ -89,8 +91,8 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
     if report.get("written"):
         lines.append(f"wrote {report['written']}")
     if per_language:
-        lines.append(f"{'lang':<10} {'min_ev':>6}  " + " | ".join(f"{p:<27}" for p in parts))
-        lines.append(f"{'':<10} {'':>6}  " + " | ".join(f"{'keep   eng  other same':<27}" for _ in parts))
+        lines.append(f"{'lang':<10} {'min_ev':>6}  " + " | ".join(f"{p:<33}" for p in parts))
+        lines.append(f"{'':<10} {'':>6}  " + " | ".join(f"{'keep   eng  other same  near':<33}" for _ in parts))
         for x in langs:
             cells = [" ".join(f"{report[p].get(x, {}).get(k, float('nan')):5.3f}" for k, _ in RATES) for p in parts]
             lines.append(f"{x:<10} {s.min_evidence.get(x, s.min_evidence_default):>6.2f}  " + " | ".join(cells))

@@ -105,8 +105,11 @@ class LidScore:
         return sum(p for label, p in getattr(self, detector) if label in labels)
 
     def script_share(self, words: frozenset[str]) -> float:
-        """Share of the letters written in one of ``words`` (1.0 for a text without letters)."""
-        return sum(n for w, n in self.scripts.items() if w in words) / self.letters if self.letters else 1.0
+        """Share of the text (:attr:`length`, so a Han character weighs 3 Latin letters) written in one
+        of ``words``; 1.0 for a text without letters. '基督堂草坪（Christ C' is mostly Chinese."""
+        if not self.letters:
+            return 1.0
+        return sum(n * _LETTER_WEIGHT.get(w, 1.0) for w, n in self.scripts.items() if w in words) / self.length
 
     def detail(self) -> str:
         """One line for humans: each detector's best label and probability."""

@@ -36,7 +36,10 @@ class LidSettings:
     groups: list[list[str]] = dataclasses.field(default_factory=list)
     """confusable languages (bul/mkd, ind/zsm): a detector's probability of a group member counts group_credit times"""
     group_credit: float = 0.5
-    """how much a confusable language's probability counts for the target"""
+    """how much a confusable language's probability counts for the target (where group_credits has no entry)"""
+    group_credits: dict[str, float] = dataclasses.field(default_factory=dict)
+    """per target: group_credit chosen by lid-calibrate, the lowest that still keeps the target's own text:
+    the lower, the more of the confusable neighbour's text is told apart (the report's 'near' rate)"""
     vote_min_prob: dict[str, float] = dataclasses.field(default_factory=dict)
     """per detector: probabilities below this are noise and count as 0 (none by default)"""
     detector_weights: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -48,6 +51,13 @@ class LidSettings:
     min_evidence: dict[str, float] = dataclasses.field(default_factory=dict)
     """per target language: the mean vote a text needs to be kept (calibrated by lid-calibrate)"""
     min_evidence_default: float = 0.5
+    weak_evidence: float = 0.1
+    """a text below its min_evidence is still kept with this much evidence when no rival is confident ..."""
+    rival_evidence: float = 0.5
+    """... i.e. no other language (outside the target's groups) reaches this mean vote: detectors that
+    scatter over unrelated labels on a short text are no evidence against the target"""
+    kana_evidence: float = 0.5
+    """a Japanese text of kana_min_han+ Han characters and no kana is kept only with this much evidence"""
     """min_evidence of languages the calibration did not see"""
     english_evidence: float = 0.5
     """a rejected text is 'untranslated' when the mean vote for English reaches this, else 'wrong_language'"""
@@ -62,7 +72,7 @@ class LidSettings:
     mixed_script_evidence: float = 0.8
     """... this much evidence (a Greek caption with a Latin brand name)"""
     kana_min_han: int = 4
-    """a Japanese text with this many Han characters and no kana is Chinese"""
+    """a Japanese text with this many Han characters and no kana may be Chinese: it needs kana_evidence"""
     min_script_share: float = 0.5
     """share of the letters that must be in the target's script (else wrong_language or untranslated)"""
     untranslated_similarity: float = 0.9
@@ -104,8 +114,10 @@ class LidSettings:
         if bad:
             problems.append(f"vote_min_prob / detector_weights name unknown detectors {bad}")
         if not all(0 <= x <= 1 for x in (self.group_credit, self.english_evidence, self.mixed_script_evidence,
-                                         self.min_evidence_default, *self.min_evidence.values())):
-            problems.append("group_credit, english_evidence, mixed_script_evidence and min_evidence must lie in [0, 1]")
+                                         self.min_evidence_default, self.weak_evidence, self.rival_evidence,
+                                         self.kana_evidence, *self.min_evidence.values(), *self.group_credits.values())):
+            problems.append("group_credit, english_evidence, mixed_script_evidence, weak_evidence, rival_evidence, "
+                            "kana_evidence and min_evidence must lie in [0, 1]")
         if self.round_trip_action not in ROUND_TRIP_ACTIONS:
             problems.append(f"round_trip_action {self.round_trip_action!r}: choose from {', '.join(ROUND_TRIP_ACTIONS)}")
         if not 0 < self.length_ratio_min < 1 < self.length_ratio_max:
@@ -155,6 +167,10 @@ class LidSettings:
             accepted = self.accepted(lang)
             cache[lang] = tuple(d for d in self.detectors if accepted & coverage(d))
         return cache[lang]
+
+    def credit(self, lang: str) -> float:
+        """How much a confusable language's probability counts for ``lang``."""
+        return self.group_credits.get(lang, self.group_credit)
 
     def expected_ratio(self, lang: str) -> float:
         return self.length_ratio_expected.get(lang, 1.0)
