@@ -16,7 +16,7 @@ from polymix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.mix.sources.base import ConfigError, SourceFormatError
 from polymix.training import metrics_log
-from polymix.training.testing import one_thread, tiny_models  # noqa: F401  (fixtures)
+from training_fixtures import one_thread, tiny_models  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -241,7 +241,7 @@ def test_a_moved_pair_resumes_translation(pair, tmp_path):
 def test_a_moved_pair_trains_and_resumes_and_lost_images_stop_training(pair, tmp_path, tiny_models, capsys):
     from polymix.training import cli
     from polymix.training.loop import Trainer
-    from polymix.training.testing import tiny_config
+    from training_fixtures import tiny_config
 
     english, mix = _move_pair(pair, tmp_path)
     config = tiny_config(tmp_path / "run", warmup=1, steps=1, batch=4)

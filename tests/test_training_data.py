@@ -9,7 +9,7 @@ import torch
 from polymix.training.collate import Collator
 from polymix.training.data import ShardStream, count_rows
 from polymix.training.model import IGNORE
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from polymix.training import metrics_log, tiny
 from polymix.training.loop import Trainer
 from polymix.training.model import group_of, trainable_state
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 pytestmark = pytest.mark.slow
 

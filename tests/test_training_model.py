@@ -9,7 +9,7 @@ from polymix.errors import ConfigError
 from polymix.training.assemble import build_model, check_device
 from polymix.training.config import load_config
 from polymix.training.model import IGNORE, group_of, param_counts, set_trainable
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 ALL = ("qformer", "query_tokens", "projection", "lora")
 
