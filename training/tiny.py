@@ -34,7 +34,7 @@ def corpus() -> list[str]:
 
     from polymix.mix.sources.shapes import caption, make_scene, questions
     from polymix.templates import HERE as TEMPLATES
-    from polymix.translate.tiny import default_corpus
+    from polymix.translate.random_nllb import default_corpus
 
     lines: list[str] = []
     for index in range(150):
