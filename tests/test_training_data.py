@@ -21,7 +21,7 @@ def processor():
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from polymix.training.tiny import build_tokenizer
+    from polymix.training.random_models import build_tokenizer
 
     return build_tokenizer(tmp_path_factory.mktemp("tok"))
 

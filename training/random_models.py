@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised BLIP-2 parts and LLMs for tests, benchmarks and offline CPU runs.
+"""Tiny, randomly initialised BLIP-2 parts and LLMs (the ``tiny:`` sources) for tests, benchmarks and offline CPU runs.
 
 Everything here is built from configs on CPU in a second or two, without the network, and is
 deterministic in its arguments. The ``tiny:<kind>`` model sources of the presets resolve here:
