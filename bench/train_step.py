@@ -34,12 +34,12 @@ def random_mblip(cache: Path) -> tuple[Path, Path]:
     import torch
     from transformers import Blip2Config, Blip2ForConditionalGeneration, BlipImageProcessorPil, MT5Config, MT5ForConditionalGeneration
 
-    from polymix.training import tiny
+    from polymix.training import random_models
 
     blip2, llm = cache / "blip2-vitg-random", cache / "mt0-xl-random"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if not (blip2 / "config.json").exists():
-        config = Blip2Config(text_config=tiny.llm_config("mt5", 400).to_dict(), num_query_tokens=32)  # ViT-g/Q-Former defaults
+        config = Blip2Config(text_config=random_models.llm_config("mt5", 400).to_dict(), num_query_tokens=32)  # ViT-g/Q-Former defaults
         with torch.device(device):
             Blip2ForConditionalGeneration(config).to(torch.bfloat16).save_pretrained(str(blip2))
         BlipImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(str(blip2))
@@ -48,7 +48,7 @@ def random_mblip(cache: Path) -> tuple[Path, Path]:
                            num_heads=32, feed_forward_proj="gated-gelu", decoder_start_token_id=0)  # fmt: skip
         with torch.device(device):
             MT5ForConditionalGeneration(config).to(torch.bfloat16).save_pretrained(str(llm))
-        tiny.build_tokenizer(llm)  # ids < 400 are all the synthetic batches need
+        random_models.build_tokenizer(llm)  # ids < 400 are all the synthetic batches need
     return blip2, llm
 
 

@@ -20,7 +20,7 @@ included), after one warm-up run each, with the same number of CPU threads (``--
 polymix's total thread budget, which it splits into CTranslate2 replicas x threads as it does by
 default, and ``torch.set_num_threads`` for transformers).
 
-The model has random weights (:func:`polymix.translate.tiny.build_tiny_nllb`: NLLB's
+The model has random weights (:func:`polymix.translate.random_nllb.build_random_nllb`: NLLB's
 architecture and tokenizer conventions). Random weights never stop on their own, so both paths
 are forced to decode exactly ``--output-tokens`` tokens per sentence after the language token:
 CTranslate2 counts the target prefix in its decoding length, transformers counts the forced
@@ -213,7 +213,7 @@ def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size
     import torch
     from transformers import GenerationConfig, M2M100Config, M2M100ForConditionalGeneration
 
-    from polymix.translate.tiny import build_tiny_nllb, reinit
+    from polymix.translate.random_nllb import build_random_nllb, reinit
 
     stamp = folder / "bench-shape.json"
     wanted = {"shape": shape_name, **dataclasses.asdict(shape), "seed": seed, "spm_size": spm_size}
@@ -225,13 +225,13 @@ def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size
     started = time.perf_counter()
     corpus = tokenizer_corpus(seed)
     if shape.vocab is None:
-        build_tiny_nllb(folder, corpus=corpus, d_model=shape.d_model, layers=shape.layers, ffn=shape.ffn,
+        build_random_nllb(folder, corpus=corpus, d_model=shape.d_model, layers=shape.layers, ffn=shape.ffn,
                         heads=shape.heads, vocab_size=spm_size, seed=seed)
     else:
         # The tokenizer (and the config conventions) from the tiny builder, then the same
         # architecture at the shape's size with the vocabulary extended to ``shape.vocab``.
         with tempfile.TemporaryDirectory() as tmp:
-            small = build_tiny_nllb(Path(tmp) / "tok", corpus=corpus, d_model=16, layers=1, ffn=16, heads=2,
+            small = build_random_nllb(Path(tmp) / "tok", corpus=corpus, d_model=16, layers=1, ffn=16, heads=2,
                                     vocab_size=spm_size, seed=seed)
             config = M2M100Config.from_pretrained(str(small))
             folder.mkdir(parents=True)
@@ -449,9 +449,9 @@ def cache_figure(workdir: Path, rows: int, langs: list[str], chunk_rows: int, se
     from polymix.translate.model import ResolvedModel, fingerprint
     from polymix.translate.nllb import NllbTranslator, RuntimeSettings
     from polymix.translate.service import TranslationService
-    from polymix.translate.tiny import build_tiny_nllb, convert_to_ct2
+    from polymix.translate.random_nllb import build_random_nllb, convert_to_ct2
 
-    hf = build_tiny_nllb(workdir / "cache-model-hf")
+    hf = build_random_nllb(workdir / "cache-model-hf")
     ct2 = convert_to_ct2(hf, workdir / "cache-model-ct2", quantization="int8")
     resolved = ResolvedModel(ct2, str(ct2), fingerprint(ct2), "int8")
     examples = realistic_mix(rows, seed)

@@ -24,7 +24,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from polymix.data_cards.collect import bar_chart, collect
 from polymix import languages as L, shards
-from polymix.translate.lid.accounting import recorded
+from polymix.stats import Stats
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 CHART = "rows_per_language.png"
@@ -162,10 +162,8 @@ def _language_table(info: dict[str, Any]) -> str:
     reasons = info["reasons"]
     rows = []
     for code, c in info["per_lang"].items():
-        rejected = sum(v for k, v in c.items() if k.startswith("rejected_"))
-        total = c["kept"] + rejected
-        rows.append([code, L.get(code).name, c["kept"], rejected, *(c[f"rejected_{r}"] for r in reasons),
-                     f"{c['kept'] / total:.1%}" if total else "-"])
+        rows.append([code, L.get(code).name, c.kept, c.rejected_total, *(c.rejected[r] for r in reasons),
+                     f"{c.kept / c.total:.1%}" if c.total else "-"])
     return _table(["lang", "name", "kept", "rejected", *reasons, "kept share"], rows)
 
 
@@ -212,7 +210,7 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
                        f"per-language length ratios and thresholds omitted):\n\n" + _settings_block(shown, flow=None))
     else:
         filter_text = "No language-ID filter settings are recorded in this mix (`_manifest/lid.json`)."
-    planned = recorded(m.get("stats", {}))
+    planned = Stats.parse(m.get("stats", {})).planned
     accounting = (f"Accounting: {sum(planned.values())} rows planned = {info['total']} kept + {info['rejected_total']} rejected."
                   if planned else f"{info['total']} rows kept, {info['rejected_total']} rejected.")
     by_lang: dict[str, list] = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from polymix import shards
+from polymix.stats import Outcome
 from polymix.translate.lid.accounting import counted
 from polymix.translate.lid.filter import REASONS
 
@@ -28,15 +29,14 @@ def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
     root = Path(root)
     manifest = shards.load_manifest(root)
     rows = shards.scan(root)
-    per_lang: dict[str, Counter] = {}
+    per_lang: dict[str, Outcome] = {}
     sources: Counter = Counter()
-    seen: set[str] = set()
     for (source, lang), counts in counted(root).items():  # kept and rejected-by-reason per (source, language)
-        if counts["kept"]:
-            sources[source] += counts["kept"]
-        for key, n in counts.items():
-            per_lang.setdefault(lang, Counter())["kept" if key == "kept" else f"rejected_{key}"] += n
-        seen.update(k for k in counts if k != "kept")
+        if counts.kept:
+            sources[source] += counts.kept
+        total = per_lang.setdefault(lang, Outcome())
+        total += counts
+    seen = {reason for c in per_lang.values() for reason in c.rejected}
     reasons = [r for r in REASONS if r in seen] + sorted(seen - set(REASONS))
     splits: dict[str, set[str]] = {}  # Hub split -> languages whose files hold rows of it
     for rec in shards.read_records(root):
@@ -59,8 +59,8 @@ def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
         "samples": samples,
         "translate": _json(root / "_manifest" / "translate.json"),
         "lid": _json(root / "_manifest" / "lid.json"),
-        "total": sum(c["kept"] for c in per_lang.values()),
-        "rejected_total": sum(n for c in per_lang.values() for k, n in c.items() if k != "kept"),
+        "total": sum(c.kept for c in per_lang.values()),
+        "rejected_total": sum(c.rejected_total for c in per_lang.values()),
     }
 
 
@@ -71,9 +71,9 @@ def bar_chart(info: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    langs = sorted(info["per_lang"], key=lambda x: (-info["per_lang"][x]["kept"], x))
-    kept = [info["per_lang"][x]["kept"] for x in langs]
-    rejected = [sum(v for k, v in info["per_lang"][x].items() if k.startswith("rejected_")) for x in langs]
+    langs = sorted(info["per_lang"], key=lambda x: (-info["per_lang"][x].kept, x))
+    kept = [info["per_lang"][x].kept for x in langs]
+    rejected = [info["per_lang"][x].rejected_total for x in langs]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.2 * len(langs)))
     ax.barh(langs, kept, color="#3b75af", label="kept")
     if any(rejected):

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from polymix.data_cards.card import write_card
 from polymix import shards
+from polymix.stats import Stats
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.translate import stage
 from polymix.translate.settings import TranslateOptions, TranslateSettings
@@ -98,7 +99,7 @@ def translate_chunk(settings: stage.TranslateSettings, chunk_id: str) -> dict[st
     if not record.get("skipped"):
         elapsed = time.perf_counter() - started
         t = stage.get_service(settings).translator.stats
-        counts = stage.string_counts(record.get("stats", {}))
+        counts = Stats.parse(record.get("stats", {})).strings()
         model = f" at {t['sentences'] / t['seconds']:.0f} sentences/s" if counts["translated"] and t["seconds"] else ""
         get_run_logger().info("chunk %s: %d rows in %.1f s (%.0f rows/s); strings: %d from the translation cache, %d "
                               "translated by the model%s", chunk_id, record["rows"], elapsed,
@@ -158,7 +159,7 @@ def _model_line(manifest: dict[str, Any]) -> str:
 
 def summary_table(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The build summary as rows of (what, value), numbers rounded for reading."""
-    rejected = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
+    rejected = {reason: n for reason, n in Stats.parse(manifest["stats"]).rejected.items() if n}
     rows = [("rows", f"{manifest['rows']:,}"), ("languages", len(manifest["rows_per_lang"])),
             ("rejected", f"{manifest['rejected']:,}")]
     rows += [(f"rejected: {reason}", f"{n:,}") for reason, n in sorted(rejected.items())]

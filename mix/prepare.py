@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from polymix import locks, shards
 from polymix.schema import Example, to_table
+from polymix.stats import Stats, count_rejected
 from polymix.mix.sources.base import ConfigError, Rejection, get_source
 from polymix.templates import render
 
@@ -229,7 +230,7 @@ def _prepare(settings: PrepareSettings, progress: bool,
             continue
         rows = [render(x, settings.seed) for x in chunk if isinstance(x, Example)]
         rejected = [x for x in chunk if isinstance(x, Rejection)]
-        stats = {"in": len(chunk), "out": len(rows), **Counter(f"rejected_{r.reason}" for r in rejected)}
+        stats = {"in": len(chunk), "out": len(rows), **count_rejected(r.reason for r in rejected)}
         record = writer.write_chunk(
             chunk_id,
             to_table(rows),
@@ -265,6 +266,6 @@ def _previous(out: Path) -> dict[str, Any]:
 def check_accounting(manifest: dict[str, Any]) -> None:
     """Every example that entered is a row or a rejected row: in = out + rejected."""
     stats = manifest["stats"]
-    rejected = sum(v for k, v in stats.items() if k.startswith("rejected_"))
+    rejected = Stats.parse(stats).rejected_total
     if stats.get("in", 0) != stats.get("out", 0) + rejected or stats.get("out", 0) != manifest["rows"]:
         raise RuntimeError(f"accounting broken: in={stats.get('in')} out={stats.get('out')} rejected={rejected} rows={manifest['rows']}")

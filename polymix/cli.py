@@ -455,7 +455,9 @@ def eval_(ctx: typer.Context) -> None:
 
 
 def _print_rejections(manifest: dict) -> None:
-    reasons = {k.removeprefix("rejected_"): v for k, v in manifest["stats"].items() if k.startswith("rejected_") and v}
+    from polymix.stats import Stats
+
+    reasons = {reason: n for reason, n in Stats.parse(manifest["stats"]).rejected.items() if n}
     if reasons:
         console.print("rejected by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())), highlight=False)
 

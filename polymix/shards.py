@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from polymix import faults
+from polymix import faults, stats as run_stats
 from polymix.locks import (INCOMPLETE, BuildLock, BuildLockedError, IncompleteMixError, MixError, ReadLock,  # noqa: F401
                                incomplete, require_complete)
 from polymix.schema import REJECTED_SCHEMA, SCHEMA, conform
@@ -227,19 +227,15 @@ def read_records(root: str | Path) -> list[dict[str, Any]]:
 def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
     """What the manifest says about its chunk records: totals, rows per language, summed stats, chunk list."""
     per_lang: Counter[str] = Counter()
-    stats: Counter[str] = Counter()
     for rec in records:
         for f in rec["files"]:
             if not f.get("rejected"):
                 per_lang[f["lang"]] += f["rows"]
-        for key, value in rec.get("stats", {}).items():
-            if isinstance(value, (int, float)):
-                stats[key] += value
     return {
         "rows": sum(rec["rows"] for rec in records),
         "rejected": sum(rec["rejected"] for rec in records),
         "rows_per_lang": dict(sorted(per_lang.items())),
-        "stats": dict(sorted(stats.items())),
+        "stats": run_stats.merge(rec.get("stats", {}) for rec in records),
         "chunks": [
             {k: rec[k] for k in ("chunk", "rows", "rejected", "files", "finished_at")} for rec in records
         ],

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from polymix.translate.tiny import build_tiny_nllb, convert_to_ct2  # noqa: E402
+from polymix.translate.random_nllb import build_random_nllb, convert_to_ct2  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -26,27 +26,27 @@ def shared_data() -> Path:
     return folder
 
 
-# -- the tiny NLLB look-alike (random weights), built once per session -----------------------
+# -- the random NLLB look-alike (random weights, not the trained toy), built once per session ---
 @pytest.fixture(scope="session")
-def tiny_nllb(tmp_path_factory) -> Path:
-    """The tiny model in transformers format (built once per session)."""
-    return build_tiny_nllb(tmp_path_factory.mktemp("tiny") / "hf")
-
-
-@pytest.fixture(scope="session")
-def tiny_nllb_ct2(tiny_nllb, tmp_path_factory) -> Path:
-    """The tiny model converted to CTranslate2 in float32 (bit-for-bit comparable with transformers)."""
-    return convert_to_ct2(tiny_nllb, tmp_path_factory.mktemp("tiny") / "ct2-f32", quantization="float32")
+def random_nllb(tmp_path_factory) -> Path:
+    """The random model in transformers format (built once per session)."""
+    return build_random_nllb(tmp_path_factory.mktemp("random-nllb") / "hf")
 
 
 @pytest.fixture(scope="session")
-def tiny_nllb_ct2_int8(tiny_nllb, tmp_path_factory) -> Path:
-    """The tiny model converted to CTranslate2 in int8 (what users run on CPU)."""
-    return convert_to_ct2(tiny_nllb, tmp_path_factory.mktemp("tiny") / "ct2-int8", quantization="int8")
+def random_nllb_ct2(random_nllb, tmp_path_factory) -> Path:
+    """The random model converted to CTranslate2 in float32 (bit-for-bit comparable with transformers)."""
+    return convert_to_ct2(random_nllb, tmp_path_factory.mktemp("random-nllb") / "ct2-f32", quantization="float32")
 
 
 @pytest.fixture(scope="session")
-def tok(tiny_nllb):
+def random_nllb_ct2_int8(random_nllb, tmp_path_factory) -> Path:
+    """The random model converted to CTranslate2 in int8 (what users run on CPU)."""
+    return convert_to_ct2(random_nllb, tmp_path_factory.mktemp("random-nllb") / "ct2-int8", quantization="int8")
+
+
+@pytest.fixture(scope="session")
+def tok(random_nllb):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(tiny_nllb))
+    return AutoTokenizer.from_pretrained(str(random_nllb))

@@ -16,7 +16,7 @@ import torch
 from polymix.training.benchmarks import evaluate, load, prompts
 from polymix.training.benchmarks.base import BenchmarkError
 from polymix.training.benchmarks.cli import main
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 IGLUE = Path(__file__).parent / "data" / "iglue"
 

@@ -152,11 +152,11 @@ def test_the_cli_prints_the_choice_once_and_refuses_an_unsupported_compute_type(
     assert bad.exit_code == 2 and "compute_type 'float16' not supported on cpu" in bad.output
 
 
-def test_the_translator_times_its_replicas(tiny_nllb_ct2):
+def test_the_translator_times_its_replicas(random_nllb_ct2):
     from polymix.translate import model as M
     from polymix.translate.nllb import NllbTranslator
 
-    t = NllbTranslator(M.ResolvedModel(tiny_nllb_ct2, "tiny", "x", "float32"), runtime=RuntimeSettings(device="cpu", threads=2, intra_threads=1))
+    t = NllbTranslator(M.ResolvedModel(random_nllb_ct2, "tiny", "x", "float32"), runtime=RuntimeSettings(device="cpu", threads=2, intra_threads=1))
     t.translate(["A dog runs.", "Two cats sit on a red chair in the old house.", "Why?"] * 20, "deu_Latn")
     timing = t.last_timing
     assert timing.workers == t.replicas == 2 and t.stats["batches"] >= 1
@@ -186,7 +186,7 @@ def test_closing_the_pool_joins_its_workers_and_drops_the_model_here():
     assert alive() is None  # freed in this thread, not by a worker at shutdown
 
 
-def test_two_chunks_at_once_translate_a_shared_string_once(tiny_nllb_ct2):
+def test_two_chunks_at_once_translate_a_shared_string_once(random_nllb_ct2):
     """Chunks in two threads share the service: strings both need (template pieces, frequent
     answers) go to the model once; the other call waits for them."""
     from polymix.translate import model as M
@@ -198,7 +198,7 @@ def test_two_chunks_at_once_translate_a_shared_string_once(tiny_nllb_ct2):
             time.sleep(0.3)
             return super().translate(*args, **kwargs)
 
-    resolved = M.ResolvedModel(tiny_nllb_ct2, "tiny", "x", "float32")
+    resolved = M.ResolvedModel(random_nllb_ct2, "tiny", "x", "float32")
     a = ["Short answer:", "yes", "A dog runs on the beach.", "What is the man holding?"]
     b = ["Short answer:", "yes", "Two cats sit on a red chair.", "What is the man holding?"]
     reference = TranslationService(NllbTranslator(resolved, runtime=RuntimeSettings(device="cpu")))

@@ -16,7 +16,7 @@ from polymix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.mix.sources.base import ConfigError, SourceFormatError
 from polymix.training import metrics_log
-from polymix.training.testing import one_thread, tiny_models  # noqa: F401  (fixtures)
+from training_fixtures import one_thread, tiny_models  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -241,7 +241,7 @@ def test_a_moved_pair_resumes_translation(pair, tmp_path):
 def test_a_moved_pair_trains_and_resumes_and_lost_images_stop_training(pair, tmp_path, tiny_models, capsys):
     from polymix.training import cli
     from polymix.training.loop import Trainer
-    from polymix.training.testing import tiny_config
+    from training_fixtures import tiny_config
 
     english, mix = _move_pair(pair, tmp_path)
     config = tiny_config(tmp_path / "run", warmup=1, steps=1, batch=4)
@@ -276,7 +276,7 @@ def _one_line_error(result, *needles):
     assert all(n in errors[0] for n in needles), errors[0]
 
 
-def test_an_empty_coco_file_gives_an_empty_mix_every_command_accepts(tmp_path, tiny_nllb_ct2):
+def test_an_empty_coco_file_gives_an_empty_mix_every_command_accepts(tmp_path, random_nllb_ct2):
     from polymix.translate.nllb import RuntimeSettings
     from polymix.translate.stage import TranslateSettings, translate_mix
 
@@ -284,7 +284,7 @@ def test_an_empty_coco_file_gives_an_empty_mix_every_command_accepts(tmp_path, t
     coco.write_text('{"images": []}')
     english = tmp_path / "english"
     assert runner.invoke(app, ["prepare", "--source", "coco", "--path", str(coco), "--out", str(english), "-q"]).exit_code == 0
-    manifest = translate_mix(TranslateSettings(input=english, out=tmp_path / "mix", langs="de", model=str(tiny_nllb_ct2),
+    manifest = translate_mix(TranslateSettings(input=english, out=tmp_path / "mix", langs="de", model=str(random_nllb_ct2),
                                                quantization="float32", cache=str(tmp_path / "c.sqlite"), lid_processes=1,
                                                runtime=RuntimeSettings(device="cpu")), progress=False)
     assert manifest["rows"] == manifest["rejected"] == 0

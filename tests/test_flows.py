@@ -42,14 +42,14 @@ def _rows(path):
     return pl.concat([kept.with_columns(pl.lit(None, pl.String).alias("reason")), rejected]).sort("id")
 
 
-def test_build_mix_flow_equals_the_plain_stages(tmp_path, tiny_nllb_ct2):
+def test_build_mix_flow_equals_the_plain_stages(tmp_path, random_nllb_ct2):
     from polymix.flows.build_mix import build_mix, english_folder
     from polymix.mix.prepare import PrepareSettings, prepare
     from polymix.translate.nllb import RuntimeSettings
     from polymix.translate.stage import TranslateSettings, translate_mix
 
     out = tmp_path / "flow" / "mix"
-    result = build_mix(**_params(out, tiny_nllb_ct2))
+    result = build_mix(**_params(out, random_nllb_ct2))
     flow_rows = _rows(out)
     assert result["rows"] + result["rejected"] == flow_rows.height > 0
     assert set(flow_rows["lang"].unique()) == {"eng_Latn", "deu_Latn", "fra_Latn"}
@@ -62,17 +62,17 @@ def test_build_mix_flow_equals_the_plain_stages(tmp_path, tiny_nllb_ct2):
     english = tmp_path / "plain" / "english"
     prepare(PrepareSettings(source="shapes", out=english, options={"count": 5}, chunk_size=10), progress=False)
     translate_mix(TranslateSettings(input=english, out=tmp_path / "plain" / "mix", langs="de,fr", distribution="uniform",
-                                    english_share=0.25, model=str(tiny_nllb_ct2), quantization="float32", cache="none",
+                                    english_share=0.25, model=str(random_nllb_ct2), quantization="float32", cache="none",
                                     runtime=RuntimeSettings(device="cpu")), progress=False)
     plain = _rows(tmp_path / "plain" / "mix")
     assert plain.equals(flow_rows)
 
     # a re-run skips everything and changes nothing
-    again = build_mix(**_params(out, tiny_nllb_ct2))
+    again = build_mix(**_params(out, random_nllb_ct2))
     assert again["rows"] == result["rows"] and _rows(out).equals(flow_rows)
 
 
-def test_a_chunk_that_fails_once_is_retried_and_a_locked_folder_is_refused(tmp_path, tiny_nllb_ct2, monkeypatch):
+def test_a_chunk_that_fails_once_is_retried_and_a_locked_folder_is_refused(tmp_path, random_nllb_ct2, monkeypatch):
     from polymix.flows import build_mix as flows
     from polymix.translate import stage
 
@@ -87,15 +87,15 @@ def test_a_chunk_that_fails_once_is_retried_and_a_locked_folder_is_refused(tmp_p
 
     monkeypatch.setattr(stage, "run_chunk", flaky)
     out = tmp_path / "mix"
-    result = flows.build_mix(**_params(out, tiny_nllb_ct2))
+    result = flows.build_mix(**_params(out, random_nllb_ct2))
     assert failures["shapes-000001"] == 0 and result["rows"] + result["rejected"] == _rows(out).height
 
     with shards.BuildLock(out, "someone else"):
         with pytest.raises(shards.BuildLockedError, match="someone else"):
-            flows.build_mix(**_params(out, tiny_nllb_ct2))
+            flows.build_mix(**_params(out, random_nllb_ct2))
 
 
-def test_a_failing_chunk_does_not_lose_the_others(tmp_path, tiny_nllb_ct2, monkeypatch):
+def test_a_failing_chunk_does_not_lose_the_others(tmp_path, random_nllb_ct2, monkeypatch):
     from polymix.flows import build_mix as flows
     from polymix.translate import stage
 
@@ -109,11 +109,11 @@ def test_a_failing_chunk_does_not_lose_the_others(tmp_path, tiny_nllb_ct2, monke
     monkeypatch.setattr(stage, "run_chunk", broken)
     out = tmp_path / "mix"
     with pytest.raises(RuntimeError, match="shapes-000002"):
-        flows.build_mix(**_params(out, tiny_nllb_ct2))
+        flows.build_mix(**_params(out, random_nllb_ct2))
     done = {r["chunk"] for r in shards.read_records(out)}
     assert "shapes-000002" not in done and len(done) >= 2
     monkeypatch.setattr(stage, "run_chunk", real)
-    result = flows.build_mix(**_params(out, tiny_nllb_ct2))
+    result = flows.build_mix(**_params(out, random_nllb_ct2))
     assert result["rows"] + result["rejected"] == _rows(out).height
 
 
@@ -128,18 +128,18 @@ def _cli(out, model):
     return [sys.executable, "-m", "polymix.cli", "build-mix", "--out", str(out), "--model", str(model), *sets]
 
 
-def test_sigkill_then_rerun_gives_the_same_rows_as_an_uninterrupted_build(tmp_path, tiny_nllb_ct2):
+def test_sigkill_then_rerun_gives_the_same_rows_as_an_uninterrupted_build(tmp_path, random_nllb_ct2):
     from prefect.settings import PREFECT_API_URL
 
     from polymix.flows.build_mix import build_mix
 
     reference = tmp_path / "ref" / "mix"
-    build_mix(out=str(reference), translate={**SIGKILL_TRANSLATE, "model": str(tiny_nllb_ct2)}, **SIGKILL_FLOW)
+    build_mix(out=str(reference), translate={**SIGKILL_TRANSLATE, "model": str(random_nllb_ct2)}, **SIGKILL_FLOW)
 
     # the subprocesses report to the test harness's server instead of each starting their own
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": PREFECT_API_URL.value()}
     out = tmp_path / "killed" / "mix"
-    proc = subprocess.Popen(_cli(out, tiny_nllb_ct2), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(out, random_nllb_ct2), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = out / "_manifest" / "chunks"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and len(list(chunks.glob("*.json"))) < 2:
@@ -150,19 +150,19 @@ def test_sigkill_then_rerun_gives_the_same_rows_as_an_uninterrupted_build(tmp_pa
     assert len(shards.read_records(out)) < len(shards.read_records(reference))
     assert not list(out.rglob("manifest.json"))  # killed before the end
 
-    done = subprocess.run(_cli(out, tiny_nllb_ct2), env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_cli(out, random_nllb_ct2), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert _rows(out).equals(_rows(reference))
 
 
-def test_dask_task_runner_on_a_local_cluster(tmp_path, tiny_nllb_ct2):
+def test_dask_task_runner_on_a_local_cluster(tmp_path, random_nllb_ct2):
     from distributed import LocalCluster
 
     from polymix.flows.build_mix import build_mix
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         out = tmp_path / "mix"
-        result = build_mix(**_params(out, tiny_nllb_ct2, task_runner="dask", scheduler_address=cluster.scheduler_address))
+        result = build_mix(**_params(out, random_nllb_ct2, task_runner="dask", scheduler_address=cluster.scheduler_address))
     assert result["rows"] + result["rejected"] == _rows(out).height > 0
     assert shards.verify(out) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,6 +10,7 @@ import pytest
 
 from polymix import shards
 from polymix.schema import ENGLISH, Example, to_table
+from polymix.stats import Outcome, Stats, planned_keys
 from polymix.translate.lid import accounting as A
 from polymix.translate.lid.filter import filter_rows
 from polymix.translate.lid.settings import default_settings
@@ -41,7 +43,7 @@ def build_mix(root: Path, lose: int = 0) -> dict:
     rows = list(english)
     for lang, pairs in TRANSLATIONS.items():
         rows += [ex.with_lang(lang, instruction=ins, target=tgt, mt_model="nllb-test") for ex, (ins, tgt) in zip(english, pairs)]
-    planned = A.planned((r.source, r.lang) for r in rows)
+    planned = planned_keys((r.source, r.lang) for r in rows)
     kept, rejected, stats = filter_rows(rows)
     kept = kept[lose:]
     writer = shards.ShardWriter(root)
@@ -57,10 +59,10 @@ def test_a_complete_build_balances(tmp_path):
     assert A.check_accounting(tmp_path) == []
     A.require_accounting(tmp_path, manifest)
     counted = A.counted(tmp_path)
-    assert counted[("coco", "deu_Latn")] == {"kept": 1, "untranslated": 1}
-    assert counted[("vqav2", "fra_Latn")] == {"empty_translation": 1, "wrong_language": 1}
-    assert counted[("coco", ENGLISH)] == {"kept": 2}
-    assert A.recorded(manifest["stats"])[("vqav2", "deu_Latn")] == 2
+    assert counted[("coco", "deu_Latn")] == Outcome(kept=1, rejected=Counter(untranslated=1))
+    assert counted[("vqav2", "fra_Latn")] == Outcome(kept=0, rejected=Counter(empty_translation=1, wrong_language=1))
+    assert counted[("coco", ENGLISH)] == Outcome(kept=2)
+    assert Stats.parse(manifest["stats"]).planned[("vqav2", "deu_Latn")] == 2
 
 
 def test_a_row_lost_before_writing_fails_the_check(tmp_path):

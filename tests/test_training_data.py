@@ -9,7 +9,7 @@ import torch
 from polymix.training.collate import Collator
 from polymix.training.data import ShardStream, count_rows
 from polymix.training.model import IGNORE
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def processor():
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from polymix.training.tiny import build_tokenizer
+    from polymix.training.random_models import build_tokenizer
 
     return build_tokenizer(tmp_path_factory.mktemp("tok"))
 

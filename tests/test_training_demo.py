@@ -9,7 +9,7 @@ import pytest
 from polymix.mix.sources.shapes import caption, make_scene
 from polymix.training import demo, demo_report
 from polymix.training.config import load_config
-from polymix.training.testing import make_mix, one_thread  # noqa: F401  (fixture)
+from training_fixtures import make_mix, one_thread  # noqa: F401  (fixture)
 
 
 def test_scene_labels_read_every_object_of_a_caption():

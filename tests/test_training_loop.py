@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from polymix.training import metrics_log, tiny
+from polymix.training import metrics_log, random_models
 from polymix.training.loop import Trainer
 from polymix.training.model import group_of, trainable_state
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,7 @@ def test_continue_from_a_released_blip2_checkpoint(tiny_models, shapes_mix, tmp_
     """Gregor/mblip-mt0-xl's layout: ViT, Q-Former, projection and LLM all come from one folder."""
     config = tiny_config(tmp_path, "model.blip2=tiny:mblip", "model.llm=tiny:mblip", "model.projection=auto", warmup=1, steps=3)
     trainer = Trainer(config, shapes_mix)
-    saved = load_file(str(tiny.resolve("tiny:mblip") / "model.safetensors"))
+    saved = load_file(str(random_models.resolve("tiny:mblip") / "model.safetensors"))
     assert torch.equal(trainer.model.language_projection.weight, saved["language_projection.weight"])
     assert trainer.fit()["finished"]
 
@@ -173,8 +173,8 @@ def test_export_adds_an_image_row_when_the_llm_has_no_spare_one(tiny_models, sha
     from polymix.training.data import ImageLoader, ShardStream
     from polymix.training.export import export
 
-    monkeypatch.setattr(tiny, "padded_vocab", lambda n: n)
-    llm = tiny.build("mt5", tmp_path / "mt5-no-spare-row")
+    monkeypatch.setattr(random_models, "padded_vocab", lambda n: n)
+    llm = random_models.build("mt5", tmp_path / "mt5-no-spare-row")
     trainer = Trainer(tiny_config(tmp_path / "run", f"model.llm={llm}", warmup=1, steps=1), shapes_mix)
     assert trainer.fit()["finished"]
     rows = trainer.model.language_model.get_output_embeddings().weight.shape[0]

@@ -9,7 +9,7 @@ from polymix.errors import ConfigError
 from polymix.training.assemble import build_model, check_device
 from polymix.training.config import load_config
 from polymix.training.model import IGNORE, group_of, param_counts, set_trainable
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 ALL = ("qformer", "query_tokens", "projection", "lora")
 
@@ -67,9 +67,9 @@ def test_released_blip2_layout_is_loaded_whole(tiny_models):
     """A Blip2ForConditionalGeneration folder (the layout of Gregor/mblip-mt0-xl) gives every part."""
     from safetensors.torch import load_file
 
-    from polymix.training import tiny
+    from polymix.training import random_models
 
-    folder = tiny.resolve("tiny:mblip")
+    folder = random_models.resolve("tiny:mblip")
     saved = load_file(str(folder / "model.safetensors"))
     built = build_model(load_config("tiny", ["model.blip2=tiny:mblip", "model.llm=tiny:mblip", "model.projection=auto"]))
     state = built.model.state_dict()
@@ -125,10 +125,10 @@ def test_hub_blip2_reads_only_the_shards_it_needs(tiny_models, tmp_path, monkeyp
     from huggingface_hub.errors import EntryNotFoundError
     from transformers import Blip2ForConditionalGeneration
 
-    from polymix.training import sources, tiny
+    from polymix.training import random_models, sources
 
     repo = tmp_path / "repo"
-    Blip2ForConditionalGeneration.from_pretrained(tiny.resolve("tiny:blip2")).save_pretrained(repo, max_shard_size="100KB")
+    Blip2ForConditionalGeneration.from_pretrained(random_models.resolve("tiny:blip2")).save_pretrained(repo, max_shard_size="100KB")
     weight_map = json.loads((repo / "model.safetensors.index.json").read_text())["weight_map"]
     llm_only = {f for f in weight_map.values()} - {f for k, f in weight_map.items() if not k.startswith("language_model.")}
     assert llm_only  # the test needs shards with LLM weights only

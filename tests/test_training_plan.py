@@ -10,7 +10,7 @@ from polymix.errors import ConfigError
 from polymix.training import planner, precision
 from polymix.training.config import load_config
 from polymix.training.plan import SPEED_TIE, Plan, Probe, apply, choose, format_plan, ladder, parse_size, search, variants
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 GiB = 2**30
 CUDA = torch.device("cuda")

@@ -12,7 +12,7 @@ from polymix.training import metrics_log, planner
 from polymix.training.loop import Trainer
 from polymix.training.model import MBlip
 from polymix.training.probe import ModelProbe
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 pytestmark = pytest.mark.slow
 CPU = torch.device("cpu")

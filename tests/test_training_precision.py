@@ -8,7 +8,7 @@ import torch
 
 from polymix.errors import ConfigError
 from polymix.training.precision import resolve_precision, weight_dtype
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 

@@ -30,17 +30,17 @@ def _resolved(folder, quantization="float32"):
 
 
 @pytest.fixture(scope="module")
-def translator(tiny_nllb_ct2):
-    return NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+def translator(random_nllb_ct2):
+    return NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
 
 
-def test_translation_equals_transformers_generate_token_for_token(translator, tiny_nllb, tok):
+def test_translation_equals_transformers_generate_token_for_token(translator, random_nllb, tok):
     """The reference check for prefix and special-token handling: [eng_Latn] ... </s> in,
     [deu_Latn] prefix stripped, detokenized by the model's tokenizer."""
     import torch
     from transformers import AutoModelForSeq2SeqLM
 
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(tiny_nllb)).eval()
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(random_nllb)).eval()
     tok.src_lang = "eng_Latn"
     d = translator.decode
     ours = translator.translate(TEXTS, "deu_Latn")
@@ -59,9 +59,9 @@ def test_translation_equals_transformers_generate_token_for_token(translator, ti
         assert got  # the tiny model's noise is never empty
 
 
-def test_results_do_not_depend_on_batch_size_order_or_mixed_languages(tiny_nllb_ct2):
+def test_results_do_not_depend_on_batch_size_order_or_mixed_languages(random_nllb_ct2):
     def run(texts, langs, budget):
-        t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu", max_batch_tokens=budget))
+        t = NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu", max_batch_tokens=budget))
         return t.translate(texts, langs)
 
     langs = ["deu_Latn", "fra_Latn", "deu_Latn", "zho_Hans", "fra_Latn"]
@@ -69,7 +69,7 @@ def test_results_do_not_depend_on_batch_size_order_or_mixed_languages(tiny_nllb_
     assert run(TEXTS, langs, 4096) == one_by_one
     assert run(TEXTS[::-1], langs[::-1], 64)[::-1] == one_by_one
     # several replicas: the batches are cut differently (whole rounds, costliest first)
-    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu", threads=2, intra_threads=1))
+    t = NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu", threads=2, intra_threads=1))
     assert t.translate(TEXTS * 3, langs * 3) == one_by_one * 3
     assert t.replicas == 2
 
@@ -99,8 +99,8 @@ def test_batches_cover_every_input_once_within_the_budget_in_whole_rounds(replic
     assert all(len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 40 for b in small)
 
 
-def test_long_inputs_are_split_into_sentences_and_joined(tiny_nllb_ct2):
-    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(max_input_tokens=18), RuntimeSettings(device="cpu"))
+def test_long_inputs_are_split_into_sentences_and_joined(random_nllb_ct2):
+    t = NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(max_input_tokens=18), RuntimeSettings(device="cpu"))
     long_text = " ".join(TEXTS[:3])
     assert max(len(t.tokenizer(s)["input_ids"]) for s in TEXTS[:3]) <= 18 < len(t.tokenizer(long_text)["input_ids"])
     whole = t.translate([long_text], "deu_Latn")[0]
@@ -114,8 +114,8 @@ def test_long_inputs_are_split_into_sentences_and_joined(tiny_nllb_ct2):
     assert t.stats["pieces"] > 3 + 3 + 3 + 1
 
 
-def test_service_translates_each_distinct_string_once_and_caches_it(tiny_nllb_ct2, tmp_path):
-    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+def test_service_translates_each_distinct_string_once_and_caches_it(random_nllb_ct2, tmp_path):
+    t = NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
     service = TranslationService(t, tmp_path / "cache.sqlite")
     texts = ["A cat.", "two", "A cat.", "", "42", "two", "A dog."]
     first = service.translate(texts, "deu_Latn")
@@ -124,24 +124,24 @@ def test_service_translates_each_distinct_string_once_and_caches_it(tiny_nllb_ct
     assert service.counts["deu_Latn"]["translated"] == 3 and t.stats["sentences"] == 3
     assert service.counts["deu_Latn"]["passthrough"] == 2
     # a new service on the same cache file: all hits, identical results, nothing sent to the model
-    t2 = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+    t2 = NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
     again = TranslationService(t2, tmp_path / "cache.sqlite")
     assert again.translate(texts, "deu_Latn") == first
     assert again.counts["deu_Latn"]["hits"] == 3 and again.counts["deu_Latn"]["translated"] == 0
     assert t2.stats["sentences"] == 0
     # other decoding settings are another namespace: no stale hits
-    t3 = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(no_repeat_ngram_size=0), RuntimeSettings(device="cpu"))
+    t3 = NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(no_repeat_ngram_size=0), RuntimeSettings(device="cpu"))
     other = TranslationService(t3, tmp_path / "cache.sqlite")
     other.translate(["A cat."], "deu_Latn")
     assert other.counts["deu_Latn"]["hits"] == 0 and other.counts["deu_Latn"]["translated"] == 1
 
 
-def test_resolve_converts_a_transformers_folder_once_into_the_cache(tiny_nllb, tmp_path):
-    first = M.resolve(str(tiny_nllb), "int8", cache_dir=tmp_path)
+def test_resolve_converts_a_transformers_folder_once_into_the_cache(random_nllb, tmp_path):
+    first = M.resolve(str(random_nllb), "int8", cache_dir=tmp_path)
     assert M.is_ct2_folder(first.path) and (first.path / "tokenizer.json").exists()
     assert first.path.is_relative_to(tmp_path / "ct2")
     stamp = (first.path / "model.bin").stat().st_mtime_ns
-    second = M.resolve(str(tiny_nllb), "int8", cache_dir=tmp_path)
+    second = M.resolve(str(random_nllb), "int8", cache_dir=tmp_path)
     assert second == first and (second.path / "model.bin").stat().st_mtime_ns == stamp
     assert M.resolve(str(first.path)).path == first.path.resolve()  # a CTranslate2 folder is used as is
     t = NllbTranslator(first, runtime=RuntimeSettings(device="cpu"))
@@ -194,10 +194,10 @@ def _everything(path):
 
 
 @pytest.mark.slow
-def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(english_mix, tiny_nllb_ct2, tmp_path, monkeypatch):
+def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(english_mix, random_nllb_ct2, tmp_path, monkeypatch):
     from polymix.translate import stage
 
-    reference = translate_mix(_settings(english_mix, tmp_path / "ref" / "mix", tiny_nllb_ct2), progress=False)
+    reference = translate_mix(_settings(english_mix, tmp_path / "ref" / "mix", random_nllb_ct2), progress=False)
     ref = _everything(tmp_path / "ref" / "mix")
     english = _frame(english_mix)
     assert ref.height == english.height == reference["rows"] + reference["rejected"]
@@ -230,21 +230,21 @@ def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(en
     monkeypatch.setattr(stage, "translate_examples", crashing)
     out = tmp_path / "run" / "mix"
     with pytest.raises(KeyboardInterrupt):
-        translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
+        translate_mix(_settings(english_mix, out, random_nllb_ct2, cache="none"), progress=False)
     monkeypatch.setattr(stage, "translate_examples", real)
-    resumed = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
+    resumed = translate_mix(_settings(english_mix, out, random_nllb_ct2, cache="none"), progress=False)
     assert resumed["run"]["chunks_skipped"] == 2
     assert _everything(out).equals(ref)
 
     # other settings on the same output are refused
     with pytest.raises(Exception, match="other settings"):
-        translate_mix(_settings(english_mix, out, tiny_nllb_ct2, langs="de"), progress=False)
+        translate_mix(_settings(english_mix, out, random_nllb_ct2, langs="de"), progress=False)
 
 
 @pytest.mark.slow
-def test_replicate_puts_every_example_in_every_language_and_reuses_the_cache(english_mix, tiny_nllb_ct2, tmp_path):
+def test_replicate_puts_every_example_in_every_language_and_reuses_the_cache(english_mix, random_nllb_ct2, tmp_path):
     out = tmp_path / "rep" / "mix"
-    first = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
+    first = translate_mix(_settings(english_mix, out, random_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
     english = _frame(english_mix)
     frame = _everything(out)
     assert frame.height == 2 * english.height
@@ -252,13 +252,13 @@ def test_replicate_puts_every_example_in_every_language_and_reuses_the_cache(eng
     # the same template text and the same answers repeat: far fewer strings than rows
     assert sum(r["translated"] for r in first["summary"]) < frame.height
     shutil.rmtree(out)
-    again = translate_mix(_settings(english_mix, out, tiny_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
+    again = translate_mix(_settings(english_mix, out, random_nllb_ct2, distribution="replicate", langs="de,fr"), progress=False)
     assert sum(r["translated"] for r in again["summary"]) == 0
     assert _everything(out).equals(frame)
 
 
-def test_back_translation_uses_the_source_language_code_and_its_own_cache_namespace(tiny_nllb_ct2, tmp_path, tok):
-    t = NllbTranslator(_resolved(tiny_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
+def test_back_translation_uses_the_source_language_code_and_its_own_cache_namespace(random_nllb_ct2, tmp_path, tok):
+    t = NllbTranslator(_resolved(random_nllb_ct2), DecodeSettings(), RuntimeSettings(device="cpu"))
     assert t.source_tokens(["A cat."], ["deu_Latn"])[0][0] == "deu_Latn"
     assert t.source_tokens(["A cat."])[0] == tok.convert_ids_to_tokens(tok("A cat.").input_ids)
     service = TranslationService(t, tmp_path / "cache.sqlite")
@@ -269,13 +269,13 @@ def test_back_translation_uses_the_source_language_code_and_its_own_cache_namesp
     assert forward and service.counts["eng_Latn"]["hits"] == 0
 
 
-def test_a_changed_input_mix_is_refused_instead_of_mixing_two_plans(english_mix, tiny_nllb_ct2, tmp_path):
+def test_a_changed_input_mix_is_refused_instead_of_mixing_two_plans(english_mix, random_nllb_ct2, tmp_path):
     from polymix.errors import ConfigError
 
     out = tmp_path / "mix"
-    translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
+    translate_mix(_settings(english_mix, out, random_nllb_ct2, cache="none"), progress=False)
     data = tmp_path / "caps.jsonl"
     data.write_text('{"id": "a", "image": "https://example.org/a.jpg", "caption": "A cat."}\n')
     prepare(PrepareSettings(source="generic", out=english_mix, options={"path": str(data)}), progress=False)
     with pytest.raises(ConfigError, match="input_digest"):
-        translate_mix(_settings(english_mix, out, tiny_nllb_ct2, cache="none"), progress=False)
+        translate_mix(_settings(english_mix, out, random_nllb_ct2, cache="none"), progress=False)

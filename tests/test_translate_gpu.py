@@ -29,12 +29,12 @@ def test_cuda_defaults_use_every_gpu_float16_and_a_budget_from_free_memory():
     assert D.MIN_GPU_BATCH_TOKENS <= choice.max_batch_tokens <= D.GPU_BATCH_TOKENS and choice.replicas in D.GPU_REPLICA_CHOICES
 
 
-def test_cuda_float32_gives_the_cpu_tokens_and_float16_runs(tiny_nllb_ct2, tiny_nllb, tmp_path):
-    cpu = _translator(tiny_nllb_ct2, "float32", RuntimeSettings(device="cpu")).translate(TEXTS, "deu_Latn")
-    gpu = _translator(tiny_nllb_ct2, "float32", RuntimeSettings(device="cuda", compute_type="float32"))
+def test_cuda_float32_gives_the_cpu_tokens_and_float16_runs(random_nllb_ct2, random_nllb, tmp_path):
+    cpu = _translator(random_nllb_ct2, "float32", RuntimeSettings(device="cpu")).translate(TEXTS, "deu_Latn")
+    gpu = _translator(random_nllb_ct2, "float32", RuntimeSettings(device="cuda", compute_type="float32"))
     assert gpu.translate(TEXTS, "deu_Latn") == cpu
     assert gpu.choice.device == "cuda" and gpu.stats["decode_seconds"] > 0
-    half = M.resolve(str(tiny_nllb), "auto", cache_dir=tmp_path)  # auto: float16 weights where a GPU is seen
+    half = M.resolve(str(random_nllb), "auto", cache_dir=tmp_path)  # auto: float16 weights where a GPU is seen
     assert half.quantization == "float16"
     t = _translator(half.path, half.quantization, RuntimeSettings())
     out = t.translate(TEXTS * 50, ["deu_Latn", "fra_Latn"] * 100)

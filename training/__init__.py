@@ -12,5 +12,5 @@ checkpoint          trainable weights + resume state
 evaluate / metrics  generation on a held-out split; chrF, CIDEr-D, exact match
 export              merge LoRA, write a Blip2ForConditionalGeneration folder
 cli                 `polymix train` (also `python -m polymix.training`)
-tiny / testing      tiny random models and test helpers
+random_models       tiny models with random weights, built from configs (the presets' ``tiny:`` sources)
 """

@@ -3,7 +3,7 @@
     python -m polymix.training.demo --data out/demo-train --out out/demo-models --seed 0
 
 mBLIP starts from a ViT that already sees and an LLM that already speaks the languages; the
-tiny random models of :mod:`polymix.training.tiny` do neither, so nothing trained on them shows
+tiny random models of :mod:`polymix.training.random_models` do neither, so nothing trained on them shows
 learning. This module builds the two starting points the ``demo`` preset reads, the way
 ``make toy-model`` builds the offline translator: small, on CPU, deterministic in the seed.
 
@@ -143,7 +143,7 @@ def pretrain_llm(pairs, tokenizer, s: DemoModels):
     """A small mT5 trained on (scene words + instruction -> target); returns (model, last batch's token accuracy)."""
     from transformers import MT5Config, MT5ForConditionalGeneration
 
-    from polymix.training.tiny import _rescale_head, padded_vocab
+    from polymix.training.random_models import _rescale_head, padded_vocab
 
     config = MT5Config(vocab_size=padded_vocab(len(tokenizer)), d_model=s.llm_hidden, d_kv=32, d_ff=2 * s.llm_hidden,
                        num_layers=s.llm_layers, num_decoder_layers=s.llm_layers, num_heads=s.llm_hidden // 32,
@@ -180,7 +180,7 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
     from transformers import Blip2Config, Blip2ForConditionalGeneration
 
     from polymix.training import demo_vision
-    from polymix.training.tiny import build_tokenizer
+    from polymix.training.random_models import build_tokenizer
 
     s = settings or DemoModels()
     data, out = Path(data), Path(out)

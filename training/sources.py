@@ -25,9 +25,9 @@ BIN_SINGLE = "pytorch_model.bin"
 def resolve(source: str) -> str:
     """A loadable reference: the folder of a ``tiny:`` model or local path, else the hub id as is."""
     if source.startswith("tiny:"):
-        from polymix.training import tiny
+        from polymix.training import random_models
 
-        return str(tiny.resolve(source))
+        return str(random_models.resolve(source))
     path = Path(source).expanduser()
     if path.exists():
         if not (path / "config.json").exists():

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 from tqdm.auto import tqdm
 
-from polymix import locks, shards
+from polymix import languages as L, locks, shards, stats as run_stats
 from polymix.schema import ENGLISH, Example, from_table, to_table
 from polymix.errors import ConfigError
 from polymix.translate import assign
@@ -196,11 +196,9 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(processes))
     stats: dict[str, float] = {
         "in": sum(len(plan_[e.id]) for e in examples), "out": len(kept), "english_in": len(examples), **lid_stats,
-        **lid_accounting.planned((e.source, lang) for e in examples for lang in plan_[e.id]),
+        **run_stats.planned_keys((e.source, lang) for e in examples for lang in plan_[e.id]),
+        **run_stats.lang_keys(per_lang),
     }
-    for lang, counter in per_lang.items():
-        for key in ("translated", "hits", "passthrough", "seconds"):
-            stats[f"{key}:{lang}"] = round(counter[key], 4)
     rejected_table = to_table([r for r, _ in rejected], reasons=[why for _, why in rejected]) if rejected else None
     return writer.write_chunk(chunk_id, to_table(kept), rejected_table, stats=stats)
 
@@ -227,21 +225,12 @@ def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
     return manifest
 
 
-def string_counts(stats: dict[str, Any]) -> Counter[str]:
-    """Distinct strings a chunk served from the translation cache (``hits``) and sent to the model
-    (``translated``), over its languages."""
-    return Counter({key: int(sum(v for k, v in stats.items() if k.startswith(f"{key}:"))) for key in ("hits", "translated")})
-
-
 def summary(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Per language: rows in the mix, strings translated, cache hits, pass-through, model seconds."""
-    stats = manifest["stats"]
-    langs = sorted(set(manifest["rows_per_lang"]) | {k.split(":", 1)[1] for k in stats if ":" in k})
-    return [
-        {"lang": lang, "rows": manifest["rows_per_lang"].get(lang, 0),
-         **{key: stats.get(f"{key}:{lang}", 0) for key in ("translated", "hits", "passthrough", "seconds")}}
-        for lang in langs
-    ]
+    per_lang = run_stats.Stats.parse(manifest["stats"]).per_lang
+    untranslated = run_stats.LangCounts(seconds=0)  # English: no counters (an int 0, shown as "0" in the flow's table)
+    return [{"lang": lang, "rows": manifest["rows_per_lang"].get(lang, 0), **dataclasses.asdict(per_lang.get(lang, untranslated))}
+            for lang in sorted(set(manifest["rows_per_lang"]) | set(per_lang))]
 
 
 def _rebase(image_roots: dict[str, str | None], input_root: Path, out: Path) -> dict[str, str | None]:
@@ -266,7 +255,7 @@ def translate_mix(settings: TranslateSettings, service: TranslationService | Non
             record = run_chunk(settings, chunk_id, service)
             run["chunks_skipped" if record.get("skipped") else "chunks_written"] += 1
             if not record.get("skipped"):
-                run.update(string_counts(record.get("stats", {})))
+                run.update(run_stats.Stats.parse(record.get("stats", {})).strings())
             bar.update(rows)
             t = service.translator.stats
             # cache hits and model work apart: a warm cache must not read as a slow model

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Iterator
 
 from polymix.errors import ConfigError  # noqa: F401  (the sources' configuration errors are the shared ones)
 from polymix.schema import ENGLISH, TASK_SLOTS, Example, encode_slots
+from polymix.stats import rejected_key
 
 # Texts an item must have, non-empty, for the tasks that use them. An item that has none of a
 # task's core slots does not feed that task (a caption item and ``vqa``); one that has some but
@@ -147,7 +148,7 @@ class Source(ABC):
             )
 
     def _reject(self, item: SourceItem, task: str, reason: str) -> Rejection:
-        self.stats[f"rejected_{reason}"] += 1
+        self.stats[rejected_key(reason)] += 1
         return Rejection(item, task, reason)
 
     def image_problem(self, image: str) -> str | None:

@@ -15,13 +15,13 @@ detector's best label). ``lang`` holds NLLB codes (ISO 639-1 codes are accepted 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from polymix.errors import ConfigError
+from polymix.stats import Outcome
 from polymix.translate.lid.scoring import LidPool
 from polymix.translate.lid.decide import seen
 from polymix.translate.lid.filter import text_reason
@@ -84,13 +84,10 @@ def check_frame(frame: pl.DataFrame, text_field: str = "text", lang_field: str =
         pl.Series("lid_seen", [seen(sc, s) for sc in scores], dtype=pl.String),
         pl.Series("lid_detail", [sc.detail() for sc in scores], dtype=pl.String),
     )
-    per_lang: dict[str, Counter] = {}
+    per_lang: dict[str, Outcome] = {}
     for lang, reason in zip(langs, reasons):
-        c = per_lang.setdefault(lang, Counter())
-        c["rows"] += 1
-        c["kept" if reason is None else f"rejected_{reason}"] += 1
-    summary = [{"lang": lang, "rows": c["rows"], "kept": c["kept"], "keep_rate": c["kept"] / c["rows"],
-                "reasons": {k.removeprefix("rejected_"): v for k, v in sorted(c.items()) if k.startswith("rejected_")}}
+        per_lang.setdefault(lang, Outcome()).add(reason)
+    summary = [{"lang": lang, "rows": c.total, "kept": c.kept, "keep_rate": c.kept / c.total, "reasons": dict(sorted(c.rejected.items()))}
                for lang, c in sorted(per_lang.items())]
     return out, summary
 

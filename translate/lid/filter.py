@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from typing import Callable, NamedTuple, Sequence
 
 from polymix.schema import ENGLISH, Example
+from polymix.stats import count_rejected
 from polymix.translate.lid import quality as Q
 from polymix.translate.lid.scoring import LidPool, LidScore
 from polymix.translate.lid.decide import language_reason
@@ -156,5 +157,5 @@ def filter_rows(rows: Sequence[Example], settings: LidSettings | None = None, ba
     kept = [row for i, row in enumerate(out) if i not in reasons]
     rejected = [(out[i], reasons[i]) for i in sorted(reasons)]
     stats["lid_kept"] += len(kept)
-    stats.update(f"rejected_{r}" for _, r in rejected)
+    stats.update(count_rejected(r for _, r in rejected))
     return FilterResult(kept, rejected, stats)

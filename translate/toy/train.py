@@ -4,11 +4,11 @@
 
 The recipe, in order: the corpus (:mod:`~polymix.translate.toy.corpus`); sentencepiece trained
 on its training side and an NLLB tokenizer with all 202 language codes
-(:func:`polymix.translate.tiny.write_tokenizer`); an M2M100 model with NLLB's conventions
-(:func:`polymix.translate.tiny.nllb_config`), trained from scratch with transformers on CPU
+(:func:`polymix.translate.random_nllb.write_tokenizer`); an M2M100 model with NLLB's conventions
+(:func:`polymix.translate.random_nllb.nllb_config`), trained from scratch with transformers on CPU
 exactly as NLLB is fed: source ``[eng_Latn] tokens </s>``, labels ``[tgt_lang] tokens </s>``,
 decoder input the labels shifted right behind ``</s>``; conversion to CTranslate2 int8 with the
-checks of :func:`polymix.translate.tiny.convert_to_ct2`; evaluation through polymix's own
+checks of :func:`polymix.translate.random_nllb.convert_to_ct2`; evaluation through polymix's own
 translator on the held-out captions; the model card (``README.md``) and ``toy.json`` beside it.
 
 Everything is seeded and runs on a fixed number of threads with deterministic algorithms, so
@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from polymix.translate.tiny import convert_to_ct2, nllb_config, write_tokenizer
+from polymix.translate.random_nllb import convert_to_ct2, nllb_config, write_tokenizer
 from polymix.translate.toy import TOY_LANGUAGES, TOY_MODEL_DIR
 from polymix.translate.toy.corpus import ENGLISH, CorpusSettings, corpus_digest, heldout_pairs, training_pairs
 

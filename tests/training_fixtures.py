@@ -1,8 +1,9 @@
 """Test helpers for the trainer: a small multilingual ``shapes`` mix, tiny-model settings, fixtures.
 
-Import the fixtures into a test module with ``from polymix.training.testing import *``. Tiny
-models (``tiny:`` sources) are built once per test session into the session's temporary folder;
-nothing is downloaded. Tests run torch on one thread: on a busy 2-core machine OpenMP's
+Import the fixtures into a test module with ``from training_fixtures import *`` (pytest puts
+``tests/`` on sys.path; this module is not installed with polymix, which never imports pytest).
+Tiny models (``tiny:`` sources) are built once per test session into the session's temporary
+folder; nothing is downloaded. Tests run torch on one thread: on a busy 2-core machine OpenMP's
 spinning threads make tiny matrix products 20x slower.
 """
 

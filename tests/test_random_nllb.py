@@ -1,4 +1,4 @@
-"""The tiny NLLB-200 look-alike: tokenizer conventions, determinism, and CTranslate2 == transformers."""
+"""The random NLLB-200 look-alike (translate/random_nllb.py): tokenizer conventions, determinism, and CTranslate2 == transformers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from polymix.translate.tiny import NLLB_LANGUAGE_CODES, build_tiny_nllb, convert_to_ct2
+from polymix.translate.random_nllb import NLLB_LANGUAGE_CODES, build_random_nllb, convert_to_ct2
 
 SENTENCES = [
     "The man sits on a red chair.",
@@ -19,24 +19,24 @@ SENTENCES = [
 MAX_NEW = 16
 
 
-def test_files(tiny_nllb):
-    names = {p.name for p in tiny_nllb.iterdir()}
+def test_files(random_nllb):
+    names = {p.name for p in random_nllb.iterdir()}
     assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"} <= names
-    config = json.loads((tiny_nllb / "config.json").read_text())
+    config = json.loads((random_nllb / "config.json").read_text())
     assert config["model_type"] == "m2m_100" and config["scale_embedding"] and config["activation_function"] == "relu"
     assert (config["bos_token_id"], config["pad_token_id"], config["eos_token_id"]) == (0, 1, 2)
     assert config["decoder_start_token_id"] == 2 and config["max_position_embeddings"] == 1024
-    assert json.loads((tiny_nllb / "generation_config.json").read_text())["decoder_start_token_id"] == 2
+    assert json.loads((random_nllb / "generation_config.json").read_text())["decoder_start_token_id"] == 2
 
 
-def test_tokenizer_conventions(tok, tiny_nllb):
+def test_tokenizer_conventions(tok, random_nllb):
     assert len(NLLB_LANGUAGE_CODES) == 202
     assert tok.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "<unk>"]) == [0, 1, 2, 3]
     ids = tok.convert_tokens_to_ids(NLLB_LANGUAGE_CODES)
     assert tok.unk_token_id not in ids and len(set(ids)) == 202
     # NLLB's layout: the codes follow the sentencepiece pieces in order, <mask> comes last
     assert ids == list(range(ids[0], ids[0] + 202)) and tok.convert_tokens_to_ids("<mask>") == len(tok) - 1
-    assert json.loads((tiny_nllb / "config.json").read_text())["vocab_size"] == len(tok)
+    assert json.loads((random_nllb / "config.json").read_text())["vocab_size"] == len(tok)
     for lang, text in [("eng_Latn", "the man sits on a red chair"), ("deu_Latn", "Die Katze sitzt"), ("fra_Latn", "le chat")]:
         tok.src_lang = lang
         input_ids = tok(text).input_ids
@@ -46,26 +46,26 @@ def test_tokenizer_conventions(tok, tiny_nllb):
     tok.src_lang = "eng_Latn"
 
 
-def test_deterministic(tiny_nllb, tmp_path):
+def test_deterministic(random_nllb, tmp_path):
     from safetensors.numpy import load_file
 
-    again = build_tiny_nllb(tmp_path / "again")
+    again = build_random_nllb(tmp_path / "again")
     for name in ("config.json", "tokenizer.json", "sentencepiece.bpe.model", "model.safetensors"):
-        assert (again / name).read_bytes() == (tiny_nllb / name).read_bytes(), name
-    a, b = load_file(str(tiny_nllb / "model.safetensors")), load_file(str(again / "model.safetensors"))
+        assert (again / name).read_bytes() == (random_nllb / name).read_bytes(), name
+    a, b = load_file(str(random_nllb / "model.safetensors")), load_file(str(again / "model.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
-    other = build_tiny_nllb(tmp_path / "other", seed=1)
-    assert (other / "model.safetensors").read_bytes() != (tiny_nllb / "model.safetensors").read_bytes()
+    other = build_random_nllb(tmp_path / "other", seed=1)
+    assert (other / "model.safetensors").read_bytes() != (random_nllb / "model.safetensors").read_bytes()
 
 
-def test_ct2_folder(tiny_nllb_ct2, tok):
+def test_ct2_folder(random_nllb_ct2, tok):
     from transformers import AutoTokenizer
 
-    names = {p.name for p in tiny_nllb_ct2.iterdir()}
+    names = {p.name for p in random_nllb_ct2.iterdir()}
     assert {"model.bin", "config.json", "tokenizer.json", "sentencepiece.bpe.model"} <= names
-    vocab = json.loads((tiny_nllb_ct2 / "shared_vocabulary.json").read_text())
+    vocab = json.loads((random_nllb_ct2 / "shared_vocabulary.json").read_text())
     assert vocab == tok.convert_ids_to_tokens(list(range(len(tok))))
-    again = AutoTokenizer.from_pretrained(str(tiny_nllb_ct2))
+    again = AutoTokenizer.from_pretrained(str(random_nllb_ct2))
     assert again.convert_tokens_to_ids("deu_Latn") == tok.convert_tokens_to_ids("deu_Latn")
 
 
@@ -101,31 +101,31 @@ def _ct2(ct2_dir: Path, tok) -> list[list[int]]:
     return [tok.convert_tokens_to_ids(r.hypotheses[0]) for r in results]
 
 
-def test_ct2_matches_transformers(tiny_nllb, tiny_nllb_ct2, tok):
-    reference = _reference(tiny_nllb, tok)
-    got = _ct2(tiny_nllb_ct2, tok)
+def test_ct2_matches_transformers(random_nllb, random_nllb_ct2, tok):
+    reference = _reference(random_nllb, tok)
+    got = _ct2(random_nllb_ct2, tok)
     assert got == reference
     # a meaningful comparison: outputs depend on the input and vary along the sequence
     assert len({tuple(r) for r in reference}) == len(SENTENCES)
     assert all(len(set(r)) > 2 for r in reference)
 
 
-def test_int8_loads_and_translates(tiny_nllb, tmp_path, tok):
-    ct2_dir = convert_to_ct2(tiny_nllb, tmp_path / "ct2-int8")  # default quantization: int8
+def test_int8_loads_and_translates(random_nllb, tmp_path, tok):
+    ct2_dir = convert_to_ct2(random_nllb, tmp_path / "ct2-int8")  # default quantization: int8
     assert json.loads((ct2_dir / "config.json").read_text()).get("decoder_start_token") == "</s>"
     for hyp in _ct2(ct2_dir, tok):
         assert hyp[0] == tok.convert_tokens_to_ids("deu_Latn") and 1 <= len(hyp) <= MAX_NEW
         assert tok.unk_token_id not in hyp[:1]
 
 
-def test_convert_rejects_padded_vocabulary(tiny_nllb, tmp_path):
+def test_convert_rejects_padded_vocabulary(random_nllb, tmp_path):
     """config.vocab_size above the tokenizer's length makes CTranslate2 pad with 'madeupword': refused."""
     import shutil
 
     import torch
     from safetensors.torch import load_file, save_file
 
-    broken = shutil.copytree(tiny_nllb, tmp_path / "broken")
+    broken = shutil.copytree(random_nllb, tmp_path / "broken")
     config = json.loads((broken / "config.json").read_text())
     weights = load_file(str(broken / "model.safetensors"))
     weights["model.shared.weight"] = torch.cat([weights["model.shared.weight"], torch.zeros(2, config["d_model"])])

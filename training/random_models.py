@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised BLIP-2 parts and LLMs for tests, benchmarks and offline CPU runs.
+"""Tiny, randomly initialised BLIP-2 parts and LLMs (the ``tiny:`` sources) for tests, benchmarks and offline CPU runs.
 
 Everything here is built from configs on CPU in a second or two, without the network, and is
 deterministic in its arguments. The ``tiny:<kind>`` model sources of the presets resolve here:
@@ -34,7 +34,7 @@ def corpus() -> list[str]:
 
     from polymix.mix.sources.shapes import caption, make_scene, questions
     from polymix.templates import HERE as TEMPLATES
-    from polymix.translate.tiny import default_corpus
+    from polymix.translate.random_nllb import default_corpus
 
     lines: list[str] = []
     for index in range(150):

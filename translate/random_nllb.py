@@ -1,6 +1,6 @@
-"""A tiny, randomly initialised NLLB-200 look-alike for tests, benchmarks and offline demos.
+"""A tiny NLLB-200 look-alike with random weights, for tests and benchmarks (the trained demo translator is ``translate/toy``).
 
-``build_tiny_nllb`` writes, in a second or two on CPU and without the network, a transformers
+``build_random_nllb`` writes, in a second or two on CPU and without the network, a transformers
 M2M100 folder with NLLB-200's architecture and conventions: pre-norm transformer, ReLU, scaled and
 tied embeddings, sinusoidal positions, ``decoder_start_token_id`` = ``</s>`` (2), pad 1, bos 0,
 and an ``NllbTokenizer`` laid out like the real one (fairseq offset: ``<s> <pad> </s> <unk>``, then
@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["NLLB_LANGUAGE_CODES", "build_tiny_nllb", "convert_to_ct2", "default_corpus", "nllb_config", "write_tokenizer"]
+__all__ = ["NLLB_LANGUAGE_CODES", "build_random_nllb", "convert_to_ct2", "default_corpus", "nllb_config", "write_tokenizer"]
 
 _INIT_GAIN = 4.0  # std of the projections = gain / sqrt(fan_in); see reinit
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
@@ -157,7 +157,7 @@ def nllb_config(vocab_size: int, *, d_model: int, layers: int, ffn: int, heads: 
     )  # fmt: skip
 
 
-def build_tiny_nllb(
+def build_random_nllb(
     out_dir: Path,
     *,
     corpus: list[str] | None = None,
