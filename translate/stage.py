@@ -19,6 +19,7 @@ skips them, and strings translated before the kill come back from the cache.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -33,7 +34,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 from tqdm.auto import tqdm
 
-from polymix import languages as L, locks, shards, stats as run_stats
+from polymix import locks, shards, stats as run_stats
 from polymix.schema import ENGLISH, Example, from_table, to_table
 from polymix.errors import ConfigError
 from polymix.translate import assign
