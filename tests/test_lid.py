@@ -171,3 +171,36 @@ def test_pool_gives_the_same_scores_as_one_process():
     with LidPool(2, batch_size=2) as pool:
         pooled = pool.score(texts)
     assert [s.detail() for s in pooled] == [score_text(t).detail() for t in texts]
+
+
+def test_a_dead_pool_worker_is_an_error_not_a_hang():
+    """A worker killed (say by the OOM killer) fails the call with a clear message, and the next call
+    gets a fresh pool. multiprocessing.Pool, used before, waits forever for a batch whose worker died
+    (cpython issue 66587)."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    texts = [f"{CAPTION_DE} {i}" for i in range(4 * 64)]
+    outcome: dict = {}
+    others = {p.pid for p in multiprocessing.active_children()}  # pools of earlier tests live on
+    with LidPool(2, batch_size=64) as pool:
+        workers = [p for p in multiprocessing.active_children() if p.pid not in others]
+        assert len(workers) == 2
+        os.kill(workers[0].pid, signal.SIGKILL)  # while it loads the models: its batches never come back
+
+        def run():
+            try:
+                outcome["scores"] = pool.score(texts)
+            except RuntimeError as err:
+                outcome["error"] = err
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "scoring hangs after a worker died"
+        assert "language-ID worker process died" in str(outcome.get("error")) and "rerun" in str(outcome["error"])
+        again = pool.score(texts)  # 256 distinct texts: scored by the fresh pool (a retry)
+        assert len([p for p in multiprocessing.active_children() if p.pid not in others]) >= 2
+        assert [s.detail() for s in again[:3]] == [score_text(t).detail() for t in texts[:3]]
