@@ -19,6 +19,7 @@ import atexit
 import dataclasses
 import functools
 import multiprocessing as mp
+import multiprocessing.connection
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -136,6 +137,21 @@ def _timed_batch(texts: Sequence[str]) -> tuple[list[LidScore], float]:
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _exit_with_parent(sentinel: int) -> None:
+    mp.connection.wait([sentinel])  # readable once the parent process is gone
+    os._exit(1)
+
+
+def _start_worker() -> None:
+    """A pool worker's initializer: load the models, and end when the parent ends. Unlike
+    multiprocessing.Pool's workers, an executor's keep both ends of their task pipe, so a parent
+    killed with SIGKILL would leave them waiting forever (holding its stdout and stderr open)."""
+    parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), daemon=True).start()
+    models()
+
+
 class LidPool:
     """Scores texts in ``processes`` worker processes (in this process when ``processes`` <= 1).
 
@@ -168,7 +184,7 @@ class LidPool:
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update({k: "1" for k in _THREAD_VARS})
         try:
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"), initializer=models)
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"), initializer=_start_worker)
             for _ in range(self.processes):  # a spawn executor starts a worker per submit: start them all here, in this env
                 self._pool.submit(int)
         finally:
