@@ -89,7 +89,7 @@ class StageSettings:
     lr: dict[str, float] = _f(None, "learning rate per trained group", factory=dict)
     steps: int = _f(0, "optimizer steps of the stage (0: use epochs)")
     epochs: float = _f(0.0, "passes over the filtered training rows (when steps is 0)")
-    warmup_steps: int = _f(0, "linear learning-rate warm-up steps")
+    warmup_steps: int = _f(0, "linear learning-rate warm-up steps, from 0 (transformers' get_scheduler, as mBLIP)")
     schedule: str = _f("cosine", "learning-rate decay after warm-up: cosine, linear or constant")
 
 
