@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import langcodes
+
 SIZE_CATEGORIES = {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "1B<n<10B",
                    "10B<n<100B", "100B<n<1T", "n>1T", "n>1B"}
 MULTILINGUALITY = {"monolingual", "multilingual", "translation", "other"}
@@ -68,9 +70,12 @@ def _check_configs(configs: Any) -> list[str]:
 
 def check_metadata(meta: dict[str, Any]) -> list[str]:
     """Every way ``meta`` (a card's YAML front matter) breaks the Hub's rules; empty when it is fine."""
-    problems = [f"language: {x!r} is not an ISO 639-1/639-3 code" for x in _values(meta, "language") if not _LANGUAGE.match(str(x))]
+    # the regexes fix the form the Hub writes (langcodes also reads deu_Latn); langcodes knows which
+    # language, script and region subtags are registered (xx-Latn has the form and is no language)
+    problems = [f"language: {x!r} is not an ISO 639-1/639-3 code" for x in _values(meta, "language")
+                if not (_LANGUAGE.match(str(x)) and langcodes.tag_is_valid(str(x)))]
     problems += [f"language_details: {x!r} is not a BCP-47 tag (e.g. de-Latn)" for x in _values(meta, "language_details")
-                 if not _BCP47.match(str(x))]
+                 if not (_BCP47.match(str(x)) and langcodes.tag_is_valid(str(x)))]
     for key, allowed in (("size_categories", SIZE_CATEGORIES), ("multilinguality", MULTILINGUALITY),
                          ("annotations_creators", CREATORS), ("language_creators", CREATORS),
                          ("task_categories", TASK_CATEGORIES), ("license", LICENSES)):

@@ -1,22 +1,30 @@
 """Scores of generated outputs: chrF and CIDEr-D for captions, exact match for short answers.
 
-Pure Python, no downloads, written to match the usual definitions closely:
+Used by the trainer's evaluation on the mix (:mod:`polymix.training.evaluate`) and by the toy
+translation model's report; no downloads, no Java.
 
-- ``chrf``: sacrebleu's chrF (character n-grams up to 6 with whitespace removed, beta 2),
-  corpus statistics, the best-scoring reference chosen per sentence; 0-100. Language-agnostic,
+- ``chrf``: sacrebleu's ``CHRF`` (character n-grams up to 6 with whitespace removed, beta 2,
+  corpus statistics, the best-scoring reference chosen per sentence); 0-100. Language-agnostic,
   so it is the caption score to compare across languages.
-- ``cider``: CIDEr-D as in pycocoevalcap (word 1-4-grams, tf-idf from the references of the
-  evaluated set, clipped, Gaussian length penalty sigma 6, x10); words are lower-cased and
-  split on whitespace after removing punctuation, which suits space-delimited languages.
+- ``cider``: CIDEr-D computed as pycocoevalcap's ``CiderScorer`` computes it (word 1-4-grams,
+  tf-idf from the references of the evaluated set, clipped, Gaussian length penalty sigma 6,
+  x10), operation for operation, so the value is the same to the last digit (the tests call
+  pycocoevalcap directly). Kept here rather than imported: pycocoevalcap is a 100 MB wheel
+  (the CoreNLP, METEOR and SPICE jars) that lives in the ``[eval]`` extra, and the trainer's
+  default evaluation must run on the base install. Words are lower-cased and split on
+  whitespace after removing punctuation, instead of its PTB tokenizer (a Java program), which
+  suits space-delimited languages. ``polymix eval`` (XM3600, the number papers report) uses
+  pycocoevalcap with the PTB tokenizer itself: :mod:`polymix.training.benchmarks.scores`.
 - ``exact_match``: the normalised prediction equals one of the references (VQA accuracy as in
   mBLIP's xGQA/MaXM numbers); 0-100.
 """
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections import Counter
+
+import numpy as np
 
 _ARTICLES = {"a", "an", "the"}
 
@@ -38,42 +46,19 @@ def exact_match(predictions: list[str], references: list[list[str]]) -> float:
     return 100.0 * hits / len(predictions)
 
 
-def _char_ngrams(text: str, n: int) -> Counter:
-    text = "".join(text.split())
-    return Counter(text[i : i + n] for i in range(len(text) - n + 1))
-
-
-def _chrf_stats(hyp: list[Counter], ref: str) -> list[tuple[int, int, int]]:
-    """Per n: (matches, hypothesis n-grams, reference n-grams); ``hyp``: the hypothesis' n-grams per n."""
-    out = []
-    for n, h in enumerate(hyp, start=1):
-        r = _char_ngrams(ref, n)
-        out.append((sum((h & r).values()), sum(h.values()), sum(r.values())))
-    return out
-
-
-def _chrf_from(stats, beta: float) -> float:
-    precs, recs = [], []
-    for match, hyp, ref in stats:
-        if hyp > 0 and ref > 0:
-            precs.append(match / hyp)
-            recs.append(match / ref)
-    if not precs:
-        return 0.0
-    p, r = sum(precs) / len(precs), sum(recs) / len(recs)
-    return 0.0 if p + r == 0 else 100.0 * (1 + beta**2) * p * r / (beta**2 * p + r)
-
-
 def chrf(predictions: list[str], references: list[list[str]], order: int = 6, beta: float = 2.0) -> float:
-    totals = [[0, 0, 0] for _ in range(order)]
-    for pred, refs in zip(predictions, references):
-        hyp = [_char_ngrams(pred, n) for n in range(1, order + 1)]  # once, whatever the number of references
-        candidates = [_chrf_stats(hyp, ref) for ref in refs or [""]]
-        best = max(candidates, key=lambda s: _chrf_from(s, beta))
-        for total, stat in zip(totals, best):
-            for k in range(3):
-                total[k] += stat[k]
-    return _chrf_from(totals, beta)
+    """Corpus chrF (0-100): ``sacrebleu.CHRF(char_order=order, word_order=0, beta=beta)``; each
+    prediction may have its own number of references (none counts as one empty reference)."""
+    from sacrebleu.metrics import CHRF
+
+    if not predictions:
+        return 0.0
+    refs = [list(r) or [""] for r in references]
+    width = max(len(r) for r in refs)
+    # sacrebleu takes reference *streams* (the k-th reference of every sentence); None pads
+    # the sentences that have fewer, which it drops before scoring.
+    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
+    return float(CHRF(char_order=order, word_order=0, beta=beta).corpus_score(list(predictions), streams).score)
 
 
 def _words(text: str) -> list[str]:
@@ -85,36 +70,39 @@ def _ngram_counts(words: list[str], n_max: int) -> Counter:
 
 
 def cider(predictions: list[str], references: list[list[str]], n_max: int = 4, sigma: float = 6.0) -> float:
-    """Corpus CIDEr-D: pycocoevalcap's value (mean over items) x 100, the scale papers report."""
+    """Corpus CIDEr-D: pycocoevalcap's ``Cider().compute_score`` (mean over items) x 100, the
+    scale papers report. Items without references score 0 (pycocoevalcap refuses them)."""
     if not predictions:
         return 0.0
     refs_counts = [[_ngram_counts(_words(r), n_max) for r in refs] for refs in references]
-    df: Counter = Counter()
-    for counts in refs_counts:
-        df.update(set().union(*[set(c) for c in counts]) if counts else set())
-    log_n = math.log(float(len(predictions)))
+    df: Counter = Counter(g for counts in refs_counts for g in set().union(*counts))
+    log_n = np.log(float(len(predictions)))
+    penalty = 2 * sigma**2
 
-    def vector(counts: Counter):
-        vec = [dict() for _ in range(n_max)]
-        norms = [0.0] * n_max
+    def vector(counts: Counter) -> tuple[list[dict], list[float], int]:
+        vec: list[dict] = [{} for _ in range(n_max)]
+        norm = [0.0] * n_max
+        length = 0
         for gram, tf in counts.items():
             n = len(gram) - 1
-            vec[n][gram] = tf * (log_n - math.log(max(1.0, df[gram])))
-            norms[n] += vec[n][gram] ** 2
-        return vec, [math.sqrt(x) for x in norms]
+            vec[n][gram] = float(tf) * (log_n - np.log(max(1.0, df[gram])))
+            norm[n] += pow(vec[n][gram], 2)
+            length += tf if n == 1 else 0  # pycocoevalcap's length is the number of bigrams
+        return vec, [np.sqrt(x) for x in norm], length
 
     scores = []
     for pred, counts in zip(predictions, refs_counts):
-        hyp_words = _words(pred)
-        vh, nh = vector(_ngram_counts(hyp_words, n_max))
-        per_ref = []
+        vh, nh, lh = vector(_ngram_counts(_words(pred), n_max))
+        total = np.zeros(n_max)
         for rc in counts:
-            vr, nr = vector(rc)
-            delta = len(hyp_words) - sum(c for g, c in rc.items() if len(g) == 1)
-            sims = []
+            vr, nr, lr = vector(rc)
+            val = np.zeros(n_max)
             for n in range(n_max):
-                val = sum(min(v, vr[n].get(g, 0.0)) * vr[n].get(g, 0.0) for g, v in vh[n].items())
-                sims.append(val / (nh[n] * nr[n]) * math.exp(-(delta**2) / (2 * sigma**2)) if nh[n] and nr[n] else 0.0)
-            per_ref.append(sum(sims) / n_max)
-        scores.append(10.0 * sum(per_ref) / len(per_ref) if per_ref else 0.0)
-    return 100.0 * sum(scores) / len(scores)
+                for gram, v in vh[n].items():
+                    val[n] += min(v, vr[n].get(gram, 0.0)) * vr[n].get(gram, 0.0)
+                if nh[n] != 0 and nr[n] != 0:
+                    val[n] /= nh[n] * nr[n]
+                val[n] *= np.e ** (-(float(lh - lr) ** 2) / penalty)
+            total += val
+        scores.append(np.mean(total) / len(counts) * 10.0 if counts else 0.0)
+    return 100.0 * float(np.mean(np.array(scores)))

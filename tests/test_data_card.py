@@ -84,6 +84,8 @@ def test_configs_expose_the_real_splits_to_datasets(tmp_path):
 
 @pytest.mark.parametrize("key, value, problem", [
     ("language_details", ["deu_Latn"], "BCP-47"),
+    ("language_details", ["xx-Latn"], "BCP-47"),   # the right form, but no registered language
+    ("language", ["qq"], "ISO 639"),
     ("license_link", None, "license_link"),
     ("license_name", "Mixed: per-source licenses", "slug"),
     ("source_datasets", ["shapes"], "original"),

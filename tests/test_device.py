@@ -182,7 +182,7 @@ def test_closing_the_pool_joins_its_workers_and_drops_the_model_here():
     del model
     pool.close()
     gc.collect()
-    assert not any(t.is_alive() for t in pool._threads)
+    assert not any(t.is_alive() for t in pool._executor._threads)
     assert alive() is None  # freed in this thread, not by a worker at shutdown
 
 

@@ -63,3 +63,21 @@ def test_mc4_distribution_sums_to_one_and_keeps_english_share():
     assert dist["eng_Latn"] == pytest.approx(0.438, abs=0.002)
     sub = L.mc4_distribution(["deu_Latn", "fra_Latn"])
     assert sub["deu_Latn"] / sub["fra_Latn"] == pytest.approx(6.088564 / 5.065605)
+
+
+def test_iso_codes_and_scripts_agree_with_langcodes():
+    """The ISO and script columns polymix added to mBLIP's table, checked against langcodes (the IANA
+    registry and CLDR): where they differ, the table keeps mBLIP's and the Hub's usual codes."""
+    import langcodes
+
+    from polymix.data_cards.card import bcp47
+
+    kept = {"tgl_Latn": ("tl", "fil"),   # CLDR folds Tagalog into Filipino; mC4 and the Hub write tl
+            "pbt_Arab": ("ps", "pbt"),   # Southern Pashto: the table uses the macrolanguage's 639-1 code
+            "ckb_Arab": ("ku", "ckb")}   # Central Kurdish: likewise (ku)
+    for lang in L.languages():
+        tag = langcodes.Language.get(lang.nllb.replace("_", "-"))
+        assert tag.script == lang.script and tag.to_alpha3() == langcodes.Language.get(lang.iso639_3).to_alpha3()
+        ours, theirs = lang.iso639_1 or lang.iso639_3, tag.prefer_macrolanguage().language
+        assert (ours, theirs) == kept.get(lang.nllb, (ours, ours)), lang.nllb
+        assert langcodes.tag_is_valid(bcp47(lang.nllb)), bcp47(lang.nllb)

@@ -171,3 +171,71 @@ def test_pool_gives_the_same_scores_as_one_process():
     with LidPool(2, batch_size=2) as pool:
         pooled = pool.score(texts)
     assert [s.detail() for s in pooled] == [score_text(t).detail() for t in texts]
+
+
+def test_a_dead_pool_worker_is_an_error_not_a_hang():
+    """A worker killed (say by the OOM killer) fails the call with a clear message, and the next call
+    gets a fresh pool. multiprocessing.Pool, used before, waits forever for a batch whose worker died
+    (cpython issue 66587)."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    texts = [f"{CAPTION_DE} {i}" for i in range(4 * 64)]
+    outcome: dict = {}
+    others = {p.pid for p in multiprocessing.active_children()}  # pools of earlier tests live on
+    with LidPool(2, batch_size=64) as pool:
+        workers = [p for p in multiprocessing.active_children() if p.pid not in others]
+        assert len(workers) == 2
+        os.kill(workers[0].pid, signal.SIGKILL)  # while it loads the models: its batches never come back
+
+        def run():
+            try:
+                outcome["scores"] = pool.score(texts)
+            except RuntimeError as err:
+                outcome["error"] = err
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "scoring hangs after a worker died"
+        assert "language-ID worker process died" in str(outcome.get("error")) and "rerun" in str(outcome["error"])
+        again = pool.score(texts)  # 256 distinct texts: scored by the fresh pool (a retry)
+        assert len([p for p in multiprocessing.active_children() if p.pid not in others]) >= 2
+        assert [s.detail() for s in again[:3]] == [score_text(t).detail() for t in texts[:3]]
+
+
+def test_pool_workers_end_when_their_parent_is_killed(tmp_path):
+    """A build killed with SIGKILL (the fault suite does it) must not leave scoring workers behind:
+    they would hold its stdout open, and whoever waits for its output would wait forever."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = ("import multiprocessing, os, signal\n"
+              "from polymix.translate.lid.scoring import LidPool\n"
+              "pool = LidPool(2).__enter__()\n"
+              "print(*[p.pid for p in multiprocessing.active_children() if 'Resource' not in type(p).__name__], flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    out = tmp_path / "pids.txt"
+    with open(out, "w") as fh:  # a file, not a pipe: waiting for the pipe to close would hang on the bug itself
+        proc = subprocess.run([sys.executable, "-c", script], stdout=fh, stderr=subprocess.STDOUT, timeout=120)
+    pids = [int(x) for x in out.read_text().split() if x.isdigit()]
+    assert proc.returncode == -9 and len(pids) == 2, out.read_text()[-2000:]
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z" if os.path.exists(f"/proc/{pid}/stat") else True
+
+    deadline = time.time() + 60
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if alive(p)]
+    for pid in left:  # do not leave them behind when the test fails
+        os.kill(pid, 9)
+    assert not left, "pool workers outlived their killed parent"

@@ -1,4 +1,4 @@
-"""Caption and VQA scores: chrF, CIDEr-D and exact match on hand-checked cases."""
+"""Caption and VQA scores: chrF (sacrebleu), CIDEr-D (equal to pycocoevalcap) and exact match on hand-checked cases."""
 
 from __future__ import annotations
 
@@ -22,6 +22,40 @@ def test_chrf_bounds_and_order():
     assert 0 < far < close < 100
     assert chrf(["x"], [["totally different", "x"]]) == pytest.approx(100.0)  # best reference wins
     assert chrf(["ein roter Kreis"], [["ein roter Kreis"]]) == pytest.approx(100.0)
+
+
+def test_chrf_is_sacrebleus_with_a_varying_number_of_references():
+    import sacrebleu
+
+    hyps = ["a red circle on a white background", "zwei", "the", "ein", "Un cercle rouge."]
+    refs = [["a red circle on white", "a red disc"], ["zwei"], ["a"], ["ein", "eins", "1"], ["un cercle rouge"]]
+    # sacrebleu wants every sentence to have the same number of references: repeat the first one,
+    # which cannot change the best reference chosen per sentence
+    streams = [[r[k] if k < len(r) else r[0] for r in refs] for k in range(3)]
+    assert chrf(hyps, refs) == pytest.approx(sacrebleu.corpus_chrf(hyps, streams).score, abs=1e-9)
+    # the case the hand-written chrF got wrong (78.57): a 1-letter reference has no 2-grams, and
+    # sacrebleu does not count the hypothesis' 2-grams against it
+    assert chrf(["the", "ein"], [["a"], ["ein"]]) == pytest.approx(89.86928104575163)
+    assert chrf(["a b"], [[]]) == 0.0 and chrf([], []) == 0.0
+
+
+def test_cider_equals_pycocoevalcap_called_directly():
+    """Same words in, the same number out, to the last digit (pycocoevalcap is in the [test] extra)."""
+    import random
+
+    from pycocoevalcap.cider.cider import Cider
+
+    from polymix.metrics import _words
+
+    vocab = "a red blue green circle square triangle on the white black background two ein roter Kreis".split()
+    rng = random.Random(0)
+    for _ in range(20):
+        sentence = lambda: " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 9)))  # noqa: E731
+        preds = [sentence() for _ in range(rng.randint(1, 12))]
+        refs = [[sentence() for _ in range(rng.randint(1, 4))] for _ in preds]
+        gts = {str(i): [" ".join(_words(r)) for r in rs] for i, rs in enumerate(refs)}
+        res = {str(i): [" ".join(_words(p))] for i, p in enumerate(preds)}
+        assert cider(preds, refs) == 100 * float(Cider().compute_score(gts, res)[0])
 
 
 def test_cider_prefers_the_right_caption():

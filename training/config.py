@@ -89,7 +89,7 @@ class StageSettings:
     lr: dict[str, float] = _f(None, "learning rate per trained group", factory=dict)
     steps: int = _f(0, "optimizer steps of the stage (0: use epochs)")
     epochs: float = _f(0.0, "passes over the filtered training rows (when steps is 0)")
-    warmup_steps: int = _f(0, "linear learning-rate warm-up steps")
+    warmup_steps: int = _f(0, "linear learning-rate warm-up steps, from 0 (transformers' get_scheduler, as mBLIP)")
     schedule: str = _f("cosine", "learning-rate decay after warm-up: cosine, linear or constant")
 
 
@@ -114,6 +114,9 @@ class TrainSettings:
     save_every: int = _f(1000, "optimizer steps between checkpoints (0: only at the end)")
     keep_checkpoints: int = _f(3, "how many step checkpoints to keep (0: all)")
     eval_every: int = _f(0, "optimizer steps between evaluations (0: only at the end; -1: never)")
+    report_to: list[str] = _f(None, "experiment trackers that get the metrics too, by accelerate's names (tensorboard, wandb, "
+                                    "mlflow, comet_ml, aim, clearml, dvclive, swanlab, trackio; all: every one installed); "
+                                    "OUT/metrics.jsonl is written either way", factory=list)
 
 
 @dataclass
@@ -196,6 +199,10 @@ def validate(config: RunConfig, problems: list[str]) -> None:
             problems.append(f"{where}: give exactly one of steps (> 0) or epochs (> 0)")
         if stage.schedule not in SCHEDULES:
             problems.append(f"{where}.schedule {stage.schedule!r}: use one of {SCHEDULES}")
+    if t.report_to:
+        from polymix.training.metrics_log import tracker_problems
+
+        problems.extend(tracker_problems(t.report_to))
     if t.memory_budget is not None:
         from polymix.training.plan import parse_size
 

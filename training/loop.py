@@ -67,6 +67,7 @@ class Trainer:
             self.config, self.plan = planner.for_run(config, self.accelerator, self.out, self.resume_from, self.log.info)
         if self.resume_from is not None:
             self._check_resume(self.resume_from, saved)  # against the planned settings a resumed run keeps
+        self.log.track(self.config.train.report_to, self.config.name, self.config.to_dict())
         t = self.config.train
         from accelerate.utils import set_seed
 

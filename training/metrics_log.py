@@ -1,5 +1,9 @@
-"""Where a run's numbers go: ``OUT/metrics.jsonl`` (one JSON object a line), TensorBoard when
-installed (``OUT/tensorboard``), and short messages through the progress bar's ``write``.
+"""Where a run's numbers go: ``OUT/metrics.jsonl`` (one JSON object a line), the experiment
+trackers named in ``train.report_to`` (accelerate's tracker classes: TensorBoard under
+``OUT/trackers/<run name>``, W&B, MLflow, ...), and short messages through the progress bar's ``write``.
+
+The JSONL file stays the record that resume and the demo report read: a resumed run cuts it
+back to its checkpoint's step, which a tracker cannot do (it shows the repeated steps twice).
 
 Only the main process writes; the others get a disabled log. Unreadable images are counted by
 the loop and the first few paths are noted in ``OUT/bad_images.txt``.
@@ -20,15 +24,32 @@ from polymix import faults
 MAX_BAD_PATHS = 100
 
 
-def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
+def _flatten(row: dict[str, Any], prefix: str = "", scalars_only: bool = True) -> dict[str, Any]:
+    """``{"eval": {"deu_Latn/caption": {"chrf": 61.0}}}`` -> ``{"eval/deu_Latn/caption/chrf": 61.0}``;
+    numbers only (as floats) unless ``scalars_only`` is false."""
+    out: dict[str, Any] = {}
     for key, value in row.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value is not None:
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{name}/", scalars_only))
+        elif not scalars_only:
+            out[name] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = float(value)
     return out
+
+
+def tracker_problems(names: list[str]) -> list[str]:
+    """What is wrong with ``train.report_to``: names accelerate does not know, trackers not installed."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+
+    known = sorted(LOGGER_TYPE_TO_CLASS)
+    installed = {str(t) for t in get_available_trackers()}
+    unknown = [n for n in names if n != "all" and n not in known]
+    if unknown:
+        return [f"train.report_to {unknown}: use accelerate's tracker names {known} or all"]
+    return [f"train.report_to: {n} is not installed here (pip install {n.replace('_', '-')})"
+            for n in names if n != "all" and n not in installed]
 
 
 class MetricsLog:
@@ -40,19 +61,29 @@ class MetricsLog:
         self.enabled = enabled
         self.started = time.time()
         self._bad = 0
-        self._tb = None
+        self._trackers: list = []
         if not enabled:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and (self.out / "metrics.jsonl").exists():
             self._truncate(resume_step)
         self._file = open(self.out / "metrics.jsonl", "a", encoding="utf-8")
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
 
-            self._tb = SummaryWriter(str(self.out / "tensorboard"))
-        except ImportError:
-            self._tb = None
+    def track(self, names: list[str], run_name: str, config: dict[str, Any]) -> None:
+        """Start accelerate's trackers ``names`` (checked by :func:`tracker_problems`) with the run's settings."""
+        if not self.enabled or not names:
+            return
+        from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+
+        wanted = [str(t) for t in get_available_trackers()] if "all" in names else list(dict.fromkeys(names))
+        for name in wanted:
+            cls = LOGGER_TYPE_TO_CLASS[name]
+            tracker = cls(run_name, str(self.out / "trackers")) if cls.requires_logging_directory else cls(run_name)
+            tracker.start()
+            # trackers take flat scalars and strings as hyperparameters (TensorBoard refuses None and lists)
+            tracker.store_init_configuration({k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+                                              for k, v in _flatten(config, scalars_only=False).items()})
+            self._trackers.append(tracker)
 
     def _truncate(self, step: int) -> None:
         from polymix.shards import atomic_write_bytes
@@ -79,10 +110,10 @@ class MetricsLog:
         self._file.write(json.dumps(clean, ensure_ascii=False) + "\n")
         self._file.flush()
         faults.point()
-        if self._tb is not None:
-            for key, value in _flatten(row).items():
-                if key not in ("step", "time") and math.isfinite(value):
-                    self._tb.add_scalar(key, value, int(row.get("step", 0)))
+        if self._trackers:
+            values = {k: v for k, v in _flatten(row).items() if k not in ("step", "time") and math.isfinite(v)}
+            for tracker in self._trackers:
+                tracker.log(values, step=int(row.get("step", 0)))
 
     def bad_paths(self, paths: list[str]) -> None:
         if not self.enabled or not paths or self._bad >= MAX_BAD_PATHS:
@@ -95,8 +126,9 @@ class MetricsLog:
     def close(self) -> None:
         if self.enabled:
             self._file.close()
-            if self._tb is not None:
-                self._tb.close()
+            for tracker in self._trackers:
+                tracker.finish()
+            self._trackers = []
 
 
 def read(out: str | Path) -> list[dict[str, Any]]:

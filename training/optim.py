@@ -2,7 +2,10 @@
 
 AdamW with one learning rate per trained group (mBLIP: 1e-5 for the Q-Former, query tokens and
 projection, 2e-4 for LoRA), weight decay on matrices only (not on biases, norms, query tokens),
-and a schedule of linear warm-up then cosine/linear decay to zero, or constant.
+and a schedule of linear warm-up then cosine/linear decay to zero, or constant: transformers'
+``get_scheduler``, the schedule mBLIP trained with (``get_cosine_schedule_with_warmup``, 1000
+warm-up steps). Its warm-up starts from 0 (the first optimizer step of a stage with warm-up
+moves nothing) and it is a ``LambdaLR``, whose state (the step) the checkpoint saves and resumes.
 """
 
 from __future__ import annotations
@@ -50,18 +53,11 @@ def make_optimizer(model, stage: StageSettings, weight_decay: float) -> torch.op
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, stage: StageSettings, total_steps: int):
-    """Linear warm-up over ``stage.warmup_steps``, then ``stage.schedule`` down to 0 at ``total_steps``."""
-    warmup = min(stage.warmup_steps, total_steps)
+    """Linear warm-up from 0 over ``stage.warmup_steps``, then ``stage.schedule`` down to 0 at ``total_steps``."""
+    from transformers import get_scheduler
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        if stage.schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return 0.5 * (1.0 + math.cos(math.pi * progress)) if stage.schedule == "cosine" else 1.0 - progress
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    name = {"constant": "constant_with_warmup"}.get(stage.schedule, stage.schedule)
+    return get_scheduler(name, optimizer, num_warmup_steps=min(stage.warmup_steps, total_steps), num_training_steps=total_steps)
 
 
 def current_lrs(optimizer: torch.optim.Optimizer) -> dict[str, float]:

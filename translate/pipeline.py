@@ -17,9 +17,9 @@ batch (tokenizing), between batches (the replica waited for Python), after the l
 from __future__ import annotations
 
 import dataclasses
-import queue
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
 
@@ -54,57 +54,45 @@ class CallTiming:
 
 
 class DecodePool:
-    """``workers`` threads running ``translate_batch(*args, **kwargs)`` on submitted batches."""
+    """``workers`` threads (a ``ThreadPoolExecutor``) running ``translate_batch(*args, **kwargs)``
+    on submitted batches."""
 
     def __init__(self, translate_batch: Callable[..., Any], workers: int):
         self.workers = workers
         self._translate = translate_batch
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"polymix-decode-{i}", daemon=True) for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="polymix-decode")
 
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            tag, args, kwargs, done = item
-            started = time.perf_counter()
-            try:
-                result, error = self._translate(*args, **kwargs), None
-            except BaseException as err:  # noqa: BLE001 - handed to the caller, who re-raises it
-                result, error = None, err
-            done.put((tag, result, error, started, time.perf_counter()))
+    def _timed(self, args: tuple, kwargs: dict) -> tuple[Any, float, float]:
+        started = time.perf_counter()
+        return self._translate(*args, **kwargs), started, time.perf_counter()
 
     def run(self, jobs: Iterable[tuple[Any, tuple, dict]], depth: int | None = None) -> Iterator[tuple[Any, Any, float, float]]:
         """Decode ``(tag, args, kwargs)`` jobs; yield ``(tag, result, started, ended)`` as batches
         finish, keeping at most ``depth`` (default 2 x workers) of them submitted at once. An
         error in a batch is raised here once the batches already submitted have come back."""
         depth = depth or 2 * self.workers
-        done: queue.SimpleQueue = queue.SimpleQueue()
         jobs = iter(jobs)
-        out, error = 0, None
+        out: dict[Future, Any] = {}
+        error = None
         while True:
-            while error is None and out < depth and (job := next(jobs, None)) is not None:
+            while error is None and len(out) < depth and (job := next(jobs, None)) is not None:
                 tag, args, kwargs = job
-                self._queue.put((tag, args, kwargs, done))
-                out += 1
-            if out == 0:
+                out[self._executor.submit(self._timed, args, kwargs)] = tag
+            if not out:
                 break
-            tag, result, err, started, ended = done.get()
-            out -= 1
-            if err is not None:
-                error = error or err
-            elif error is None:
-                yield tag, result, started, ended
+            done, _ = wait(out, return_when=FIRST_COMPLETED)
+            for future in done:
+                tag = out.pop(future)
+                if future.exception() is not None:
+                    error = error or future.exception()
+                elif error is None:
+                    yield (tag, *future.result())
         if error is not None:
             raise error
 
     def close(self) -> None:
         """Stop the workers (they finish the batches already queued) and wait for them, then drop
-        the model here: a CTranslate2 model freed by a daemon thread while the interpreter shuts
+        the model here: a CTranslate2 model freed by a worker thread while the interpreter shuts
         down aborts the process ("terminate called without an active exception")."""
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=60)
+        self._executor.shutdown(wait=not threading.current_thread().name.startswith("polymix-decode"))
         self._translate = None

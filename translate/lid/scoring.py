@@ -19,7 +19,10 @@ import atexit
 import dataclasses
 import functools
 import multiprocessing as mp
+import multiprocessing.connection
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 import threading
 import time
 import unicodedata
@@ -137,6 +140,21 @@ def _timed_batch(texts: Sequence[str]) -> tuple[list[LidScore], float]:
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _exit_with_parent(sentinel: int) -> None:
+    mp.connection.wait([sentinel])  # readable once the parent process is gone
+    os._exit(1)
+
+
+def _start_worker() -> None:
+    """A pool worker's initializer: load the models, and end when the parent ends. Unlike
+    multiprocessing.Pool's workers, an executor's keep both ends of their task pipe, so a parent
+    killed with SIGKILL would leave them waiting forever (holding its stdout and stderr open)."""
+    parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), daemon=True).start()
+    models()
+
+
 class LidPool:
     """Scores texts in ``processes`` worker processes (in this process when ``processes`` <= 1).
 
@@ -157,23 +175,31 @@ class LidPool:
 
     def __enter__(self) -> "LidPool":
         if self.processes > 1:
-            # spawn, not fork: the parent may hold threads (polars, CTranslate2) that fork would copy
-            # mid-lock. One BLAS thread per worker: the workers are the parallelism.
-            saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-            os.environ.update({k: "1" for k in _THREAD_VARS})
-            try:
-                self._pool = mp.get_context("spawn").Pool(self.processes, initializer=models)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
+            self._start()
         return self
+
+    def _start(self) -> None:
+        # concurrent.futures rather than multiprocessing.Pool: when a worker dies (killed, out of
+        # memory) the executor fails the pending batches with BrokenProcessPool, where Pool would
+        # wait forever for a result the dead worker never sends (cpython issue 66587).
+        # spawn, not fork: the parent may hold threads (polars, CTranslate2) that fork would copy
+        # mid-lock. One BLAS thread per worker: the workers are the parallelism.
+        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        os.environ.update({k: "1" for k in _THREAD_VARS})
+        try:
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"), initializer=_start_worker)
+            for _ in range(self.processes):  # a spawn executor starts a worker per submit: start them all here, in this env
+                self._pool.submit(int)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
-            self._pool.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def score(self, texts: Iterable[str]) -> list[LidScore]:
@@ -184,7 +210,14 @@ class LidPool:
             parts = [_timed_batch(distinct)]
         else:
             batches = [distinct[i:i + self.batch_size] for i in range(0, len(distinct), self.batch_size)]
-            parts = list(self._pool.imap(_timed_batch, batches))
+            try:
+                parts = list(self._pool.map(_timed_batch, batches))
+            except BrokenProcessPool as err:
+                self.__exit__()
+                self._start()  # a fresh pool for whoever retries (a Prefect task retry, the next chunk)
+                raise RuntimeError(f"a language-ID worker process died ({err}); the chunk was not written: "
+                                   "rerun the command (finished chunks are kept), with fewer --lid-processes "
+                                   "if memory ran out") from err
         done = [s for part, _ in parts for s in part]
         self.texts += len(distinct)
         self.cpu_seconds += sum(cpu for _, cpu in parts)

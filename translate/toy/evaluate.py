@@ -3,7 +3,7 @@
 Everything goes through polymix's own translation path (``resolve`` + ``NllbTranslator`` with
 its default decoding settings), so the figures are those of a real ``polymix translate`` run.
 chrF is sacrebleu's default (character 6-grams, beta 2, whitespace removed, precision and recall
-averaged over the orders, corpus-level), written out here so that sacrebleu is not a dependency.
+averaged over the orders, corpus-level), computed by sacrebleu (:func:`polymix.metrics.chrf`).
 
     python -m polymix.translate.toy.evaluate [MODEL_DIR]     # held-out chrF and LID per language
 """
@@ -21,7 +21,7 @@ LID_TOOLS = ("langid", "py3langid", "cld2")
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str], beta: float = CHRF_BETA) -> float:
-    """Corpus-level chrF (0-100), as ``sacrebleu.corpus_chrf(hyps, [refs], beta=beta)`` computes it:
+    """Corpus-level chrF (0-100): ``sacrebleu.corpus_chrf(hyps, [refs], beta=beta)``, through
     :func:`polymix.metrics.chrf` with one reference per hypothesis."""
     from polymix.metrics import chrf as corpus_chrf
 
