@@ -7,7 +7,7 @@ import pytest
 from polymix.errors import ConfigError
 from polymix.training import metrics_log
 from polymix.training.config import load_config
-from polymix.training.testing import *  # noqa: F401,F403  (fixtures)
+from training_fixtures import *  # noqa: F401,F403  (fixtures)
 
 
 def test_unknown_or_missing_trackers_are_config_errors(monkeypatch):
