@@ -41,7 +41,8 @@ class DuplicateIdError(ValueError):
 
 @dataclasses.dataclass
 class PrepareSettings:
-    """Settings of one ``prepare`` run (they become ``polymix prepare --help``)."""
+    """Settings of one ``prepare`` run (``polymix prepare``'s options in polymix/cli.py are written
+    out by hand and fill these)."""
 
     source: str
     """registry name of the English source (``polymix sources`` lists them)"""

@@ -6,8 +6,8 @@ filled with (``caption``; ``question`` and ``answer``; ``choices``; ``rationale`
 class turns items into :class:`~polymix.schema.Example` rows, one per task the item can
 feed, and turns bad items into counted rejections instead of crashes.
 
-Add a source by subclassing :class:`Source`, declaring an ``Options`` dataclass (its field
-docstrings become ``polymix sources`` help) and decorating the class with :func:`register`.
+Add a source by subclassing :class:`Source`, declaring an ``Options`` dataclass (each field's
+``metadata["help"]`` is what ``polymix sources`` prints for it) and decorating the class with :func:`register`.
 """
 
 from __future__ import annotations
