@@ -53,8 +53,18 @@ def write_rows(path: Path, n: int, seed: int) -> Path:
     rng = random.Random(seed)
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
-            fh.write(json.dumps({"id": f"img{i:07d}", "image": f"{i:07d}.jpg", "caption": tt.caption(rng),
-                                 "question": tt.question(rng), "answer": tt.answer(rng)}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"img{i:07d}",
+                        "image": f"{i:07d}.jpg",
+                        "caption": tt.caption(rng),
+                        "question": tt.question(rng),
+                        "answer": tt.answer(rng),
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -92,18 +102,32 @@ def sent_pairs(out: Path, english: Path) -> list[list[tuple[str, str]]]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="flow_throughput.py", description=__doc__.split("\n\n")[2],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="flow_throughput.py", description=__doc__.split("\n\n")[2], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--shape", choices=list(tt.SHAPES), default=None, help="model shape (default: 1.3B on CUDA, small on CPU)")
-    p.add_argument("--english-rows", type=int, default=None,
-                   help="image rows in the English file, each giving a caption and a VQA example (default: 8000 on CUDA, 150 on CPU)")
-    p.add_argument("--chunk-size", type=int, default=None, help="English examples per chunk (default: half the image rows: the 2 x rows examples make four chunks, two at a time)")
+    p.add_argument(
+        "--english-rows",
+        type=int,
+        default=None,
+        help="image rows in the English file, each giving a caption and a VQA example (default: 8000 on CUDA, 150 on CPU)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="English examples per chunk (default: half the image rows: the 2 x rows examples make four chunks, two at a time)",
+    )
     p.add_argument("--workers", type=int, default=2, help="chunks translated at once (the flow's max_workers)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where the translator runs")
     p.add_argument("--rows", type=float, default=5e6, help="output rows of the mix whose translation time is estimated")
-    p.add_argument("--transformers-sps", type=float, default=None,
-                   help="transformers sentences/s to estimate mBLIP's path with (e.g. translate_throughput.py's "
-                        "transformers_sps=); default: measured here on --hf-sample strings")
+    p.add_argument(
+        "--transformers-sps",
+        type=float,
+        default=None,
+        help="transformers sentences/s to estimate mBLIP's path with (e.g. translate_throughput.py's "
+        "transformers_sps=); default: measured here on --hf-sample strings",
+    )
     p.add_argument("--hf-sample", type=int, default=512, help="strings transformers translates for that measurement (0: skip)")
     p.add_argument("--workdir", type=Path, default=None, help="keep models here and reuse them (default: a temporary folder)")
     p.add_argument("--seed", type=int, default=0, help="seed of the rows and the weights")
@@ -119,8 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     missing = [m for m in ("prefect", "polars", "langid", "py3langid", "pycld2") if importlib.util.find_spec(m) is None]
     if missing:
-        print(f"flow_throughput.py: {', '.join(missing)} not installed here; the build-mix flow needs them "
-              "(install polymix with its dependencies, `make install`)", file=sys.stderr)
+        print(
+            f"flow_throughput.py: {', '.join(missing)} not installed here; the build-mix flow needs them "
+            "(install polymix with its dependencies, `make install`)",
+            file=sys.stderr,
+        )
         return 2
     import ctranslate2
     import transformers
@@ -143,22 +170,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         from polymix.translate import stage
 
         shape = tt.SHAPES[shape_name]
-        hf_dir = tt.build_model(shape_name, shape, workdir / f"hf-{shape_name}-v{shape.vocab or 0}-s{args.seed}-p1000", args.seed, 1000)
-        log(f"[setup] device={device} shape={shape_name} english_rows={english_rows} ({2 * english_rows} examples) "
-            f"chunk_size={chunk_size} workers={args.workers} langs=all (mc4) cores={len(os.sched_getaffinity(0))}")
+        hf_dir = tt.build_model(
+            shape_name, shape, workdir / f"hf-{shape_name}-v{shape.vocab or 0}-s{args.seed}-p1000", args.seed, 1000
+        )
+        log(
+            f"[setup] device={device} shape={shape_name} english_rows={english_rows} ({2 * english_rows} examples) "
+            f"chunk_size={chunk_size} workers={args.workers} langs=all (mc4) cores={len(os.sched_getaffinity(0))}"
+        )
         started = time.perf_counter()
-        warm = flow_params(write_rows(workdir / "warm.jsonl", 20, args.seed + 1), workdir / "warm" / "mix", hf_dir,
-                           workdir / "translations.sqlite", chunk_size, args.workers, device)
+        warm = flow_params(
+            write_rows(workdir / "warm.jsonl", 20, args.seed + 1),
+            workdir / "warm" / "mix",
+            hf_dir,
+            workdir / "translations.sqlite",
+            chunk_size,
+            args.workers,
+            device,
+        )
         build_mix(**warm)
         (service,) = stage._SERVICES.values()  # the flow's translator, loaded by the warm-up run
         service.cache._db.execute("DELETE FROM translations")  # the timed run translates every string again
         t = service.translator
-        log(f"[warm-up] model converted and loaded, Prefect started: {time.perf_counter() - started:.1f} s; "
-            f"translator: {t.choice.describe()}")
+        log(
+            f"[warm-up] model converted and loaded, Prefect started: {time.perf_counter() - started:.1f} s; "
+            f"translator: {t.choice.describe()}"
+        )
 
         rows_file = write_rows(workdir / "rows.jsonl", english_rows, args.seed)
-        params = {**warm, "sources": flow_params(rows_file, workdir, hf_dir, workdir, 0, 0, device)["sources"],
-                  "out": str(workdir / "run" / "mix")}
+        params = {
+            **warm,
+            "sources": flow_params(rows_file, workdir, hf_dir, workdir, 0, 0, device)["sources"],
+            "out": str(workdir / "run" / "mix"),
+        }
         before = dict(t.stats)
         spans = timed_chunks(stage)
         started = time.perf_counter()
@@ -167,12 +210,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         delta = {k: t.stats[k] - before[k] for k in before}
         planned = result["rows"] + result["rejected"]
         chunk_s = max(e for _, e in spans) - min(s for s, _ in spans)
-        log(f"[flow] {planned} output rows ({result['rows']} kept, {result['rejected']} rejected by language ID) in "
+        log(
+            f"[flow] {planned} output rows ({result['rows']} kept, {result['rejected']} rejected by language ID) in "
             f"{flow_s:.1f} s; the model got {delta['sentences']} strings, {delta['tokens_out'] / max(delta['sentences'], 1):.1f} "
-            f"tokens out each; replicas decoding {delta['decode_seconds'] / (t.replicas * flow_s):.0%} of the flow's time")
-        log(f"[flow] phases: {min(s for s, _ in spans) - started:.1f} s before the first chunk (Prefect, prepare, plan), "
+            f"tokens out each; replicas decoding {delta['decode_seconds'] / (t.replicas * flow_s):.0%} of the flow's time"
+        )
+        log(
+            f"[flow] phases: {min(s for s, _ in spans) - started:.1f} s before the first chunk (Prefect, prepare, plan), "
             f"{chunk_s:.1f} s of chunks ({len(spans)}, {args.workers} at a time: translation, language ID, shards), "
-            f"{started + flow_s - max(e for _, e in spans):.1f} s after the last (finish, data card, Prefect)")
+            f"{started + flow_s - max(e for _, e in spans):.1f} s after the last (finish, data card, Prefect)"
+        )
 
         chunks = sent_pairs(workdir / "run" / "mix", workdir / "run" / "mix.english")
         pairs = [p for c in chunks for p in c]
@@ -180,12 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         t.translate([s for s, _ in pairs], [lang for _, lang in pairs])  # one call: the translator at its best
         alone_s = time.perf_counter() - started
-        log(f"[translator] the same {strings} distinct strings in one call: {alone_s:.1f} s (the flow sent the model "
-            f"{delta['sentences']})")
+        log(
+            f"[translator] the same {strings} distinct strings in one call: {alone_s:.1f} s (the flow sent the model "
+            f"{delta['sentences']})"
+        )
 
         flow_rps, alone_rps = planned / flow_s, planned / alone_s
-        hf_sps = args.transformers_sps or measure_transformers(hf_dir, device, [s for s, _ in pairs],
-                                                               round(delta["tokens_out"] / max(delta["sentences"], 1)), args.hf_sample)
+        hf_sps = args.transformers_sps or measure_transformers(
+            hf_dir, device, [s for s, _ in pairs], round(delta["tokens_out"] / max(delta["sentences"], 1)), args.hf_sample
+        )
         translated_share = (planned - english_kept(workdir / "run" / "mix")) / planned
         hours = {"polymix flow": args.rows / flow_rps / 3600, "polymix translator alone": args.rows / alone_rps / 3600}
         if hf_sps:
@@ -195,17 +245,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"{'build-mix flow (all stages, Prefect)':<44}{flow_rps:>10.1f}")
         log(f"{'translator alone, same strings':<44}{alone_rps:>10.1f}")
         log(f"{'chunks alone (translation, LID, shards)':<44}{planned / chunk_s:>10.1f}")
-        log(f"flow / translator: {flow_rps / alone_rps:.0%} end to end, {planned / chunk_s / alone_rps:.0%} over the chunks "
+        log(
+            f"flow / translator: {flow_rps / alone_rps:.0%} end to end, {planned / chunk_s / alone_rps:.0%} over the chunks "
             f"(what the fixed start and end costs tend to at scale); target >= 80%; strings per output row "
-            f"{strings / planned:.3f}, {translated_share:.0%} of the rows translated (the rest stay English)")
-        log(f"estimate for {args.rows:,.0f} output rows on this {device.upper()} ({shape_name} shape; random weights decode to "
-            f"the length bound, so real captions go faster):")
+            f"{strings / planned:.3f}, {translated_share:.0%} of the rows translated (the rest stay English)"
+        )
+        log(
+            f"estimate for {args.rows:,.0f} output rows on this {device.upper()} ({shape_name} shape; random weights decode to "
+            f"the length bound, so real captions go faster):"
+        )
         for label, h in hours.items():
             log(f"  {label:<44}{h:>8.1f} h")
         mblip = hours.get("mBLIP's path (transformers, 2 strings/row)", float("nan"))
-        log(f"flow_rows_s={flow_rps:.1f} translator_rows_s={alone_rps:.1f} ratio={flow_rps / alone_rps:.3f} "
+        log(
+            f"flow_rows_s={flow_rps:.1f} translator_rows_s={alone_rps:.1f} ratio={flow_rps / alone_rps:.3f} "
             f"chunks_ratio={planned / chunk_s / alone_rps:.3f} "
-            f"polymix_hours={hours['polymix flow']:.2f} mblip_hours={mblip:.2f}")
+            f"polymix_hours={hours['polymix flow']:.2f} mblip_hours={mblip:.2f}"
+        )
         return 0
     finally:
         if temp is not None:
@@ -245,7 +301,10 @@ def measure_transformers(hf_dir: Path, device: str, texts: list[str], tokens: in
     picked = random.Random(0).sample(texts, min(sample, len(texts)))
     tt.run_transformers(model, tok, picked[:32], tt.TARGET_LANG, tokens, device)  # warm-up
     seconds, _, _ = tt.run_transformers(model, tok, picked, tt.TARGET_LANG, tokens, device)
-    log(f"[transformers] {len(picked)} of the strings, {tokens} tokens each, batch {tt.MBLIP_BATCH}: {len(picked) / seconds:.1f} sentences/s")
+    log(
+        f"[transformers] {len(picked)} of the strings, {tokens} tokens each, batch {tt.MBLIP_BATCH}"
+        f": {len(picked) / seconds:.1f} sentences/s"
+    )
     return len(picked) / seconds
 
 

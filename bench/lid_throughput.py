@@ -83,27 +83,36 @@ def main() -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     decide(scores)
     decide_s, decide_cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    print(f"{len(texts)} captions, mean {sum(map(len, texts)) / len(texts):.0f} characters, {os.cpu_count()} cores, "
-          f"load average {load:.1f} at the start")
+    print(
+        f"{len(texts)} captions, mean {sum(map(len, texts)) / len(texts):.0f} characters, {os.cpu_count()} cores, "
+        f"load average {load:.1f} at the start"
+    )
     print(f"all {len(DETECTORS)} detectors and the decision:")
-    print(f"{'setting':<16} {'scores/s':>9} {'decided/s':>10} {'vs single':>10} {'per CPU-s':>10} {'decided/CPU-s':>14} {'on idle cores':>14}")
+    print(
+        f"{'setting':<16} {'scores/s':>9} {'decided/s':>10} {'vs single':>10}"
+        f" {'per CPU-s':>10} {'decided/CPU-s':>14} {'on idle cores':>14}"
+    )
     per_cpu = one.texts / one.cpu_seconds
 
     def line(name: str, rate: float, cpu_rate: float, n: int) -> None:
         total = len(texts) / (len(texts) / rate + decide_s)
         decided_cpu = len(texts) / (len(texts) / cpu_rate + decide_cpu)  # scores and decisions, per core
-        print(f"{name:<16} {rate:>9,.0f} {total:>10,.0f} {rate / single:>9.2f}x {cpu_rate:>10,.0f} {decided_cpu:>14,.0f} "
-              f"{cpu_rate * n:>14,.0f}")
+        print(
+            f"{name:<16} {rate:>9,.0f} {total:>10,.0f} {rate / single:>9.2f}x {cpu_rate:>10,.0f} {decided_cpu:>14,.0f} "
+            f"{cpu_rate * n:>14,.0f}"
+        )
 
     line("single process", single, per_cpu, 1)
     for n in sizes:
         with LidPool(n, batch_size=args.batch_size) as pool:
-            pool.score([f"warm-up {i} " + t for i, t in enumerate(texts[:4 * args.batch_size * n])])
+            pool.score([f"warm-up {i} " + t for i, t in enumerate(texts[: 4 * args.batch_size * n])])
             pool.texts, pool.cpu_seconds = 0, 0.0
             rate, _ = timed(pool.score, texts)
             line(f"pool of {n}", rate, pool.texts / pool.cpu_seconds, n)
-    print("scores/s and decided/s: wall clock here; 'on idle cores': CPU-time rate x processes, what the pool "
-          "reaches when its cores are free (this machine's other jobs share them)")
+    print(
+        "scores/s and decided/s: wall clock here; 'on idle cores': CPU-time rate x processes, what the pool "
+        "reaches when its cores are free (this machine's other jobs share them)"
+    )
 
 
 if __name__ == "__main__":

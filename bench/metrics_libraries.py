@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
             times[label] = time.perf_counter() - started
         equal = sum(a == b for a, b in zip(values["polymix"], values[lib]))
         diff = max(abs(a - b) for a, b in zip(values["polymix"], values[lib]))
-        line = (f"{name:8} polymix == {lib} in {equal}/{len(data)} corpora (max |diff| {diff:.3g}); "
-                f"{times['polymix']:.2f} s polymix, {times[lib]:.2f} s {lib}")
+        line = (
+            f"{name:8} polymix == {lib} in {equal}/{len(data)} corpora (max |diff| {diff:.3g}); "
+            f"{times['polymix']:.2f} s polymix, {times[lib]:.2f} s {lib}"
+        )
         if old is not None:
             before = [getattr(old, ours.__name__)(p, r) for p, r in data]
             line += f"; {args.old}: max |diff| {max(abs(a - b) for a, b in zip(before, values['polymix'])):.3g}"

@@ -30,23 +30,31 @@ def ct2_alone(translator, texts: Sequence[str], lang: str) -> Run:
     batches = translator._batches(lengths, translator.replicas)
     d = translator.decode
     inner = translator.translator  # the fixed-length wrapper around the loaded ctranslate2.Translator
-    options = dict(beam_size=d.beam_size, sampling_topk=d.sampling_topk, no_repeat_ngram_size=d.no_repeat_ngram_size,
-                   repetition_penalty=d.repetition_penalty, return_scores=False)
+    options = dict(
+        beam_size=d.beam_size,
+        sampling_topk=d.sampling_topk,
+        no_repeat_ngram_size=d.no_repeat_ngram_size,
+        repetition_penalty=d.repetition_penalty,
+        return_scores=False,
+    )
     sources = [[tokens[i] for i in batch] for batch in batches]
     prefixes = [[[lang]] * len(batch) for batch in batches]
 
     def run() -> tuple[float, None, int]:
         started = time.perf_counter()
-        pending = [inner.translate_batch(src, target_prefix=prefix, max_decoding_length=0, asynchronous=True, **options)
-                   for src, prefix in zip(sources, prefixes)]
+        pending = [
+            inner.translate_batch(src, target_prefix=prefix, max_decoding_length=0, asynchronous=True, **options)
+            for src, prefix in zip(sources, prefixes)
+        ]
         decoded = sum(len(r.result().hypotheses[0]) - 1 for results in pending for r in results)
         return time.perf_counter() - started, None, decoded
 
     return run
 
 
-def timed_rounds(paths: list[tuple[str, Run]], n: int, T: int, repeat: int,
-                 optional: Sequence[str] = ()) -> tuple[dict[str, float], list[dict[str, float]]]:
+def timed_rounds(
+    paths: list[tuple[str, Run]], n: int, T: int, repeat: int, optional: Sequence[str] = ()
+) -> tuple[dict[str, float], list[dict[str, float]]]:
     """Every path once per round, ``repeat`` rounds; (fastest seconds per path, seconds per round).
     A path in ``optional`` that fails (e.g. more replicas than the GPU's memory holds) is reported
     and left out of the later rounds; any other failure is raised."""
@@ -71,8 +79,10 @@ def timed_rounds(paths: list[tuple[str, Run]], n: int, T: int, repeat: int,
                 continue
             if tokens != n * T:
                 raise AssertionError(f"{label} decoded {tokens} tokens, expected {n} x {T}")
-            log(f"[{label}] {seconds:.2f} s, {n / seconds:.1f} sentences/s (load average {load:.1f} -> "
-                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+            log(
+                f"[{label}] {seconds:.2f} s, {n / seconds:.1f} sentences/s (load average {load:.1f} -> "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+            )
             best[label] = min(best.get(label, math.inf), seconds)
             rounds[-1][label] = seconds
     return best, rounds
@@ -93,6 +103,8 @@ def idle_line(translator) -> str:
     if t is None or t.wall <= 0:
         return "[pipeline] no call timed"
     total = t.workers * t.wall
-    return (f"[pipeline] last call: {t.workers} replica(s) x {t.wall:.2f} s, decoding {t.decoding / total:.1%}, idle "
-            f"{t.idle_share:.1%}: before the first batch (tokenizing, batching) {t.lead / total:.1%}, between batches "
-            f"{t.gaps / total:.1%}, after the last (detokenizing) {t.tail / total:.1%}")
+    return (
+        f"[pipeline] last call: {t.workers} replica(s) x {t.wall:.2f} s, decoding {t.decoding / total:.1%}, idle "
+        f"{t.idle_share:.1%}: before the first batch (tokenizing, batching) {t.lead / total:.1%}, between batches "
+        f"{t.gaps / total:.1%}, after the last (detokenizing) {t.tail / total:.1%}"
+    )

@@ -32,20 +32,37 @@ from pathlib import Path
 def random_mblip(cache: Path) -> tuple[Path, Path]:
     """(BLIP-2 folder with ViT-g + Q-Former, mT0-XL-shaped folder), random weights, bf16."""
     import torch
-    from transformers import Blip2Config, Blip2ForConditionalGeneration, BlipImageProcessorPil, MT5Config, MT5ForConditionalGeneration
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        BlipImageProcessorPil,
+        MT5Config,
+        MT5ForConditionalGeneration,
+    )
 
     from polymix.training import random_models
 
     blip2, llm = cache / "blip2-vitg-random", cache / "mt0-xl-random"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if not (blip2 / "config.json").exists():
-        config = Blip2Config(text_config=random_models.llm_config("mt5", 400).to_dict(), num_query_tokens=32)  # ViT-g/Q-Former defaults
+        config = Blip2Config(
+            text_config=random_models.llm_config("mt5", 400).to_dict(), num_query_tokens=32
+        )  # ViT-g/Q-Former defaults
         with torch.device(device):
             Blip2ForConditionalGeneration(config).to(torch.bfloat16).save_pretrained(str(blip2))
         BlipImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(str(blip2))
     if not (llm / "config.json").exists():
-        config = MT5Config(vocab_size=250112, d_model=2048, d_kv=64, d_ff=5120, num_layers=24, num_decoder_layers=24,
-                           num_heads=32, feed_forward_proj="gated-gelu", decoder_start_token_id=0)  # fmt: skip
+        config = MT5Config(
+            vocab_size=250112,
+            d_model=2048,
+            d_kv=64,
+            d_ff=5120,
+            num_layers=24,
+            num_decoder_layers=24,
+            num_heads=32,
+            feed_forward_proj="gated-gelu",
+            decoder_start_token_id=0,
+        )
         with torch.device(device):
             MT5ForConditionalGeneration(config).to(torch.bfloat16).save_pretrained(str(llm))
         random_models.build_tokenizer(llm)  # ids < 400 are all the synthetic batches need
@@ -68,9 +85,16 @@ def one_variant(args) -> dict:
     speed, step_s, peak = probe.measure(Candidate(config.model.quantization, config.model.gradient_checkpointing, batch))
     built = probe.built
     llm = built.quantization if built.quantization != "none" else str(next(built.model.language_model.parameters()).dtype)
-    return {"variant": args.label, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-            "llm": llm.removeprefix("torch."), "ckpt": config.model.gradient_checkpointing, "batch": batch,
-            "samples_per_s": speed, "step_s": step_s, "peak_gib": peak / 2**30}  # fmt: skip
+    return {
+        "variant": args.label,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "llm": llm.removeprefix("torch."),
+        "ckpt": config.model.gradient_checkpointing,
+        "batch": batch,
+        "samples_per_s": speed,
+        "step_s": step_s,
+        "peak_gib": peak / 2**30,
+    }
 
 
 def make_plan(args) -> dict:
@@ -86,10 +110,28 @@ def make_plan(args) -> dict:
 
 
 def run_child(args, label: str, overrides: list[str], *extra: str) -> dict:
-    cmd = [sys.executable, __file__, "--one", label, "--config", args.config, "--steps", str(args.steps), "--warmup", str(args.warmup),
-           *(["--text-tokens", str(args.text_tokens)] if args.text_tokens else []), *extra, *sum((["--set", o] for o in overrides), [])]  # fmt: skip
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if label == "plan" else subprocess.PIPE, text=True,
-                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        label,
+        "--config",
+        args.config,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        *(["--text-tokens", str(args.text_tokens)] if args.text_tokens else []),
+        *extra,
+        *sum((["--set", o] for o in overrides), []),
+    ]
+    proc = subprocess.run(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=None if label == "plan" else subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
     if proc.returncode:
         sys.exit(f"{label} failed:\n{(proc.stderr or '')[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -107,17 +149,34 @@ def wall_clock(config, rows: int, samples_per_s: float) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="tiny", help="preset name or YAML (default: tiny)")
-    p.add_argument("--shapes", choices=("preset", "mblip"), default="preset", help="the preset's models, or random mBLIP-shaped ones")
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "polymix" / "bench", help="where --shapes mblip writes its weights")
-    p.add_argument("--batch", type=int, default=None, help="samples per step of the preset and unquantized rows (default: the preset's train.batch_size)")
-    p.add_argument("--text-tokens", type=int, default=None, help="instruction and target length (default: the preset's data.max_text_tokens)")
+    p.add_argument(
+        "--shapes", choices=("preset", "mblip"), default="preset", help="the preset's models, or random mBLIP-shaped ones"
+    )
+    p.add_argument(
+        "--cache", type=Path, default=Path.home() / ".cache" / "polymix" / "bench", help="where --shapes mblip writes its weights"
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="samples per step of the preset and unquantized rows (default: the preset's train.batch_size)",
+    )
+    p.add_argument(
+        "--text-tokens", type=int, default=None, help="instruction and target length (default: the preset's data.max_text_tokens)"
+    )
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--no-compare", action="store_true", help="time the preset only, not also with the LLM unquantized")
-    p.add_argument("--plan", choices=("auto", "none"), default="none", help="auto: also let train.plan=auto choose, and time its choice")
+    p.add_argument(
+        "--plan", choices=("auto", "none"), default="none", help="auto: also let train.plan=auto choose, and time its choice"
+    )
     p.add_argument("--memory-budget", help="plan for this much memory (e.g. 24GiB) instead of the whole device")
-    p.add_argument("--rows", type=int, default=2_000_000, help="mix size for the wall-clock estimate of the preset's stages (default 2M)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="setting override (repeatable)")
+    p.add_argument(
+        "--rows", type=int, default=2_000_000, help="mix size for the wall-clock estimate of the preset's stages (default 2M)"
+    )
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="setting override (repeatable)"
+    )
     p.add_argument("--one", dest="label", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.label:  # a child process: one variant (or the plan), one JSON line
@@ -139,20 +198,33 @@ def main() -> None:
     results = [run_child(args, f"preset ({quantized})", base + extra, *batch)]
     if not args.no_compare:
         unquantized = "float32" if cpu else "bfloat16"
-        other = ["model.quantization=8bit"] if quantized == "none" else ["model.quantization=none", f"model.llm_dtype={unquantized}"]
+        other = (
+            ["model.quantization=8bit"] if quantized == "none" else ["model.quantization=none", f"model.llm_dtype={unquantized}"]
+        )
         results.append(run_child(args, f"LLM {'8bit' if quantized == 'none' else unquantized}", base + extra + other, *batch))
     if args.plan == "auto":
         budget = [f"train.memory_budget={args.memory_budget}"] if args.memory_budget else []
         plan = run_child(args, "plan", base + extra[:1] + ["train.plan=auto", *budget])
-        chosen = [f"model.quantization={plan['quantization']}", f"model.gradient_checkpointing={plan['checkpointing']}",
-                  f"train.precision={plan['precision']}"]  # fmt: skip
+        chosen = [
+            f"model.quantization={plan['quantization']}",
+            f"model.gradient_checkpointing={plan['checkpointing']}",
+            f"train.precision={plan['precision']}",
+        ]
         results.append(run_child(args, "plan auto", base + extra + chosen, "--batch", str(plan["batch_size"])))
-    print(f"\n{args.config} ({args.shapes} shapes), device {results[0]['device']}, wall-clock of the preset's stages on {args.rows:,} rows")
-    print(f"{'variant':<16}{'LLM':>10}{'ckpt':>6}{'batch':>7}{'samples/s':>11}{'s/step':>9}{'peak GiB':>10}{'x preset':>10}{'wall-clock':>12}")
+    print(
+        f"\n{args.config} ({args.shapes} shapes), device {results[0]['device']}"
+        f", wall-clock of the preset's stages on {args.rows:,} rows"
+    )
+    print(
+        f"{'variant':<16}{'LLM':>10}{'ckpt':>6}{'batch':>7}{'samples/s':>11}"
+        f"{'s/step':>9}{'peak GiB':>10}{'x preset':>10}{'wall-clock':>12}"
+    )
     for r in results:
-        print(f"{r['variant']:<16}{r['llm']:>10}{'on' if r['ckpt'] else 'off':>6}{r['batch']:>7}{r['samples_per_s']:>11.2f}"
-              f"{r['step_s']:>9.3f}{r['peak_gib']:>10.2f}{r['samples_per_s'] / results[0]['samples_per_s']:>10.2f}"
-              f"{wall_clock(config, args.rows, r['samples_per_s']):>12}")  # fmt: skip
+        print(
+            f"{r['variant']:<16}{r['llm']:>10}{'on' if r['ckpt'] else 'off':>6}{r['batch']:>7}{r['samples_per_s']:>11.2f}"
+            f"{r['step_s']:>9.3f}{r['peak_gib']:>10.2f}{r['samples_per_s'] / results[0]['samples_per_s']:>10.2f}"
+            f"{wall_clock(config, args.rows, r['samples_per_s']):>12}"
+        )
     print("peak: the CUDA allocator's reserved memory on GPU; the process's peak RSS on CPU (Python and torch included)")
 
 

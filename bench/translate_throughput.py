@@ -46,8 +46,8 @@ with VQAv2's Zipf-like distribution) plus some captions, each assigned one of a 
 languages, translated chunk by chunk as the translate stage does (``strings_needed`` ->
 ``TranslationService`` with a temporary SQLite cache -> ``render_translated``). It reports
 strings sent to the model per output row: mBLIP translated every row's instruction and target
-(2 per row); polymix sends each distinct (string, language) once. These counts do not depend on the model, so that part runs on the
-default tiny model whatever ``--shape`` says.
+(2 per row); polymix sends each distinct (string, language) once. These counts do not depend on
+the model, so that part runs on the default tiny model whatever ``--shape`` says.
 
 The last line is for scripts:
 ``ratio=<polymix/transformers> polymix_sps=<...> transformers_sps=<...> strings_per_row=<...>``.
@@ -95,8 +95,15 @@ class Shape:
 
 SHAPES = {
     "tiny": Shape(128, 2, 512, 4, None, "plumbing check; overheads dominate, not a throughput figure"),
-    "small": Shape(512, 6, 2048, 8, 32000, "transformer-base body; the output layer is 43% of a decoding step's "
-                   "multiply-adds, between NLLB-1.3B (32%) and NLLB-600M (60%); CPU default"),
+    "small": Shape(
+        512,
+        6,
+        2048,
+        8,
+        32000,
+        "transformer-base body; the output layer is 43% of a decoding step's "
+        "multiply-adds, between NLLB-1.3B (32%) and NLLB-600M (60%); CPU default",
+    ),
     "600M": Shape(1024, 12, 4096, 16, NLLB_VOCAB, "nllb-200-distilled-600M, for a GPU"),
     "1.3B": Shape(1024, 24, 8192, 16, NLLB_VOCAB, "nllb-200-distilled-1.3B, mBLIP's translator, for a GPU"),
 }
@@ -104,47 +111,199 @@ SHAPES = {
 
 # -- inputs ------------------------------------------------------------------------------------
 _SUBJECTS = [
-    "a man", "a woman", "a young boy", "a little girl", "two men", "a group of people", "a dog", "a brown dog",
-    "a black cat", "a cat", "a baseball player", "a tennis player", "a skateboarder", "a surfer", "an old man",
-    "a giraffe", "two zebras", "an elephant", "a herd of sheep", "a horse", "a bird", "a chef", "a couple",
-    "a child", "three kids", "a police officer", "a person", "a teddy bear", "a red bus", "a white truck",
+    "a man",
+    "a woman",
+    "a young boy",
+    "a little girl",
+    "two men",
+    "a group of people",
+    "a dog",
+    "a brown dog",
+    "a black cat",
+    "a cat",
+    "a baseball player",
+    "a tennis player",
+    "a skateboarder",
+    "a surfer",
+    "an old man",
+    "a giraffe",
+    "two zebras",
+    "an elephant",
+    "a herd of sheep",
+    "a horse",
+    "a bird",
+    "a chef",
+    "a couple",
+    "a child",
+    "three kids",
+    "a police officer",
+    "a person",
+    "a teddy bear",
+    "a red bus",
+    "a white truck",
 ]
 _VERBS = [
-    "is standing next to", "is sitting on", "is riding", "is holding", "is eating", "is looking at", "walks along",
-    "is playing with", "is parked in front of", "is lying on", "is carrying", "is jumping over", "is throwing",
-    "is waiting near", "stands beside", "is cutting", "is flying over", "is running across",
+    "is standing next to",
+    "is sitting on",
+    "is riding",
+    "is holding",
+    "is eating",
+    "is looking at",
+    "walks along",
+    "is playing with",
+    "is parked in front of",
+    "is lying on",
+    "is carrying",
+    "is jumping over",
+    "is throwing",
+    "is waiting near",
+    "stands beside",
+    "is cutting",
+    "is flying over",
+    "is running across",
 ]
 _OBJECTS = [
-    "a wooden bench", "a surfboard", "a large pizza", "a frisbee", "a red umbrella", "a kite", "a laptop",
-    "a cell phone", "a plate of food", "a bicycle", "a motorcycle", "a fire hydrant", "a stop sign", "a clock tower",
-    "a pile of bananas", "a tennis racket", "a skateboard", "a slice of cake", "a cup of coffee", "a snowboard",
-    "a traffic light", "a table", "the ball", "a small boat", "a train", "a sandwich", "the fence", "a bowl of fruit",
+    "a wooden bench",
+    "a surfboard",
+    "a large pizza",
+    "a frisbee",
+    "a red umbrella",
+    "a kite",
+    "a laptop",
+    "a cell phone",
+    "a plate of food",
+    "a bicycle",
+    "a motorcycle",
+    "a fire hydrant",
+    "a stop sign",
+    "a clock tower",
+    "a pile of bananas",
+    "a tennis racket",
+    "a skateboard",
+    "a slice of cake",
+    "a cup of coffee",
+    "a snowboard",
+    "a traffic light",
+    "a table",
+    "the ball",
+    "a small boat",
+    "a train",
+    "a sandwich",
+    "the fence",
+    "a bowl of fruit",
 ]
 _PLACES = [
-    "on a sandy beach", "in a kitchen", "on a busy city street", "in a grassy field", "next to a brick building",
-    "under a large tree", "in a living room", "at the airport", "near the water", "in the snow", "on a dirt road",
-    "in front of a store", "at a train station", "in a park", "on the sidewalk", "in a small bathroom",
+    "on a sandy beach",
+    "in a kitchen",
+    "on a busy city street",
+    "in a grassy field",
+    "next to a brick building",
+    "under a large tree",
+    "in a living room",
+    "at the airport",
+    "near the water",
+    "in the snow",
+    "on a dirt road",
+    "in front of a store",
+    "at a train station",
+    "in a park",
+    "on the sidewalk",
+    "in a small bathroom",
 ]
 _ADJUNCTS = [
-    "while people watch", "on a sunny day", "at night", "in the rain", "with a smile", "during a game",
-    "while talking on the phone", "as the sun sets", "in front of a crowd", "with its mouth open",
+    "while people watch",
+    "on a sunny day",
+    "at night",
+    "in the rain",
+    "with a smile",
+    "during a game",
+    "while talking on the phone",
+    "as the sun sets",
+    "in front of a crowd",
+    "with its mouth open",
 ]
 _COLORS = ["white", "black", "red", "blue", "green", "brown", "yellow", "gray", "orange", "pink"]
 _QUESTIONS_COMMON = [  # VQAv2's most frequent questions, in rough order of frequency
-    "What color is the {o}?", "How many people are there?", "Is this a {o}?", "What is the {s} holding?",
-    "What is the man doing?", "Is it raining?", "What sport is being played?", "Where is the {s}?",
-    "What room is this?", "How many {o}s are in the picture?", "Is the {s} happy?", "What is on the table?",
-    "Are there any people in the photo?", "What time of day is it?", "Why is the {s} smiling?",
-    "What is the woman wearing?", "Is this picture taken indoors?", "What animal is this?",
-    "What is the {s} {v}?", "Does the {s} look tired?",
+    "What color is the {o}?",
+    "How many people are there?",
+    "Is this a {o}?",
+    "What is the {s} holding?",
+    "What is the man doing?",
+    "Is it raining?",
+    "What sport is being played?",
+    "Where is the {s}?",
+    "What room is this?",
+    "How many {o}s are in the picture?",
+    "Is the {s} happy?",
+    "What is on the table?",
+    "Are there any people in the photo?",
+    "What time of day is it?",
+    "Why is the {s} smiling?",
+    "What is the woman wearing?",
+    "Is this picture taken indoors?",
+    "What animal is this?",
+    "What is the {s} {v}?",
+    "Does the {s} look tired?",
 ]
 _ANSWERS = [  # VQAv2's most frequent answers, most frequent first (numbers pass through in polymix)
-    "yes", "no", "2", "1", "white", "3", "blue", "red", "black", "4", "green", "brown", "yellow", "0", "tennis",
-    "baseball", "frisbee", "kitchen", "gray", "5", "dog", "giraffe", "orange", "surfing", "skiing", "pizza",
-    "cat", "right", "left", "wood", "water", "umbrella", "daytime", "night", "table", "bathroom", "living room",
-    "skateboarding", "pink", "grass", "snow", "on table", "eating", "standing", "sitting", "playing",
-    "walking", "on the table", "in the sky", "on the plate", "a frisbee", "a surfboard", "two dogs",
-    "to eat", "playing tennis", "because it is cold", "the man on the left", "it is raining",
+    "yes",
+    "no",
+    "2",
+    "1",
+    "white",
+    "3",
+    "blue",
+    "red",
+    "black",
+    "4",
+    "green",
+    "brown",
+    "yellow",
+    "0",
+    "tennis",
+    "baseball",
+    "frisbee",
+    "kitchen",
+    "gray",
+    "5",
+    "dog",
+    "giraffe",
+    "orange",
+    "surfing",
+    "skiing",
+    "pizza",
+    "cat",
+    "right",
+    "left",
+    "wood",
+    "water",
+    "umbrella",
+    "daytime",
+    "night",
+    "table",
+    "bathroom",
+    "living room",
+    "skateboarding",
+    "pink",
+    "grass",
+    "snow",
+    "on table",
+    "eating",
+    "standing",
+    "sitting",
+    "playing",
+    "walking",
+    "on the table",
+    "in the sky",
+    "on the plate",
+    "a frisbee",
+    "a surfboard",
+    "two dogs",
+    "to eat",
+    "playing tennis",
+    "because it is cold",
+    "the man on the left",
+    "it is raining",
 ]
 
 
@@ -169,8 +328,11 @@ def question(rng: random.Random, zipf: float = 1.1) -> str:
     """A VQA-style question; frequent forms repeat (Zipf over the list), slots vary."""
     weights = [1 / (k + 1) ** zipf for k in range(len(_QUESTIONS_COMMON))]
     form = rng.choices(_QUESTIONS_COMMON, weights)[0]
-    return form.format(s=_noun(rng.choice(_SUBJECTS)), o=_noun(rng.choice(_OBJECTS)),
-                       v=rng.choice(["holding", "eating", "looking at", "carrying", "doing"]))
+    return form.format(
+        s=_noun(rng.choice(_SUBJECTS)),
+        o=_noun(rng.choice(_OBJECTS)),
+        v=rng.choice(["holding", "eating", "looking at", "carrying", "doing"]),
+    )
 
 
 def answer(rng: random.Random, zipf: float = 1.2) -> str:
@@ -194,8 +356,17 @@ def make_inputs(n: int, seed: int) -> list[str]:
             a = answer(rng)
             out.append(a if not a.isdigit() else rng.choice(_COLORS))  # numbers would not reach the model
         else:
-            out.append(rng.choice(["Describe the image.", "Short answer:", "Answer in a few words.",
-                                   "Write a caption for this image.", "Look at the image and answer the question:"]))
+            out.append(
+                rng.choice(
+                    [
+                        "Describe the image.",
+                        "Short answer:",
+                        "Answer in a few words.",
+                        "Write a caption for this image.",
+                        "Look at the image and answer the question:",
+                    ]
+                )
+            )
     return out
 
 
@@ -225,14 +396,23 @@ def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size
     started = time.perf_counter()
     corpus = tokenizer_corpus(seed)
     if shape.vocab is None:
-        build_random_nllb(folder, corpus=corpus, d_model=shape.d_model, layers=shape.layers, ffn=shape.ffn,
-                        heads=shape.heads, vocab_size=spm_size, seed=seed)
+        build_random_nllb(
+            folder,
+            corpus=corpus,
+            d_model=shape.d_model,
+            layers=shape.layers,
+            ffn=shape.ffn,
+            heads=shape.heads,
+            vocab_size=spm_size,
+            seed=seed,
+        )
     else:
         # The tokenizer (and the config conventions) from the tiny builder, then the same
         # architecture at the shape's size with the vocabulary extended to ``shape.vocab``.
         with tempfile.TemporaryDirectory() as tmp:
-            small = build_random_nllb(Path(tmp) / "tok", corpus=corpus, d_model=16, layers=1, ffn=16, heads=2,
-                                    vocab_size=spm_size, seed=seed)
+            small = build_random_nllb(
+                Path(tmp) / "tok", corpus=corpus, d_model=16, layers=1, ffn=16, heads=2, vocab_size=spm_size, seed=seed
+            )
             config = M2M100Config.from_pretrained(str(small))
             folder.mkdir(parents=True)
             for name in TOKENIZER_FILES:
@@ -249,8 +429,9 @@ def build_model(shape_name: str, shape: Shape, folder: Path, seed: int, spm_size
             torch.manual_seed(seed)
             model = M2M100ForConditionalGeneration(config).eval()
             reinit(model, shape.d_model)  # the tiny builder's init: outputs depend on the input
-        model.generation_config = GenerationConfig(bos_token_id=0, pad_token_id=1, eos_token_id=2,
-                                                   decoder_start_token_id=2, max_length=200)
+        model.generation_config = GenerationConfig(
+            bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2, max_length=200
+        )
         model.save_pretrained(str(folder), safe_serialization=True)
         del model
     stamp.write_text(json.dumps(wanted))
@@ -320,8 +501,9 @@ def fixed_length_translator_class():
     return FixedLengthNllbTranslator
 
 
-def polymix_translator(model, compute_type: str, device: str, threads: int, max_batch_tokens: int, output_tokens: int,
-                       replicas: int = 0):
+def polymix_translator(
+    model, compute_type: str, device: str, threads: int, max_batch_tokens: int, output_tokens: int, replicas: int = 0
+):
     """A fixed-length NllbTranslator on ``model`` (a ResolvedModel from polymix's resolver)."""
     from polymix.translate.nllb import DecodeSettings, RuntimeSettings
 
@@ -329,8 +511,9 @@ def polymix_translator(model, compute_type: str, device: str, threads: int, max_
     # polymix's decoding defaults (greedy, no_repeat_ngram_size=4, ...), except that the length
     # bound may not cut the forced length.
     decode = DecodeSettings(length_extra=output_tokens + 10)
-    runtime = RuntimeSettings(device=device, compute_type=compute_type, threads=threads, inter_threads=replicas,
-                              max_batch_tokens=max_batch_tokens)
+    runtime = RuntimeSettings(
+        device=device, compute_type=compute_type, threads=threads, inter_threads=replicas, max_batch_tokens=max_batch_tokens
+    )
     translator = cls(model, decode, runtime)
     translator.output_tokens = output_tokens
     return translator
@@ -346,8 +529,9 @@ def run_polymix(translator, texts: Sequence[str], lang: str) -> tuple[float, lis
 
 
 # -- transformers as mBLIP ran it --------------------------------------------------------------
-def run_transformers(model, tok, texts: Sequence[str], lang: str, output_tokens: int, device: str,
-                     batch_size: int = MBLIP_BATCH) -> tuple[float, list[str], int]:
+def run_transformers(
+    model, tok, texts: Sequence[str], lang: str, output_tokens: int, device: str, batch_size: int = MBLIP_BATCH
+) -> tuple[float, list[str], int]:
     import torch
 
     lang_id = tok.convert_tokens_to_ids(lang)
@@ -356,15 +540,22 @@ def run_transformers(model, tok, texts: Sequence[str], lang: str, output_tokens:
     started = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            batch = list(texts[start:start + batch_size])  # data order, padded to the longest
+            batch = list(texts[start : start + batch_size])  # data order, padded to the longest
             enc = tok(batch, padding=True, return_tensors="pt").to(device)
-            gen = model.generate(**enc, forced_bos_token_id=lang_id, num_beams=1, do_sample=False,
-                                 min_new_tokens=output_tokens + 1, max_new_tokens=output_tokens + 1)
+            gen = model.generate(
+                **enc,
+                forced_bos_token_id=lang_id,
+                num_beams=1,
+                do_sample=False,
+                min_new_tokens=output_tokens + 1,
+                max_new_tokens=output_tokens + 1,
+            )
             gen = gen.cpu()
             # [decoder start </s>, target language, T tokens]: no EOS can come before T + 1 new tokens
             if gen.shape[1] != output_tokens + 2 or not bool((gen[:, 1] == lang_id).all()):
-                raise AssertionError(f"transformers produced {gen.shape[1] - 2} tokens after the language token, "
-                                     f"expected {output_tokens}")
+                raise AssertionError(
+                    f"transformers produced {gen.shape[1] - 2} tokens after the language token, expected {output_tokens}"
+                )
             tokens += (gen.shape[1] - 2) * gen.shape[0]
             outputs += tok.batch_decode(gen, skip_special_tokens=True)
     if device == "cuda":
@@ -401,13 +592,25 @@ def agreement(translator, hf_model, tok, texts: Sequence[str], output_tokens: in
     same = 0
     for text in texts:  # one at a time: no padding on either side
         source = translator.source_tokens([text])
-        res = inner.translate_batch(source, target_prefix=[[TARGET_LANG]], beam_size=1, no_repeat_ngram_size=0,
-                                    min_decoding_length=output_tokens + 1, max_decoding_length=output_tokens + 1)
+        res = inner.translate_batch(
+            source,
+            target_prefix=[[TARGET_LANG]],
+            beam_size=1,
+            no_repeat_ngram_size=0,
+            min_decoding_length=output_tokens + 1,
+            max_decoding_length=output_tokens + 1,
+        )
         ct2_ids = [index[t] for t in res[0].hypotheses[0][1:]]
         with torch.inference_mode():
             enc = tok([text], return_tensors="pt").to(device)
-            gen = hf_model.generate(**enc, forced_bos_token_id=lang_id, num_beams=1, do_sample=False,
-                                    min_new_tokens=output_tokens + 1, max_new_tokens=output_tokens + 1)
+            gen = hf_model.generate(
+                **enc,
+                forced_bos_token_id=lang_id,
+                num_beams=1,
+                do_sample=False,
+                min_new_tokens=output_tokens + 1,
+                max_new_tokens=output_tokens + 1,
+            )
         same += ct2_ids == gen[0, 2:].tolist()
     return same, len(texts)
 
@@ -427,8 +630,9 @@ def realistic_mix(rows: int, seed: int, vqa_share: float = 0.8):
         else:
             slots = {"caption": caption(rng)}
             task = "caption"
-        ex = Example(source="bench", source_id=str(i), split="train", image=f"{i:06d}.jpg", task=task,
-                     slots_en=encode_slots(slots))
+        ex = Example(
+            source="bench", source_id=str(i), split="train", image=f"{i:06d}.jpg", task=task, slots_en=encode_slots(slots)
+        )
         examples.append(render(ex, seed=seed))
     return examples
 
@@ -466,7 +670,7 @@ def cache_figure(workdir: Path, rows: int, langs: list[str], chunk_rows: int, se
         produced = 0
         started = time.perf_counter()
         for start in range(0, len(examples), chunk_rows):
-            produced += mix_rows(examples[start:start + chunk_rows], plan, service)
+            produced += mix_rows(examples[start : start + chunk_rows], plan, service)
         totals = service.totals()
         for key in ("translated", "requests", "passthrough", "hits"):
             out[f"{label}_{key}"] = totals[key]
@@ -489,56 +693,99 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     shapes = " | ".join(
         f"{name}: d_model {s.d_model}, {s.layers}+{s.layers} layers, FFN {s.ffn}, {s.heads} heads, vocabulary "
-        f"{s.vocab or 'the tokenizer'}: {s.note.replace('%', '%%')}" for name, s in SHAPES.items())
+        f"{s.vocab or 'the tokenizer'}: {s.note.replace('%', '%%')}"
+        for name, s in SHAPES.items()
+    )
     p = argparse.ArgumentParser(
         prog="translate_throughput.py",
         description="Sentences/s of polymix's translation path (NllbTranslator on CTranslate2) against transformers "
-                    "generate as mBLIP ran it (batch 256 in data order, fp32 CPU / fp16 GPU), same random-weight "
-                    "NLLB-shaped model, same inputs, same number of decoded tokens; plus strings translated per output "
-                    "row with and without polymix's cache. Last line: ratio=... polymix_sps=... transformers_sps=... "
-                    "strings_per_row=...",
-        formatter_class=_Formatter)
+        "generate as mBLIP ran it (batch 256 in data order, fp32 CPU / fp16 GPU), same random-weight "
+        "NLLB-shaped model, same inputs, same number of decoded tokens; plus strings translated per output "
+        "row with and without polymix's cache. Last line: ratio=... polymix_sps=... transformers_sps=... "
+        "strings_per_row=...",
+        formatter_class=_Formatter,
+    )
     p.add_argument("--shape", choices=list(SHAPES), default="small", help=f"model shape. {shapes}")
-    p.add_argument("--vocab", type=int, default=None,
-                   help="override the shape's model vocabulary size (0: the tokenizer's own size, no extension; default: the shape's)")
-    p.add_argument("--sentences", type=int, default=None,
-                   help="English inputs to translate (default: 512 on CPU, 4096 on CUDA)")
-    p.add_argument("--output-tokens", type=int, default=None,
-                   help="tokens every sentence decodes after the target-language token, in all paths (fixed, since "
-                        "random weights never emit </s>); default 24 on CUDA (a caption's length), 12 on CPU (about "
-                        "1.3x the inputs' mean English tokens)")
-    p.add_argument("--also-tokens", default=None,
-                   help="comma list of further output lengths to time the same way (default: 12 on CUDA, none on CPU)")
-    p.add_argument("--replicas", default=None,
-                   help="comma list of replicas per device to time polymix with besides its own choice, at --output-tokens "
-                        "and the default row's batch budget (default: 1,2,4 on CUDA, none on CPU); a count whose model or "
-                        "batches do not fit is reported and left out")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where both paths run (auto: CUDA when CTranslate2 sees a GPU)")
-    p.add_argument("--quantization", default="auto",
-                   help="polymix's compute type: auto = polymix's default, int8 on CPU and float16 on CUDA; or any "
-                        "CTranslate2 compute type (int8, int8_float32, int8_float16, float16, bfloat16, float32)")
-    p.add_argument("--max-batch-tokens", type=int, default=None,
-                   help="polymix's padded-token budget per batch (default: polymix's choice, 4096 on CPU, up to 16384 on a GPU)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for both paths: polymix's thread budget (RuntimeSettings.threads) and torch.set_num_threads "
-                        "(default: the CPUs this process may use)")
-    p.add_argument("--hf-batch-size", type=int, default=MBLIP_BATCH,
-                   help="transformers batch size (mBLIP's was 256; change only to explore)")
-    p.add_argument("--spm-size", type=int, default=1000,
-                   help="pieces of the benchmark tokenizer's sentencepiece model")
+    p.add_argument(
+        "--vocab",
+        type=int,
+        default=None,
+        help="override the shape's model vocabulary size (0: the tokenizer's own size, no extension; default: the shape's)",
+    )
+    p.add_argument("--sentences", type=int, default=None, help="English inputs to translate (default: 512 on CPU, 4096 on CUDA)")
+    p.add_argument(
+        "--output-tokens",
+        type=int,
+        default=None,
+        help="tokens every sentence decodes after the target-language token, in all paths (fixed, since "
+        "random weights never emit </s>); default 24 on CUDA (a caption's length), 12 on CPU (about "
+        "1.3x the inputs' mean English tokens)",
+    )
+    p.add_argument(
+        "--also-tokens",
+        default=None,
+        help="comma list of further output lengths to time the same way (default: 12 on CUDA, none on CPU)",
+    )
+    p.add_argument(
+        "--replicas",
+        default=None,
+        help="comma list of replicas per device to time polymix with besides its own choice, at --output-tokens "
+        "and the default row's batch budget (default: 1,2,4 on CUDA, none on CPU); a count whose model or "
+        "batches do not fit is reported and left out",
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where both paths run (auto: CUDA when CTranslate2 sees a GPU)",
+    )
+    p.add_argument(
+        "--quantization",
+        default="auto",
+        help="polymix's compute type: auto = polymix's default, int8 on CPU and float16 on CUDA; or any "
+        "CTranslate2 compute type (int8, int8_float32, int8_float16, float16, bfloat16, float32)",
+    )
+    p.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=None,
+        help="polymix's padded-token budget per batch (default: polymix's choice, 4096 on CPU, up to 16384 on a GPU)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for both paths: polymix's thread budget (RuntimeSettings.threads) and torch.set_num_threads "
+        "(default: the CPUs this process may use)",
+    )
+    p.add_argument(
+        "--hf-batch-size", type=int, default=MBLIP_BATCH, help="transformers batch size (mBLIP's was 256; change only to explore)"
+    )
+    p.add_argument("--spm-size", type=int, default=1000, help="pieces of the benchmark tokenizer's sentencepiece model")
     p.add_argument("--cache-rows", type=int, default=2000, help="output rows of the cache figure's mix (0: skip it)")
-    p.add_argument("--cache-langs", default="deu_Latn,fra_Latn,zho_Hans,hin_Deva",
-                   help="target languages of the cache figure's mix (one per row, uniform)")
+    p.add_argument(
+        "--cache-langs",
+        default="deu_Latn,fra_Latn,zho_Hans,hin_Deva",
+        help="target languages of the cache figure's mix (one per row, uniform)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs and the random weights")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="keep built and converted models here and reuse them on the next run (default: a temporary "
-                        "folder, removed at the end)")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="timed rounds, each path once per round, interleaved; the fastest run of each path counts, and "
-                        "the per-round ratios are printed too (raise it on a busy machine)")
-    p.add_argument("--skip-float", action="store_true",
-                   help="skip the polymix row in transformers' precision (float32 CPU / float16 CUDA)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep built and converted models here and reuse them on the next run (default: a temporary "
+        "folder, removed at the end)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed rounds, each path once per round, interleaved; the fastest run of each path counts, and "
+        "the per-round ratios are printed too (raise it on a busy machine)",
+    )
+    p.add_argument(
+        "--skip-float", action="store_true", help="skip the polymix row in transformers' precision (float32 CPU / float16 CUDA)"
+    )
     return p.parse_args(argv)
 
 
@@ -571,7 +818,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     n = args.sentences or (4096 if device == "cuda" else 512)
     T = args.output_tokens or (24 if device == "cuda" else 12)
     also = args.also_tokens if args.also_tokens is not None else ("12" if device == "cuda" else "")
-    replica_sweep = [int(x) for x in (args.replicas if args.replicas is not None else ("1,2,4" if device == "cuda" else "")).split(",") if x.strip()]
+    replica_sweep = [
+        int(x)
+        for x in (args.replicas if args.replicas is not None else ("1,2,4" if device == "cuda" else "")).split(",")
+        if x.strip()
+    ]
     token_counts = [T] + [int(x) for x in also.split(",") if x.strip() and int(x) != T]
     if min(token_counts) < 1 or n < 1 or args.repeat < 1 or any(r < 1 for r in replica_sweep):
         raise SystemExit("--sentences, --output-tokens, --also-tokens, --replicas and --repeat must be >= 1")
@@ -582,8 +833,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if quant == "auto":  # polymix's own choice for the device (translate/device.py)
         from polymix.translate import device as D
 
-        quant = D.compute_type(device, D.conversion_quantization(device, "auto")[0], "auto",
-                               ctranslate2.get_supported_compute_types(device))[0]
+        quant = D.compute_type(
+            device, D.conversion_quantization(device, "auto")[0], "auto", ctranslate2.get_supported_compute_types(device)
+        )[0]
     reference_type = "float16" if device == "cuda" else "float32"  # what transformers runs in
     supported = ctranslate2.get_supported_compute_types(device)
     if quant not in supported:
@@ -598,11 +850,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = args.workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
     try:
-        log(f"[setup] shape={args.shape} ({shape.d_model}d, {shape.layers}+{shape.layers} layers, FFN {shape.ffn}, "
+        log(
+            f"[setup] shape={args.shape} ({shape.d_model}d, {shape.layers}+{shape.layers} layers, FFN {shape.ffn}, "
             f"vocabulary {shape.vocab or 'tokenizer'}) device={device} threads={threads} sentences={n} "
             f"output_tokens={T} polymix={quant} transformers={'fp16' if device == 'cuda' else 'fp32'} "
             f"max_batch_tokens={max_batch_tokens or 'auto'} hf_batch={args.hf_batch_size} also_tokens={token_counts[1:]} "
-            f"replica_sweep={replica_sweep}")
+            f"replica_sweep={replica_sweep}"
+        )
         log(f"[setup] ctranslate2 {ctranslate2.__version__}, torch {torch.__version__}, transformers {transformers.__version__}")
         tuned = {k: v for k, v in os.environ.items() if k.startswith(("CT2_", "OMP_", "MKL_", "DNNL_", "ONEDNN_"))}
         if tuned:
@@ -650,15 +904,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_transformers(hf_model, tok, warm, TARGET_LANG, T, device, args.hf_batch_size)
 
         lengths = [len(t) for t in default.source_tokens(texts)]
-        log(f"[inputs] {n} texts in data order, source tokens mean {sum(lengths) / n:.1f} (min {min(lengths)}, max "
+        log(
+            f"[inputs] {n} texts in data order, source tokens mean {sum(lengths) / n:.1f} (min {min(lengths)}, max "
             f"{max(lengths)}); polymix: {len(default._batches(lengths, default.replicas))} batches of <= "
             f"{default.choice.max_batch_tokens} padded tokens for {default.replicas} replica(s), "
             f"length-sorted; transformers: {math.ceil(n / args.hf_batch_size)} batches of {args.hf_batch_size}, "
-            f"{_padding_share(lengths, args.hf_batch_size):.0%} of their source tokens are padding")
+            f"{_padding_share(lengths, args.hf_batch_size):.0%} of their source tokens are padding"
+        )
         if not args.skip_float:
             agree, checked = agreement(translators[f"polymix {reference_type}"], hf_model, tok, texts[:16], T, device)
-            log(f"[check] same model: polymix {reference_type} and {hf_label} decode the same {T} token ids for "
-                f"{agree}/{checked} inputs (greedy, no_repeat_ngram_size=0)")
+            log(
+                f"[check] same model: polymix {reference_type} and {hf_label} decode the same {T} token ids for "
+                f"{agree}/{checked} inputs (greedy, no_repeat_ngram_size=0)"
+            )
 
         # -- timed runs, interleaved; the best of --repeat per path, per output length ----------
         # Each length's table is printed as soon as it is measured: a run cut short keeps them.
@@ -668,28 +926,52 @@ def main(argv: Sequence[str] | None = None) -> int:
             for translator in translators.values():
                 translator.output_tokens = length
             ct2_run = ct2_alone(default, texts, TARGET_LANG)
-            paths: list[tuple[str, Any]] = [(polymix_label, lambda: run_polymix(default, texts, TARGET_LANG)), (ct2_label, ct2_run)]
+            paths: list[tuple[str, Any]] = [
+                (polymix_label, lambda: run_polymix(default, texts, TARGET_LANG)),
+                (ct2_label, ct2_run),
+            ]
             ct2_run()  # warm-up at this length
-            paths += [(label, lambda tr=tr: run_polymix(tr, texts, TARGET_LANG)) for label, tr in translators.items()
-                      if label != polymix_label and (length == T or not label.endswith("device"))]
-            paths.append((hf_label, lambda length=length: run_transformers(hf_model, tok, texts, TARGET_LANG, length, device,
-                                                                           args.hf_batch_size)))
-            results[length] = best, rounds = timed_rounds(paths, n, length, args.repeat,
-                                                          optional=[label for label in translators if label.endswith("device")])
+            paths += [
+                (label, lambda tr=tr: run_polymix(tr, texts, TARGET_LANG))
+                for label, tr in translators.items()
+                if label != polymix_label and (length == T or not label.endswith("device"))
+            ]
+            paths.append(
+                (
+                    hf_label,
+                    lambda length=length: run_transformers(hf_model, tok, texts, TARGET_LANG, length, device, args.hf_batch_size),
+                )
+            )
+            results[length] = best, rounds = timed_rounds(
+                paths, n, length, args.repeat, optional=[label for label in translators if label.endswith("device")]
+            )
             table(best, n, length, hf_label)
             hf_sps, sps = n / best[hf_label], n / best[polymix_label]
-            log(f"headline: polymix {quant} (its default) vs {hf_label} (mBLIP's): {sps / hf_sps:.2f}x at {length} tokens"
-                + (f", target >= {target}x on {device.upper()}: {'met' if sps / hf_sps >= target else 'NOT met'}" if length == T else "")
-                + " (same model and inputs, before counting the cache)")
-            log(f"overhead: polymix runs at {sps / (n / best[ct2_label]):.1%} of ctranslate2 alone on the same batches "
-                f"(target >= 90%)")
+            log(
+                f"headline: polymix {quant} (its default) vs {hf_label} (mBLIP's): {sps / hf_sps:.2f}x at {length} tokens"
+                + (
+                    f", target >= {target}x on {device.upper()}: {'met' if sps / hf_sps >= target else 'NOT met'}"
+                    if length == T
+                    else ""
+                )
+                + " (same model and inputs, before counting the cache)"
+            )
+            log(
+                f"overhead: polymix runs at {sps / (n / best[ct2_label]):.1%} of ctranslate2 alone on the same batches "
+                f"(target >= 90%)"
+            )
             log(idle_line(default))  # its last timed run
             if args.repeat > 1:
                 per_round = [r[hf_label] / r[polymix_label] for r in rounds]
-                log(f"per round (same round, back to back): {' '.join(f'{x:.2f}x' for x in per_round)}; median "
-                    f"{sorted(per_round)[len(per_round) // 2]:.2f}x")
+                log(
+                    f"per round (same round, back to back): {' '.join(f'{x:.2f}x' for x in per_round)}; median "
+                    f"{sorted(per_round)[len(per_round) // 2]:.2f}x"
+                )
             if not args.skip_float:
-                log(f"same precision: polymix {reference_type} vs {hf_label}: {(n / best[f'polymix {reference_type}']) / hf_sps:.2f}x")
+                log(
+                    f"same precision: polymix {reference_type} vs {hf_label}"
+                    f": {(n / best[f'polymix {reference_type}']) / hf_sps:.2f}x"
+                )
             log("")
         translators.clear()
         hf_model = paths = default = None  # free the models before the cache figure (the timed lambdas are done)
@@ -700,8 +982,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         hf_sps, polymix_sps, ct2_sps = n / best[hf_label], n / best[polymix_label], n / best[ct2_label]
         ratio = polymix_sps / hf_sps
         if os.getloadavg()[0] > os.cpu_count() and device == "cpu":
-            log(f"[warning] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes competed for "
-                "the CPUs, so the timings are noisy (try --repeat 3)")
+            log(
+                f"[warning] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes competed for "
+                "the CPUs, so the timings are noisy (try --repeat 3)"
+            )
 
         # -- cache ---------------------------------------------------------------------------
         strings_per_row = float("nan")
@@ -718,13 +1002,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"{'mBLIP: every instruction + target':<44}{fig['mblip_strings']:>8}{mblip:>9.3f}")
             log(f"{'polymix, de-dup per chunk, no cache':<44}{fig['dedup_translated']:>8}{dedup:>9.3f}")
             log(f"{'polymix, with the cache':<44}{fig['cache_translated']:>8}{strings_per_row:>9.3f}")
-            log(f"[cache] {n_rows} output rows; polymix asks for {fig['cache_requests'] / n_rows:.2f} template pieces and slot "
+            log(
+                f"[cache] {n_rows} output rows; polymix asks for {fig['cache_requests'] / n_rows:.2f} template pieces and slot "
                 f"values per row, {fig['cache_passthrough']} pass through (numbers), {fig['cache_hits']} cache hits; the cache "
-                f"sends {mblip / strings_per_row:.1f}x fewer strings to the model than mBLIP")
-            log(f"[estimate, rough] output rows/s on this model: polymix {polymix_sps / strings_per_row:.0f} "
-                f"(cache), transformers as mBLIP {hf_sps / mblip:.0f}")
-        log(f"ratio={ratio:.2f} polymix_sps={polymix_sps:.1f} transformers_sps={hf_sps:.1f} strings_per_row={strings_per_row:.3f} "
-            f"ct2_alone_sps={ct2_sps:.1f} output_tokens={T}")
+                f"sends {mblip / strings_per_row:.1f}x fewer strings to the model than mBLIP"
+            )
+            log(
+                f"[estimate, rough] output rows/s on this model: polymix {polymix_sps / strings_per_row:.0f} "
+                f"(cache), transformers as mBLIP {hf_sps / mblip:.0f}"
+            )
+        log(
+            f"ratio={ratio:.2f} polymix_sps={polymix_sps:.1f} transformers_sps={hf_sps:.1f} "
+            f"strings_per_row={strings_per_row:.3f} "
+            f"ct2_alone_sps={ct2_sps:.1f} output_tokens={T}"
+        )
         return 0
     finally:
         if temp is not None:
@@ -735,7 +1026,7 @@ def _padding_share(lengths: list[int], batch: int) -> float:
     """Share of pad tokens in data-order batches of ``batch``, padded to the longest."""
     real = padded = 0
     for start in range(0, len(lengths), batch):
-        chunk = lengths[start:start + batch]
+        chunk = lengths[start : start + batch]
         real += sum(chunk)
         padded += max(chunk) * len(chunk)
     return 1 - real / padded

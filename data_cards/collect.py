@@ -44,8 +44,14 @@ def collect(root: str | Path, examples_per_lang: int = 3) -> dict[str, Any]:
             if not f.get("rejected") and f["rows"]:
                 splits.setdefault(f.get("split") or shards.file_split(Path(f["path"]).name), set()).add(f["lang"])
     templates = rows.group_by("task", "template_id").agg(pl.len().alias("n")).sort("task", "template_id").collect().rows()
-    samples = (rows.select("lang", "task", "instruction", "target").group_by("lang", maintain_order=True)
-               .head(examples_per_lang).collect().sort("lang", maintain_order=True).rows())
+    samples = (
+        rows.select("lang", "task", "instruction", "target")
+        .group_by("lang", maintain_order=True)
+        .head(examples_per_lang)
+        .collect()
+        .sort("lang", maintain_order=True)
+        .rows()
+    )
     return {
         "root": root,
         "name": root.resolve().name,

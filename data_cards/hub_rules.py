@@ -17,20 +17,54 @@ from typing import Any
 
 import langcodes
 
-SIZE_CATEGORIES = {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "1B<n<10B",
-                   "10B<n<100B", "100B<n<1T", "n>1T", "n>1B"}
+SIZE_CATEGORIES = {
+    "n<1K",
+    "1K<n<10K",
+    "10K<n<100K",
+    "100K<n<1M",
+    "1M<n<10M",
+    "10M<n<100M",
+    "100M<n<1B",
+    "1B<n<10B",
+    "10B<n<100B",
+    "100B<n<1T",
+    "n>1T",
+    "n>1B",
+}
 MULTILINGUALITY = {"monolingual", "multilingual", "translation", "other"}
 CREATORS = {"crowdsourced", "expert-generated", "found", "machine-generated", "other", "no-annotation"}
-TASK_CATEGORIES = {"image-to-text", "visual-question-answering", "image-text-to-text", "text-generation",
-                   "translation", "image-classification", "text-classification", "question-answering",
-                   "summarization", "feature-extraction", "zero-shot-classification", "other"}
-LICENSES = {"apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc0-1.0", "odc-by",
-            "openrail", "other", "unknown"}
-_LANGUAGE = re.compile(r"^[a-z]{2,3}$")                                 # ISO 639-1 or 639-3
+TASK_CATEGORIES = {
+    "image-to-text",
+    "visual-question-answering",
+    "image-text-to-text",
+    "text-generation",
+    "translation",
+    "image-classification",
+    "text-classification",
+    "question-answering",
+    "summarization",
+    "feature-extraction",
+    "zero-shot-classification",
+    "other",
+}
+LICENSES = {
+    "apache-2.0",
+    "mit",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc0-1.0",
+    "odc-by",
+    "openrail",
+    "other",
+    "unknown",
+}
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")  # ISO 639-1 or 639-3
 _BCP47 = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$")  # language[-Script][-REGION]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _SOURCE = re.compile(r"^(original|extended(\|[A-Za-z0-9_.\-/]+)?)$")
-_SPLIT = re.compile(r"^\w+(\.\w+)*$")                                  # datasets' split-name rule
+_SPLIT = re.compile(r"^\w+(\.\w+)*$")  # datasets' split-name rule
 
 
 def _values(meta: dict[str, Any], key: str) -> list[Any]:
@@ -72,21 +106,35 @@ def check_metadata(meta: dict[str, Any]) -> list[str]:
     """Every way ``meta`` (a card's YAML front matter) breaks the Hub's rules; empty when it is fine."""
     # the regexes fix the form the Hub writes (langcodes also reads deu_Latn); langcodes knows which
     # language, script and region subtags are registered (xx-Latn has the form and is no language)
-    problems = [f"language: {x!r} is not an ISO 639-1/639-3 code" for x in _values(meta, "language")
-                if not (_LANGUAGE.match(str(x)) and langcodes.tag_is_valid(str(x)))]
-    problems += [f"language_details: {x!r} is not a BCP-47 tag (e.g. de-Latn)" for x in _values(meta, "language_details")
-                 if not (_BCP47.match(str(x)) and langcodes.tag_is_valid(str(x)))]
-    for key, allowed in (("size_categories", SIZE_CATEGORIES), ("multilinguality", MULTILINGUALITY),
-                         ("annotations_creators", CREATORS), ("language_creators", CREATORS),
-                         ("task_categories", TASK_CATEGORIES), ("license", LICENSES)):
+    problems = [
+        f"language: {x!r} is not an ISO 639-1/639-3 code"
+        for x in _values(meta, "language")
+        if not (_LANGUAGE.match(str(x)) and langcodes.tag_is_valid(str(x)))
+    ]
+    problems += [
+        f"language_details: {x!r} is not a BCP-47 tag (e.g. de-Latn)"
+        for x in _values(meta, "language_details")
+        if not (_BCP47.match(str(x)) and langcodes.tag_is_valid(str(x)))
+    ]
+    for key, allowed in (
+        ("size_categories", SIZE_CATEGORIES),
+        ("multilinguality", MULTILINGUALITY),
+        ("annotations_creators", CREATORS),
+        ("language_creators", CREATORS),
+        ("task_categories", TASK_CATEGORIES),
+        ("license", LICENSES),
+    ):
         problems += [f"{key}: {x!r} is not one of the Hub's values" for x in _values(meta, key) if x not in allowed]
     if "other" in _values(meta, "license"):
         if not _SLUG.match(str(meta.get("license_name", ""))):
             problems.append("license_name: `license: other` needs a lowercase slug (letters, digits, '-', '.')")
         if not meta.get("license_link"):
             problems.append("license_link: `license: other` needs a link to the license text (a URL or a file in the repo)")
-    problems += [f"source_datasets: {x!r} is not 'original' or 'extended|<dataset>'" for x in _values(meta, "source_datasets")
-                 if not _SOURCE.match(str(x))]
+    problems += [
+        f"source_datasets: {x!r} is not 'original' or 'extended|<dataset>'"
+        for x in _values(meta, "source_datasets")
+        if not _SOURCE.match(str(x))
+    ]
     if "configs" in meta:
         problems += _check_configs(meta["configs"])
     return problems

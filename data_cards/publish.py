@@ -32,7 +32,7 @@ from polymix import shards
 from polymix.errors import ConfigError
 
 STAGING = ".publish"
-MAX_FILES = 1000   # files per commit: the Hub advises well under a few thousand operations per commit
+MAX_FILES = 1000  # files per commit: the Hub advises well under a few thousand operations per commit
 MAX_BYTES = 20 * 2**30
 
 
@@ -71,8 +71,10 @@ def embed_images(root: Path, rel: str) -> Path:
         base = roots.get(source)
         path = None if base is None or image.startswith(("http://", "https://")) else base / image
         if path is None or not path.is_file():
-            raise ConfigError(f"{root / rel}: image {image!r} of source {source!r} not found"
-                              f"{'' if path is None else f' at {path}'}; fix the mix's image root or publish without --embed-images")
+            raise ConfigError(
+                f"{root / rel}: image {image!r} of source {source!r} not found"
+                f"{'' if path is None else f' at {path}'}; fix the mix's image root or publish without --embed-images"
+            )
         cells.append({"bytes": path.read_bytes(), "path": image})
     features = datasets.Features.from_arrow_schema(table.schema)
     features["image"] = datasets.Image()
@@ -104,15 +106,19 @@ def plan(root: str | Path, embed: bool = False) -> list[Upload]:
 def commit_message(root: Path, part: int, parts: int) -> str:
     """A commit's message: what the mix is and the settings it was built with."""
     m = shards.load_manifest(root)
-    head = (f"polymix publish {root.resolve().name} ({part}/{parts}): {m.get('rows', 0):,} rows, "
-            f"{len(m.get('rows_per_lang') or {})} languages")
+    head = (
+        f"polymix publish {root.resolve().name} ({part}/{parts}): {m.get('rows', 0):,} rows, "
+        f"{len(m.get('rows_per_lang') or {})} languages"
+    )
     settings = {k: m[k] for k in ("mt_model", "distribution", "decode", "seed") if m.get(k) is not None}
     for name in ("translate.json", "lid.json"):
         path = root / "_manifest" / name
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             # the per-language length ratios and calibration notes are long; the card lists them
-            settings[name.removesuffix(".json")] = {k: v for k, v in data.items() if k not in ("length_ratio_expected", "calibration")}
+            settings[name.removesuffix(".json")] = {
+                k: v for k, v in data.items() if k not in ("length_ratio_expected", "calibration")
+            }
     return head + "\n\n" + json.dumps(settings, indent=1, sort_keys=True, default=str)
 
 
@@ -130,14 +136,18 @@ def check_ready(root: Path) -> None:
     shards.load_manifest(root)  # FileNotFoundError naming the fix when it is no mix
     problems = shards.verify(root)
     if problems:
-        raise ConfigError(f"{root} does not verify ({problems[0]}{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); "
-                          f"run `polymix inspect {root} --verify` and rebuild the damaged chunks before publishing")
+        raise ConfigError(
+            f"{root} does not verify ({problems[0]}{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); "
+            f"run `polymix inspect {root} --verify` and rebuild the damaged chunks before publishing"
+        )
     readme = root / "README.md"
     if not readme.exists():
         write_card(root)
     problems = check_metadata(read_metadata(readme))
     if problems:
-        raise ConfigError(f"{readme}: the Hub would reject its metadata ({'; '.join(problems)}); regenerate it with `polymix card {root}`")
+        raise ConfigError(
+            f"{readme}: the Hub would reject its metadata ({'; '.join(problems)}); regenerate it with `polymix card {root}`"
+        )
 
 
 def _remote_files(api, repo_id: str, revision: str | None) -> dict[str, tuple[str | None, str | None]]:
@@ -146,8 +156,11 @@ def _remote_files(api, repo_id: str, revision: str | None) -> dict[str, tuple[st
 
     try:
         entries = api.list_repo_tree(repo_id, repo_type="dataset", recursive=True, revision=revision)
-        return {e.path: (getattr(getattr(e, "lfs", None), "sha256", None), getattr(e, "blob_id", None))
-                for e in entries if hasattr(e, "blob_id")}
+        return {
+            e.path: (getattr(getattr(e, "lfs", None), "sha256", None), getattr(e, "blob_id", None))
+            for e in entries
+            if hasattr(e, "blob_id")
+        }
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return {}
 
@@ -159,15 +172,31 @@ def _already_there(u: Upload, remote: dict[str, tuple[str | None, str | None]]) 
     return lfs_sha == u.sha256 or (blob is not None and blob == _git_blob_id(u.local))
 
 
-def publish(root: str | Path, repo_id: str, *, dry_run: bool = False, embed: bool = False, private: bool = False,
-            revision: str | None = None, api=None, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES,
-            progress: bool = True) -> dict[str, Any]:
+def publish(
+    root: str | Path,
+    repo_id: str,
+    *,
+    dry_run: bool = False,
+    embed: bool = False,
+    private: bool = False,
+    revision: str | None = None,
+    api=None,
+    max_files: int = MAX_FILES,
+    max_bytes: int = MAX_BYTES,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Upload a mix (see the module docstring); returns what was planned, skipped and uploaded."""
     root = Path(root)
     check_ready(root)
     uploads = plan(root, embed)
-    result: dict[str, Any] = {"repo_id": repo_id, "files": len(uploads), "bytes": sum(u.size for u in uploads),
-                              "plan": [u.path_in_repo for u in uploads], "skipped": [], "commits": []}
+    result: dict[str, Any] = {
+        "repo_id": repo_id,
+        "files": len(uploads),
+        "bytes": sum(u.size for u in uploads),
+        "plan": [u.path_in_repo for u in uploads],
+        "skipped": [],
+        "commits": [],
+    }
     if dry_run:
         result["commits"] = [[u.path_in_repo for u in b] for b in batches(uploads, max_files, max_bytes)]
         return result
@@ -181,8 +210,13 @@ def publish(root: str | Path, repo_id: str, *, dry_run: bool = False, embed: boo
     result["skipped"] = [u.path_in_repo for u in uploads if u not in todo]
     parts = batches(todo, max_files, max_bytes)
     for i, part in enumerate(tqdm(parts, desc="commits", unit="commit", disable=not progress), 1):
-        api.create_commit(repo_id, repo_type="dataset", revision=revision, commit_message=commit_message(root, i, len(parts)),
-                          operations=[CommitOperationAdd(path_in_repo=u.path_in_repo, path_or_fileobj=str(u.local)) for u in part])
+        api.create_commit(
+            repo_id,
+            repo_type="dataset",
+            revision=revision,
+            commit_message=commit_message(root, i, len(parts)),
+            operations=[CommitOperationAdd(path_in_repo=u.path_in_repo, path_or_fileobj=str(u.local)) for u in part],
+        )
         result["commits"].append([u.path_in_repo for u in part])
     return result
 
@@ -190,10 +224,14 @@ def publish(root: str | Path, repo_id: str, *, dry_run: bool = False, embed: boo
 def describe(result: dict[str, Any], dry_run: bool) -> Iterable[str]:
     """Lines for the terminal: the files (dry run) or what was uploaded and skipped."""
     if dry_run:
-        yield f"would upload {result['files']} files ({result['bytes'] / 2**20:.1f} MiB) to datasets/{result['repo_id']} " \
-              f"in {len(result['commits'])} commit(s); files already there with the same content are skipped at upload time:"
+        yield (
+            f"would upload {result['files']} files ({result['bytes'] / 2**20:.1f} MiB) to datasets/{result['repo_id']} "
+            f"in {len(result['commits'])} commit(s); files already there with the same content are skipped at upload time:"
+        )
         yield from (f"  {p}" for p in result["plan"])
     else:
         n = sum(len(c) for c in result["commits"])
-        yield f"uploaded {n} files in {len(result['commits'])} commit(s) to datasets/{result['repo_id']}; " \
-              f"{len(result['skipped'])} already there"
+        yield (
+            f"uploaded {n} files in {len(result['commits'])} commit(s) to datasets/{result['repo_id']}; "
+            f"{len(result['skipped'])} already there"
+        )

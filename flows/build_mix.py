@@ -49,8 +49,9 @@ def is_transient(task_, task_run, state) -> bool:
 
 
 # Our own manifest decides what is done; Prefect's result caching would only get in the way.
-RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=is_transient,
-             cache_policy=NO_CACHE, persist_result=False)
+RETRY = dict(
+    retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=is_transient, cache_policy=NO_CACHE, persist_result=False
+)
 
 
 def send_polymix_logs_to_prefect() -> None:
@@ -76,9 +77,15 @@ def english_folder(out: str | Path) -> Path:
 @task(name="prepare-source", **RETRY)
 def prepare_source(spec: dict[str, Any], english: str, chunk_size: int, seed: int) -> dict[str, Any]:
     settings = PrepareSettings(
-        source=spec["name"], out=Path(english), options=dict(spec.get("options", {})),
-        image_root=spec.get("image_root"), tasks=tuple(spec.get("tasks", ())), chunk_size=chunk_size,
-        limit=spec.get("limit"), seed=seed, image_check=spec.get("image_check", "header"),
+        source=spec["name"],
+        out=Path(english),
+        options=dict(spec.get("options", {})),
+        image_root=spec.get("image_root"),
+        tasks=tuple(spec.get("tasks", ())),
+        chunk_size=chunk_size,
+        limit=spec.get("limit"),
+        seed=seed,
+        image_check=spec.get("image_check", "header"),
     )
     manifest = prepare(settings, progress=False)
     get_run_logger().info("prepared %s: %d English rows, %d rejected", spec["name"], manifest["rows"], manifest["rejected"])
@@ -101,9 +108,16 @@ def translate_chunk(settings: stage.TranslateSettings, chunk_id: str) -> dict[st
         t = stage.get_service(settings).translator.stats
         counts = Stats.parse(record.get("stats", {})).strings()
         model = f" at {t['sentences'] / t['seconds']:.0f} sentences/s" if counts["translated"] and t["seconds"] else ""
-        get_run_logger().info("chunk %s: %d rows in %.1f s (%.0f rows/s); strings: %d from the translation cache, %d "
-                              "translated by the model%s", chunk_id, record["rows"], elapsed,
-                              record["rows"] / max(elapsed, 1e-9), counts["hits"], counts["translated"], model)
+        get_run_logger().info(
+            "chunk %s: %d rows in %.1f s (%.0f rows/s); strings: %d from the translation cache, %d translated by the model%s",
+            chunk_id,
+            record["rows"],
+            elapsed,
+            record["rows"] / max(elapsed, 1e-9),
+            counts["hits"],
+            counts["translated"],
+            model,
+        )
     return {k: record[k] for k in ("chunk", "rows", "rejected")} | {"skipped": bool(record.get("skipped"))}
 
 
@@ -113,8 +127,11 @@ def _runner(task_runner: str, scheduler_address: str | None, max_workers: int):
     if task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
-        return DaskTaskRunner(address=scheduler_address) if scheduler_address else DaskTaskRunner(
-            cluster_kwargs={"n_workers": max_workers, "threads_per_worker": 1, "processes": True})
+        return (
+            DaskTaskRunner(address=scheduler_address)
+            if scheduler_address
+            else DaskTaskRunner(cluster_kwargs={"n_workers": max_workers, "threads_per_worker": 1, "processes": True})
+        )
     raise ValueError(f"task_runner {task_runner!r}: valid values are threads, dask")
 
 
@@ -144,8 +161,10 @@ def translate_chunks(settings: stage.TranslateSettings, chunk_ids: list[str], gp
         bar.update(1)
     bar.close()
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(chunk_ids)} chunks failed ({', '.join(sorted(failed))}); "
-                           "the others are written; run the build again to redo the failed ones")
+        raise RuntimeError(
+            f"{len(failed)} of {len(chunk_ids)} chunks failed ({', '.join(sorted(failed))}); "
+            "the others are written; run the build again to redo the failed ones"
+        )
     return done
 
 
@@ -160,8 +179,11 @@ def _model_line(manifest: dict[str, Any]) -> str:
 def summary_table(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The build summary as rows of (what, value), numbers rounded for reading."""
     rejected = {reason: n for reason, n in Stats.parse(manifest["stats"]).rejected.items() if n}
-    rows = [("rows", f"{manifest['rows']:,}"), ("languages", len(manifest["rows_per_lang"])),
-            ("rejected", f"{manifest['rejected']:,}")]
+    rows = [
+        ("rows", f"{manifest['rows']:,}"),
+        ("languages", len(manifest["rows_per_lang"])),
+        ("rejected", f"{manifest['rejected']:,}"),
+    ]
     rows += [(f"rejected: {reason}", f"{n:,}") for reason, n in sorted(rejected.items())]
     rows += [("translation model", _model_line(manifest)), ("chunks", len(manifest["chunks"]))]
     return [{"what": what, "value": value} for what, value in rows]
@@ -169,15 +191,19 @@ def summary_table(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _report(manifest: dict[str, Any], title: str) -> None:
     per_lang = [{k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()} for row in manifest["summary"]]
-    create_table_artifact(key="rows-per-language", table=per_lang,
-                          description=f"{title}: rows per language, strings translated, cache hits, model seconds")
+    create_table_artifact(
+        key="rows-per-language",
+        table=per_lang,
+        description=f"{title}: rows per language, strings translated, cache hits, model seconds",
+    )
     lines = [f"# {title}", "", "| what | value |", "|---|---|"]
     lines += [f"| {row['what']} | {row['value']} |" for row in summary_table(manifest)]
     create_markdown_artifact(key="build-summary", markdown="\n".join(lines), description=title)
 
 
-def _translate(settings: stage.TranslateSettings, task_runner: str, scheduler_address: str | None,
-               max_workers: int, gpu_per_task: bool) -> dict[str, Any]:
+def _translate(
+    settings: stage.TranslateSettings, task_runner: str, scheduler_address: str | None, max_workers: int, gpu_per_task: bool
+) -> dict[str, Any]:
     with shards.ReadLock(settings.input, f"translate flow -> {settings.out}"):  # no prepare --overwrite meanwhile
         planned = plan_task(settings)
         runner = _runner(task_runner, scheduler_address, max_workers)

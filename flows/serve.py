@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     runnable = []
     for name, spec in deployments().items():
         flow = load_flow_from_entrypoint(str(ROOT / spec["entrypoint"]))
-        runnable.append(flow.to_deployment(name=name, parameters=spec.get("parameters", {}),
-                                           description=spec.get("description")))
+        runnable.append(flow.to_deployment(name=name, parameters=spec.get("parameters", {}), description=spec.get("description")))
     serve(*runnable, limit=args.limit)
 
 

@@ -95,6 +95,7 @@ class PrepareSettings:
 def _same_run(before: dict[str, Any], now: dict[str, Any], default_tasks: tuple[str, ...]) -> dict[str, Any]:
     """The settings that differ, (old, new) by name; an input file named by a relative or an
     absolute path is the same file, and no tasks (written by older versions) are the defaults."""
+
     def normal(fp: dict[str, Any]) -> dict[str, Any]:
         options = {k: str(Path(v).resolve()) if Path(v).is_file() else v for k, v in fp.get("options", {}).items()}
         return {**fp, "options": options, "tasks": fp.get("tasks") or list(default_tasks)}
@@ -133,15 +134,22 @@ def _own_files(source: str):
         name = rel.name
         top = rel.parts[0]
         in_chunk = "-" in name and name.split("-", 1)[1].startswith(chunk)
-        return (in_chunk and (top.startswith("lang=") or top == shards.REJECTED_DIR)) \
-            or rel.as_posix().startswith(f"_manifest/chunks/{source}-") or rel == _settings_path(Path(), source) \
+        return (
+            (in_chunk and (top.startswith("lang=") or top == shards.REJECTED_DIR))
+            or rel.as_posix().startswith(f"_manifest/chunks/{source}-")
+            or rel == _settings_path(Path(), source)
             or name in (locks.LOCK, locks.OWNER, locks.INCOMPLETE)
+        )
 
     return skip
 
 
-def prepare(settings: PrepareSettings, overwrite: bool = False, progress: bool = True,
-            on_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def prepare(
+    settings: PrepareSettings,
+    overwrite: bool = False,
+    progress: bool = True,
+    on_chunk: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run the stage; return the manifest. See the module docstring.
 
     The output folder is locked for the run: a second build writing it at once is refused, and so
@@ -175,19 +183,23 @@ def prepare(settings: PrepareSettings, overwrite: bool = False, progress: bool =
         return manifest
 
 
-def _prepare(settings: PrepareSettings, progress: bool,
-             on_chunk: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+def _prepare(settings: PrepareSettings, progress: bool, on_chunk: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     out = settings.out
     if settings.source == "shapes" and settings.image_root is None:
         settings.image_root = out / "images" / "shapes"
     kind = get_source(settings.source)
     if settings.image_root is not None and not kind.writes_images and not settings.image_root.is_dir():
-        raise ConfigError(f"--image-root {settings.image_root}: no such folder (the folder the source's image paths are relative to)")
+        raise ConfigError(
+            f"--image-root {settings.image_root}: no such folder (the folder the source's image paths are relative to)"
+        )
     source = kind(image_root=settings.image_root, image_check=settings.image_check, **settings.options)
     tasks = source.check_tasks(settings.tasks)
     if settings.image_root is None and settings.image_check != "off":
-        log.warning("no --image-root for source %s: local images are neither checked nor findable by training "
-                    "(pass --image-root, or --image-check off to silence this)", settings.source)
+        log.warning(
+            "no --image-root for source %s: local images are neither checked nor findable by training "
+            "(pass --image-root, or --image-check off to silence this)",
+            settings.source,
+        )
     out.mkdir(parents=True, exist_ok=True)
     writer = shards.ShardWriter(out)
 
@@ -269,4 +281,6 @@ def check_accounting(manifest: dict[str, Any]) -> None:
     stats = manifest["stats"]
     rejected = Stats.parse(stats).rejected_total
     if stats.get("in", 0) != stats.get("out", 0) + rejected or stats.get("out", 0) != manifest["rows"]:
-        raise RuntimeError(f"accounting broken: in={stats.get('in')} out={stats.get('out')} rejected={rejected} rows={manifest['rows']}")
+        raise RuntimeError(
+            f"accounting broken: in={stats.get('in')} out={stats.get('out')} rejected={rejected} rows={manifest['rows']}"
+        )

@@ -43,7 +43,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print polymix's version and exit")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print polymix's version and exit")
+    ] = False,
 ) -> None:
     """polymix: build multilingual vision-language instruction mixes (the mBLIP recipe) and train on them."""
 
@@ -64,7 +66,9 @@ def _friendly(fn):
             err_console.print(f"[bold red]error:[/] {err}", highlight=False)
             raise typer.Exit(2) from None
         except UNWRITABLE as err:  # --out read-only, a file, ...
-            err_console.print(f"[bold red]error:[/] {err.filename}: {err.strerror}; choose a folder you can write", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {err.filename}: {err.strerror}; choose a folder you can write", highlight=False
+            )
             raise typer.Exit(2) from None
 
     return wrapper
@@ -84,7 +88,9 @@ def langs(
         table.add_column(col, justify="right" if col == "mC4 %" else "left")
     for code in codes:
         lang = L.get(code)
-        table.add_row(lang.nllb, lang.name, lang.iso639_1 or "-", lang.iso639_3, lang.script, f"{lang.mc4_share:.4f}", lang.langid or "-")
+        table.add_row(
+            lang.nllb, lang.name, lang.iso639_1 or "-", lang.iso639_3, lang.script, f"{lang.mc4_share:.4f}", lang.langid or "-"
+        )
     console.print(table)
 
 
@@ -137,8 +143,13 @@ def prepare(
     source: Annotated[str, typer.Option(help="English source by registry name (`polymix sources` lists them)")] = "shapes",
     out: Annotated[Path, typer.Option(help="output mix folder")] = Path("out/demo"),
     path: Annotated[Optional[str], typer.Option(help="shortcut for --option path=PATH (the source's input file)")] = None,
-    option: Annotated[list[str], typer.Option("--option", "-o", help="source option KEY=VALUE, repeatable (see `polymix sources`)")] = [],
-    image_root: Annotated[Optional[Path], typer.Option(help="folder the image paths are relative to (shapes: where images are drawn; default OUT/images/shapes)")] = None,
+    option: Annotated[
+        list[str], typer.Option("--option", "-o", help="source option KEY=VALUE, repeatable (see `polymix sources`)")
+    ] = [],
+    image_root: Annotated[
+        Optional[Path],
+        typer.Option(help="folder the image paths are relative to (shapes: where images are drawn; default OUT/images/shapes)"),
+    ] = None,
     tasks: Annotated[Optional[str], typer.Option(help="comma list of tasks (default: the source's defaults)")] = None,
     chunk_size: Annotated[int, typer.Option(help="examples per chunk: the unit of atomic writes and of resuming")] = 10_000,
     limit: Annotated[Optional[int], typer.Option(help="stop after this many examples")] = None,
@@ -177,8 +188,12 @@ def prepare(
     _print_rejections(manifest)
 
 
-QUIET = inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
-    bool, typer.Option("--quiet", "-q", help="no progress bar")])
+QUIET = inspect.Parameter(
+    "quiet",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")],
+)
 
 
 @app.command()
@@ -211,28 +226,51 @@ def translate(quiet: bool = False, **options) -> None:
     for col in ("lang", "rows", "strings translated", "cache hits", "passthrough", "seconds"):
         table.add_column(col, justify="left" if col == "lang" else "right")
     for row in manifest["summary"]:
-        table.add_row(row["lang"], str(row["rows"]), str(row["translated"]), str(row["hits"]), str(row["passthrough"]), f"{row['seconds']:.2f}")
+        table.add_row(
+            row["lang"],
+            str(row["rows"]),
+            str(row["translated"]),
+            str(row["hits"]),
+            str(row["passthrough"]),
+            f"{row['seconds']:.2f}",
+        )
     console.print(table)
     run = manifest["run"]
-    console.print(f"{manifest['rows']} rows in the mix, {manifest['rejected']} rejected; {run.get('chunks_written', 0)} chunks "
-                  f"written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s; strings this run: "
-                  f"{run.get('hits', 0)} from the translation cache, {run.get('translated', 0)} translated by the model; "
-                  f"data card: {out / 'README.md'}", highlight=False)
+    console.print(
+        f"{manifest['rows']} rows in the mix, {manifest['rejected']} rejected; {run.get('chunks_written', 0)} chunks "
+        f"written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s; strings this run: "
+        f"{run.get('hits', 0)} from the translation cache, {run.get('translated', 0)} translated by the model; "
+        f"data card: {out / 'README.md'}",
+        highlight=False,
+    )
 
 
 @app.command("build-mix")
 @_friendly
 def build_mix(
-    deployment: Annotated[str, typer.Option(help="take the parameters of this deployment in prefect.yaml (default, mblip)")] = "default",
+    deployment: Annotated[
+        str, typer.Option(help="take the parameters of this deployment in prefect.yaml (default, mblip)")
+    ] = "default",
     out: Annotated[Optional[str], typer.Option(help="output mix folder (the English mix goes beside it, OUT.english)")] = None,
     langs: Annotated[Optional[str], typer.Option(help=help_of(TranslateSettings, "langs"))] = None,
     model: Annotated[Optional[str], typer.Option(help=help_of(TranslateSettings, "model"))] = None,
     task_runner: Annotated[Optional[str], typer.Option(help="threads (default) or dask")] = None,
-    scheduler_address: Annotated[Optional[str], typer.Option(help="Dask scheduler of an existing cluster (tcp://host:8786); with --task-runner dask")] = None,
-    max_workers: Annotated[Optional[int], typer.Option(help="threads, or local Dask worker processes, translating chunks at once")] = None,
-    set_: Annotated[list[str], typer.Option("--set", metavar="KEY=VALUE", help="any flow parameter or translation setting, VALUE "
-                                           "in YAML: --set chunk_size=500 --set decode.beam_size=4 --set 'runtime={device: cpu}' "
-                                           "(translation settings as in `polymix translate --help`, also as translate.KEY)")] = [],
+    scheduler_address: Annotated[
+        Optional[str], typer.Option(help="Dask scheduler of an existing cluster (tcp://host:8786); with --task-runner dask")
+    ] = None,
+    max_workers: Annotated[
+        Optional[int], typer.Option(help="threads, or local Dask worker processes, translating chunks at once")
+    ] = None,
+    set_: Annotated[
+        list[str],
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="any flow parameter or translation setting, VALUE "
+            "in YAML: --set chunk_size=500 --set decode.beam_size=4 --set 'runtime={device: cpu}' "
+            "(translation settings as in `polymix translate --help`, also as translate.KEY)",
+        ),
+    ] = [],
 ) -> None:
     """Run the build-mix Prefect flow here, without a server: sources -> templates -> languages -> translation -> shards.
 
@@ -241,8 +279,14 @@ def build_mix(
     from polymix.flows.serve import deployment_parameters
 
     params = deployment_parameters(deployment)  # an unknown name is a ConfigError: one line, exit 2
-    overrides = {"out": out, "translate.langs": langs, "translate.model": model, "task_runner": task_runner,
-                 "scheduler_address": scheduler_address, "max_workers": max_workers}
+    overrides = {
+        "out": out,
+        "translate.langs": langs,
+        "translate.model": model,
+        "task_runner": task_runner,
+        "scheduler_address": scheduler_address,
+        "max_workers": max_workers,
+    }
     pairs = [(k, v) for k, v in overrides.items() if v is not None] + [_yaml_pair(pair) for pair in set_]
     for key, value in pairs:
         set_dotted(params, _flow_key(key), value)
@@ -252,8 +296,11 @@ def build_mix(
     checked = _validated(flow, params)  # a bad value ends here, before Prefect starts a server
     guard_temporary_server()  # a kill -9 of this command must not leave Prefect's temporary server running
     result = flow(**checked)
-    console.print(f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
-                  f"{result['rejected']} rejected", highlight=False)
+    console.print(
+        f"[green]built[/] {params.get('out')}: {result['rows']} rows in {len(result['rows_per_lang'])} languages, "
+        f"{result['rejected']} rejected",
+        highlight=False,
+    )
 
 
 def _yaml_pair(pair: str) -> tuple[str, object]:
@@ -284,8 +331,10 @@ def _validated(flow, params: dict) -> dict:
 
     unknown = sorted(set(params) - set(flow.parameters.properties))
     if unknown:
-        raise ConfigError(f"unknown build-mix parameter(s) {', '.join(unknown)}; valid: {', '.join(flow.parameters.properties)} "
-                          "and the translation settings of `polymix translate --help`")
+        raise ConfigError(
+            f"unknown build-mix parameter(s) {', '.join(unknown)}; valid: {', '.join(flow.parameters.properties)} "
+            "and the translation settings of `polymix translate --help`"
+        )
     try:
         return flow.validate_parameters(params)
     except ParameterTypeError as err:  # "Flow run received invalid parameters:\n - translate.x: Value error, ..."
@@ -297,19 +346,27 @@ def _validated(flow, params: dict) -> dict:
 @_friendly
 def lid_check(
     input: Annotated[Path, typer.Option("--input", help="JSONL or Parquet file to check")],
-    output: Annotated[Path, typer.Option("--output", help="every input row plus lid_label, lid_score, keep, reason (.jsonl or .parquet)")],
+    output: Annotated[
+        Path, typer.Option("--output", help="every input row plus lid_label, lid_score, keep, reason (.jsonl or .parquet)")
+    ],
     text_field: Annotated[str, typer.Option(help="field with the text to check")] = "text",
     lang_field: Annotated[str, typer.Option(help="field with the NLLB code the text should be in")] = "lang",
-    source_field: Annotated[Optional[str], typer.Option(help="field with the English source: adds the untranslated and length-ratio checks")] = None,
-    settings: Annotated[Optional[Path], typer.Option(help="language-ID settings YAML (default: the calibrated translate/lid/settings.yaml)")] = None,
+    source_field: Annotated[
+        Optional[str], typer.Option(help="field with the English source: adds the untranslated and length-ratio checks")
+    ] = None,
+    settings: Annotated[
+        Optional[Path], typer.Option(help="language-ID settings YAML (default: the calibrated translate/lid/settings.yaml)")
+    ] = None,
     processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
 ) -> None:
-    """Check that every row of a file is in its language (and not empty, repeated, untranslated); print keep rates per language."""
+    """Check that every row of a file is in its language (and not empty, repeated, untranslated);
+    print keep rates per language."""
     from polymix.translate.lid.check import lid_check as run_check
     from polymix.translate.lid.settings import LidSettings
 
-    result = run_check(input, output, text_field, lang_field, source_field,
-                       LidSettings.load(settings) if settings else None, processes)
+    result = run_check(
+        input, output, text_field, lang_field, source_field, LidSettings.load(settings) if settings else None, processes
+    )
     table = Table(title=f"lid-check {input} -> {output}")
     for col in ("lang", "rows", "kept", "keep rate", "rejected by reason"):
         table.add_column(col, justify="left" if col in ("lang", "rejected by reason") else "right")
@@ -323,21 +380,39 @@ def lid_check(
 @app.command("lid-calibrate")
 @_friendly
 def lid_calibrate(
-    dev: Annotated[Path, typer.Option(help="JSON lines with lang (NLLB code) and text; article/para align paragraphs with English")] = Path("../shared/data/udhr-lid-dev.jsonl"),
-    short_dev: Annotated[Optional[Path], typer.Option(help="short real texts (lang, text, split = calib|heldout): thresholds are chosen on calib, heldout is only reported (default: data/lid-dev/ud-lid-dev.jsonl)")] = None,
-    write: Annotated[bool, typer.Option("--write", help="rewrite translate/lid/settings.yaml (the defaults) with the chosen settings")] = False,
+    dev: Annotated[
+        Path, typer.Option(help="JSON lines with lang (NLLB code) and text; article/para align paragraphs with English")
+    ] = Path("../shared/data/udhr-lid-dev.jsonl"),
+    short_dev: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="short real texts (lang, text, split = calib|heldout)"
+            ": thresholds are chosen on calib, heldout is only reported (default: data/lid-dev/ud-lid-dev.jsonl)"
+        ),
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="rewrite translate/lid/settings.yaml (the defaults) with the chosen settings")
+    ] = False,
     out: Annotated[Optional[Path], typer.Option(help="write the chosen settings to this YAML file instead")] = None,
     processes: Annotated[int, typer.Option(help="language-ID worker processes")] = 2,
-    pairs_per_target: Annotated[Optional[int], typer.Option(help="sample this many other-language paragraphs per target (default: all)")] = None,
+    pairs_per_target: Annotated[
+        Optional[int], typer.Option(help="sample this many other-language paragraphs per target (default: all)")
+    ] = None,
     per_language: Annotated[bool, typer.Option("--per-language", help="also print every language's rates")] = False,
 ) -> None:
-    """Calibrate the language-ID filter on real text; print keep and English / other / same-script / confusable-neighbour reject rates per language group, on the calibration and held-out parts."""
+    """Calibrate the language-ID filter on real text; print keep and English / other / same-script /
+    confusable-neighbour reject rates per language group, on the calibration and held-out parts."""
     from polymix.translate.lid.calibrate import SHORT_DEV, calibrate
     from polymix.translate.lid.report import render
     from polymix.translate.lid.settings import SETTINGS_FILE
 
-    report = calibrate(dev, short_dev or SHORT_DEV, processes=processes, pairs_per_target=pairs_per_target,
-                       write=out or (SETTINGS_FILE if write else None))
+    report = calibrate(
+        dev,
+        short_dev or SHORT_DEV,
+        processes=processes,
+        pairs_per_target=pairs_per_target,
+        write=out or (SETTINGS_FILE if write else None),
+    )
     console.print(render(report, per_language=per_language), highlight=False, soft_wrap=True)
 
 
@@ -360,8 +435,14 @@ def publish(
     path: Annotated[Path, typer.Argument(help="a built mix folder (it must verify; its card is written if missing)")],
     repo_id: Annotated[str, typer.Option("--repo-id", help="the Hub dataset repository, 'user/name' (created if missing)")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list exactly what would be uploaded; contact nobody")] = False,
-    embed_images: Annotated[bool, typer.Option("--embed-images", help="write each image's bytes into its rows (datasets Image "
-                                               "feature) instead of referencing it; see the README for the size this costs")] = False,
+    embed_images: Annotated[
+        bool,
+        typer.Option(
+            "--embed-images",
+            help="write each image's bytes into its rows (datasets Image "
+            "feature) instead of referencing it; see the README for the size this costs",
+        ),
+    ] = False,
     private: Annotated[bool, typer.Option("--private", help="create the repository as private")] = False,
     revision: Annotated[Optional[str], typer.Option(help="the branch to commit to (default: main)")] = None,
 ) -> None:
@@ -373,9 +454,11 @@ def publish(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-cache_app = typer.Typer(help="What polymix keeps in its cache folder ($POLYMIX_CACHE, default ~/.cache/polymix): "
-                        "the translation cache, converted CTranslate2 models, the unpacked language-ID model.",
-                        no_args_is_help=True)
+cache_app = typer.Typer(
+    help="What polymix keeps in its cache folder ($POLYMIX_CACHE, default ~/.cache/polymix): "
+    "the translation cache, converted CTranslate2 models, the unpacked language-ID model.",
+    no_args_is_help=True,
+)
 app.add_typer(cache_app, name="cache")
 CACHE_KINDS_HELP = "what to clear: translations (the SQLite translation cache), models (converted CTranslate2 models), lid"
 
@@ -399,8 +482,11 @@ def cache_info() -> None:
     root = cache_root()
     rows = info(root)
     where = "from $POLYMIX_CACHE" if os.environ.get("POLYMIX_CACHE") else "set POLYMIX_CACHE to move it"
-    console.print(f"cache folder {root} ({where}): {len(rows)} entries, {sum(r['bytes'] for r in rows) / 2**20:.1f} MiB",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"cache folder {root} ({where}): {len(rows)} entries, {sum(r['bytes'] for r in rows) / 2**20:.1f} MiB",
+        highlight=False,
+        soft_wrap=True,
+    )
     if rows:
         console.print(_cache_table(rows, ""))
 
@@ -424,11 +510,15 @@ def cache_clear(
     if not doomed:
         console.print(f"nothing to clear in {root}", highlight=False)
         return
-    if not yes and not typer.confirm(f"delete {len(doomed)} entries ({sum(r['bytes'] for r in doomed) / 2**20:.1f} MiB) in {root}?"):
+    if not yes and not typer.confirm(
+        f"delete {len(doomed)} entries ({sum(r['bytes'] for r in doomed) / 2**20:.1f} MiB) in {root}?"
+    ):
         raise typer.Exit(1)
     removed = clear(root, wanted)
-    console.print(f"[green]removed[/] {len(removed)} entries ({sum(r['bytes'] for r in removed) / 2**20:.1f} MiB) from {root}",
-                  highlight=False)
+    console.print(
+        f"[green]removed[/] {len(removed)} entries ({sum(r['bytes'] for r in removed) / 2**20:.1f} MiB) from {root}",
+        highlight=False,
+    )
 
 
 @app.command(
@@ -448,7 +538,8 @@ def train(ctx: typer.Context) -> None:
     add_help_option=False,
 )
 def eval_(ctx: typer.Context) -> None:
-    """Score a model on mBLIP's benchmarks (xm3600, xgqa, maxm, xvnli, marvl) or a mix; `polymix eval --help` lists the options."""
+    """Score a model on mBLIP's benchmarks (xm3600, xgqa, maxm, xvnli, marvl) or a mix;
+    `polymix eval --help` lists the options."""
     from polymix.training.benchmarks.cli import main as eval_main
 
     raise typer.Exit(eval_main(ctx.args))
@@ -468,7 +559,14 @@ def inspect(
     path: Annotated[Path, typer.Argument(help="a mix folder (written by prepare/translate)")],
     samples: Annotated[int, typer.Option(help="how many sample rows to show (spread over the languages)")] = 5,
     lang: Annotated[Optional[str], typer.Option(help="show samples of this language only")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="check every file in the mix against the chunk records (size, checksum, footer, rows; strays too), the records against manifest.json, and that no build is unfinished")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="check every file in the mix against the chunk records (size, checksum, footer, rows; strays too),"
+            " the records against manifest.json, and that no build is unfinished",
+        ),
+    ] = False,
 ) -> None:
     """Show rows per language and task, rejections by reason, and a few sample rows."""
     import polars as pl
@@ -499,8 +597,15 @@ def inspect(
     if lang:
         rows = frame.filter(pl.col("lang") == L.normalize(lang)).select(columns).head(samples).collect()
     else:  # spread the samples over the languages, one of each first
-        rows = (frame.select(columns).with_columns(pl.int_range(pl.len()).over("lang").alias("_k")).filter(pl.col("_k") < samples)
-                .sort("_k", "lang").head(samples).drop("_k").collect())
+        rows = (
+            frame.select(columns)
+            .with_columns(pl.int_range(pl.len()).over("lang").alias("_k"))
+            .filter(pl.col("_k") < samples)
+            .sort("_k", "lang")
+            .head(samples)
+            .drop("_k")
+            .collect()
+        )
     st = Table(title=f"{rows.height} sample rows")
     for col in rows.columns:
         st.add_column(col, overflow="fold")

@@ -23,7 +23,9 @@ _MANIFEST_KEYS = ("rows", "rejected", "rows_per_lang", "stats", "chunks")
 
 def _row_files(root: Path) -> list[Path]:
     """Every file a reader of the mix would take for rows (hidden files and the manifest folder aside)."""
-    found = [p for p in root.rglob("*.parquet") if not any(part.startswith((".", "_manifest")) for part in p.relative_to(root).parts)]
+    found = [
+        p for p in root.rglob("*.parquet") if not any(part.startswith((".", "_manifest")) for part in p.relative_to(root).parts)
+    ]
     found += list((root / shards.REJECTED_DIR).glob("*.arrow"))
     return sorted(found)
 
@@ -56,8 +58,10 @@ def _check_files(root: Path, records: list[dict], problems: list[str]) -> None:
     for path in _row_files(root):
         rel = path.relative_to(root).as_posix()
         if rel not in recorded:
-            problems.append(f"{rel}: in no chunk record, yet every reader of the mix reads its rows; delete it "
-                            "(or re-run the build if its chunk record was lost)")
+            problems.append(
+                f"{rel}: in no chunk record, yet every reader of the mix reads its rows; delete it "
+                "(or re-run the build if its chunk record was lost)"
+            )
 
 
 def _check_manifest(root: Path, records: list[dict], problems: list[str]) -> None:
@@ -72,8 +76,9 @@ def _check_manifest(root: Path, records: list[dict], problems: list[str]) -> Non
     expected = shards.totals(records)
     for key in _MANIFEST_KEYS:
         if manifest.get(key) != expected[key]:
-            problems.append(f"{shards.MANIFEST}: '{key}' differs from the chunk records; re-run the command that built the "
-                            "mix to rewrite it")
+            problems.append(
+                f"{shards.MANIFEST}: '{key}' differs from the chunk records; re-run the command that built the mix to rewrite it"
+            )
 
 
 def verify(root: str | Path) -> list[str]:

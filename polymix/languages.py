@@ -109,8 +109,10 @@ def _unknown(bad: list[str]) -> str:
     for item in bad:
         near = suggest(item)
         hints.append(f"{item!r}" + (f" (did you mean {', '.join(f'{c} ({get(c).name})' for c in near)}?)" if near else ""))
-    return (f"unknown language(s) {'; '.join(hints)}. Codes are NLLB (deu_Latn), ISO 639-1 (de) or mC4 codes, "
-            "or 'all'; `polymix langs` lists the 96")
+    return (
+        f"unknown language(s) {'; '.join(hints)}. Codes are NLLB (deu_Latn), ISO 639-1 (de) or mC4 codes, "
+        "or 'all'; `polymix langs` lists the 96"
+    )
 
 
 def get(code: str) -> Language:
@@ -138,8 +140,10 @@ def resolve(spec: str | Iterable[str], include_english: bool = False) -> list[st
     items = [s for s in (spec.split(",") if isinstance(spec, str) else spec)]
     items = [s.strip() for s in items if s and s.strip()]
     if not items:
-        raise UnknownLanguageError("no languages given: pass 'all' or a comma list of NLLB (deu_Latn) / ISO 639-1 (de) codes; "
-                                   "`polymix langs` lists the 96")
+        raise UnknownLanguageError(
+            "no languages given: pass 'all' or a comma list of NLLB (deu_Latn) / ISO 639-1 (de) codes; "
+            "`polymix langs` lists the 96"
+        )
     out: list[str] = []
     bad: list[str] = []
     for item in items:

@@ -68,15 +68,18 @@ class BuildLock:
             self._fd = None
             raise BuildLockedError(self._refusal()) from None
         if not self.shared:
-            (self.root / OWNER).write_text(f"pid {os.getpid()}, {self.what}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n",
-                                           encoding="utf-8")
+            (self.root / OWNER).write_text(
+                f"pid {os.getpid()}, {self.what}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8"
+            )
         return self
 
     def _refusal(self) -> str:
         owner = self.root / OWNER
         if owner.exists():  # a writer holds it (or a killed one left its note and a reader holds it)
-            return (f"{self.root} is being written by another build ({owner.read_text(encoding='utf-8').strip()}); "
-                    "wait for it to finish or choose another folder")
+            return (
+                f"{self.root} is being written by another build ({owner.read_text(encoding='utf-8').strip()}); "
+                "wait for it to finish or choose another folder"
+            )
         return f"{self.root} is being read by another polymix command (translate or train); wait for it to finish"
 
     def __exit__(self, *exc: Any) -> None:
@@ -103,8 +106,10 @@ def mark_incomplete(root: str | Path, what: str) -> None:
     """Write ``OUT/INCOMPLETE`` before a build changes anything in ``root``."""
     from polymix.shards import atomic_write_bytes
 
-    text = (f"This mix is incomplete: {what} (pid {os.getpid()}) began writing it at {time.strftime('%Y-%m-%d %H:%M:%S')} "
-            "and has not finished.\nRe-run the same command to finish it (finished chunks are kept and checked).\n")
+    text = (
+        f"This mix is incomplete: {what} (pid {os.getpid()}) began writing it at {time.strftime('%Y-%m-%d %H:%M:%S')} "
+        "and has not finished.\nRe-run the same command to finish it (finished chunks are kept and checked).\n"
+    )
     atomic_write_bytes(Path(root) / INCOMPLETE, text.encode("utf-8"))
 
 
@@ -124,8 +129,10 @@ def incomplete(root: str | Path) -> str | None:
 def require_complete(root: str | Path) -> None:
     note = incomplete(root)
     if note is not None:
-        raise IncompleteMixError(f"{root} is not a finished mix ({note.removeprefix('This mix is incomplete: ')}); "
-                                 "re-run the command that builds it to finish it")
+        raise IncompleteMixError(
+            f"{root} is not a finished mix ({note.removeprefix('This mix is incomplete: ')}); "
+            "re-run the command that builds it to finish it"
+        )
 
 
 def aside_path(out: Path) -> Path:

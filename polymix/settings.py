@@ -24,8 +24,14 @@ from typing import Annotated, Any, Callable
 MISSING = dataclasses.MISSING
 
 
-def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
-            option: str | None = None, cli_default: str | None = None) -> Any:
+def setting(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    factory: Callable[[], Any] | None = None,
+    option: str | None = None,
+    cli_default: str | None = None,
+) -> Any:
     """A dataclass field with its help text. ``option`` renames its command-line flag (``--in``);
     ``cli_default`` is what the command line shows and takes for a default that is not a scalar
     (``device_index``: ``auto`` for the empty tuple; the dataclass parses the text)."""
@@ -111,8 +117,14 @@ def cli_options(cls: type) -> list[inspect.Parameter]:
         decls = [f"{leaf.flag}/--no-{leaf.flag[2:]}"] if tp is bool else [leaf.flag]
         default = leaf.field.metadata.get("cli_default") or leaf.default
         info = typer.Option(*decls, help=leaf.help, show_default=not leaf.required)
-        params.append(inspect.Parameter(leaf.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[tp, info],
-                                        default=inspect.Parameter.empty if leaf.required else default))
+        params.append(
+            inspect.Parameter(
+                leaf.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[tp, info],
+                default=inspect.Parameter.empty if leaf.required else default,
+            )
+        )
     return params
 
 

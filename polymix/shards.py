@@ -42,8 +42,16 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from polymix import faults, stats as run_stats
-from polymix.locks import (INCOMPLETE, BuildLock, BuildLockedError, IncompleteMixError, MixError, ReadLock,  # noqa: F401
-                               incomplete, require_complete)
+from polymix.locks import (  # re-exported: stages take the build lock and its errors from shards
+    INCOMPLETE,  # noqa: F401
+    BuildLock,  # noqa: F401
+    BuildLockedError,  # noqa: F401
+    IncompleteMixError,  # noqa: F401
+    MixError,
+    ReadLock,  # noqa: F401
+    incomplete,  # noqa: F401
+    require_complete,
+)
 from polymix.schema import REJECTED_SCHEMA, SCHEMA, conform
 
 log = logging.getLogger(__name__)
@@ -55,8 +63,15 @@ REJECTED_DIR = "_rejected"
 _CHUNK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 # Source split names -> the split names the Hugging Face Hub knows (mBLIP trains on Karpathy's
 # train + restval). Other names keep their own (Hub split names are \w+).
-HUB_SPLITS = {"train": "train", "restval": "train", "val": "validation", "valid": "validation",
-              "validation": "validation", "dev": "validation", "test": "test"}
+HUB_SPLITS = {
+    "train": "train",
+    "restval": "train",
+    "val": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 TRAIN_PREFIX = "part"
 
 
@@ -187,8 +202,9 @@ class ShardWriter:
         for lang, prefix in groups:
             part = table.filter(pc.and_(pc.equal(table["lang"], lang), pc.equal(splits, prefix)))
             rel = Path(f"lang={lang}") / f"{prefix}-{chunk_id}.parquet"
-            files.append({"path": rel.as_posix(), "lang": lang, "split": file_split(rel.name),
-                          **write_table_atomic(part, self.root / rel)})
+            files.append(
+                {"path": rel.as_posix(), "lang": lang, "split": file_split(rel.name), **write_table_atomic(part, self.root / rel)}
+            )
         if rejected is not None and rejected.num_rows:
             rel = Path(REJECTED_DIR) / f"part-{chunk_id}.arrow"
             info = write_table_atomic(conform(rejected, REJECTED_SCHEMA), self.root / rel)
@@ -236,9 +252,7 @@ def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
         "rejected": sum(rec["rejected"] for rec in records),
         "rows_per_lang": dict(sorted(per_lang.items())),
         "stats": run_stats.merge(rec.get("stats", {}) for rec in records),
-        "chunks": [
-            {k: rec[k] for k in ("chunk", "rows", "rejected", "files", "finished_at")} for rec in records
-        ],
+        "chunks": [{k: rec[k] for k in ("chunk", "rows", "rejected", "files", "finished_at")} for rec in records],
     }
 
 
@@ -301,8 +315,10 @@ class CorruptShardError(MixError):
 
 
 def _corrupt(path: str | Path, err: Exception) -> CorruptShardError:
-    return CorruptShardError(f"{path}: unreadable ({str(err).splitlines()[0]}); run `polymix inspect --verify` on its mix "
-                             "and re-run the command that built it: chunks whose files differ from their records are redone")
+    return CorruptShardError(
+        f"{path}: unreadable ({str(err).splitlines()[0]}); run `polymix inspect --verify` on its mix "
+        "and re-run the command that built it: chunks whose files differ from their records are redone"
+    )
 
 
 def open_parquet(path: str | Path) -> pq.ParquetFile:

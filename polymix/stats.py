@@ -90,11 +90,11 @@ class Stats:
                 continue
             name, _, lang = key.partition(":")
             # acct/ first: a source name may hold a ':' (the old hand parsers took it for a language)
-            if key.startswith(PLANNED) and "/" in key[len(PLANNED):]:
-                source, lang = key[len(PLANNED):].rsplit("/", 1)
+            if key.startswith(PLANNED) and "/" in key[len(PLANNED) :]:
+                source, lang = key[len(PLANNED) :].rsplit("/", 1)
                 out.planned[(source, lang)] += int(value)
             elif key.startswith(REJECTED):
-                out.rejected[key[len(REJECTED):]] += int(value)
+                out.rejected[key[len(REJECTED) :]] += int(value)
             elif lang and name in LANG_COUNTERS:
                 counts = out.per_lang.setdefault(lang, LangCounts())
                 setattr(counts, name, value if name == "seconds" else int(value))
@@ -104,9 +104,12 @@ class Stats:
 
     def flat(self) -> dict[str, float]:
         """The flat keys again, sorted as manifests store them."""
-        flat = {**self.counts, **{rejected_key(r): n for r, n in self.rejected.items()},
-                **lang_keys({lang: dataclasses.asdict(c) for lang, c in self.per_lang.items()}),
-                **{f"{PLANNED}{s}/{lang}": n for (s, lang), n in self.planned.items()}}
+        flat = {
+            **self.counts,
+            **{rejected_key(r): n for r, n in self.rejected.items()},
+            **lang_keys({lang: dataclasses.asdict(c) for lang, c in self.per_lang.items()}),
+            **{f"{PLANNED}{s}/{lang}": n for (s, lang), n in self.planned.items()},
+        }
         return dict(sorted(flat.items()))
 
     @property
@@ -116,8 +119,9 @@ class Stats:
     def strings(self) -> Counter[str]:
         """Distinct strings served from the translation cache (``hits``) and sent to the model
         (``translated``), over all languages."""
-        return Counter(hits=sum(c.hits for c in self.per_lang.values()),
-                       translated=sum(c.translated for c in self.per_lang.values()))
+        return Counter(
+            hits=sum(c.hits for c in self.per_lang.values()), translated=sum(c.translated for c in self.per_lang.values())
+        )
 
 
 @dataclasses.dataclass

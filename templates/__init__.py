@@ -61,7 +61,9 @@ def _load_file(path: Path) -> list[Template]:
     except yaml.YAMLError as err:
         raise TemplateError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict) or "task" not in data or not isinstance(data.get("templates"), list):
-        raise TemplateError(f"{path}: expected a mapping with 'task' and a list 'templates' of {{id, version, instruction, target}}")
+        raise TemplateError(
+            f"{path}: expected a mapping with 'task' and a list 'templates' of {{id, version, instruction, target}}"
+        )
     from polymix.schema import TASK_SLOTS
 
     task = data["task"]
@@ -75,7 +77,9 @@ def _load_file(path: Path) -> list[Template]:
         tpl = Template(str(entry["id"]), int(entry["version"]), task, str(entry["instruction"]), str(entry["target"]))
         unknown = tpl.fields - set(TASK_SLOTS[task])
         if unknown:
-            raise TemplateError(f"{path}: template {tpl.id} uses slots {sorted(unknown)}; task {task} has {list(TASK_SLOTS[task])}")
+            raise TemplateError(
+                f"{path}: template {tpl.id} uses slots {sorted(unknown)}; task {task} has {list(TASK_SLOTS[task])}"
+            )
         out.append(tpl)
     return out
 

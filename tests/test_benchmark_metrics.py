@@ -12,16 +12,19 @@ from polymix.training.benchmarks.scores import classification_accuracy, cider, m
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoevalcap's PTB tokenizer needs java")
 
 
-@pytest.mark.parametrize("raw, clean", [
-    ("Two dogs.", "2 dogs"),            # number word -> digit, final period gone
-    ("The Table!", "table"),            # article dropped, lower-cased, '!' spaced away
-    ("dont know", "don't know"),        # apostrophe restored
-    ("1,000 people", "1000 people"),    # digit comma: punctuation removed, not spaced
-    ("black/white", "black white"),     # '/' between words becomes a space
-    ("yes ,", "yes"),                   # ' ,' present: punctuation removed
-    ("3.5 m", "3.5 m"),                 # a decimal point stays
-    ("  no\n", "no"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("Two dogs.", "2 dogs"),  # number word -> digit, final period gone
+        ("The Table!", "table"),  # article dropped, lower-cased, '!' spaced away
+        ("dont know", "don't know"),  # apostrophe restored
+        ("1,000 people", "1000 people"),  # digit comma: punctuation removed, not spaced
+        ("black/white", "black white"),  # '/' between words becomes a space
+        ("yes ,", "yes"),  # ' ,' present: punctuation removed
+        ("3.5 m", "3.5 m"),  # a decimal point stays
+        ("  no\n", "no"),
+    ],
+)
 def test_vqa_clean_follows_the_vqa_rules(raw, clean):
     assert vqa_clean(raw) == clean
 
@@ -47,9 +50,11 @@ def test_segmentation_of_languages_without_spaces():
     assert segment([decomposed], "fr") == ["Café"]  # NFC for every language
 
 
-CAPTIONS = [["a red circle on a white background", "a red round shape"],
-            ["a blue square on a black background", "a dark square that is blue"],
-            ["two green triangles", "a pair of green triangles on grey"]]  # fmt: skip
+CAPTIONS = [
+    ["a red circle on a white background", "a red round shape"],
+    ["a blue square on a black background", "a dark square that is blue"],
+    ["two green triangles", "a pair of green triangles on grey"],
+]
 
 
 @needs_java

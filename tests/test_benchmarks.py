@@ -32,10 +32,15 @@ def _draw(path: Path, seed: int) -> None:
 
 
 def xm3600(root: Path) -> tuple[Path, Path]:
-    rows = [{"image/key": f"img{i}", "image/locale": "en",
-             "en": {"caption": [f"a {c} circle on white", f"{c} round shape"]},
-             "zh": {"caption": [f"白色背景上的{z}圆", f"一个{z}的圆"]}}
-            for i, (c, z) in enumerate([("red", "红色"), ("blue", "蓝色"), ("green", "绿色")])]  # fmt: skip
+    rows = [
+        {
+            "image/key": f"img{i}",
+            "image/locale": "en",
+            "en": {"caption": [f"a {c} circle on white", f"{c} round shape"]},
+            "zh": {"caption": [f"白色背景上的{z}圆", f"一个{z}的圆"]},
+        }
+        for i, (c, z) in enumerate([("red", "红色"), ("blue", "蓝色"), ("green", "绿色")])
+    ]
     (root / "xm").mkdir(parents=True)
     (root / "xm" / "captions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     for i in range(3):
@@ -45,9 +50,16 @@ def xm3600(root: Path) -> tuple[Path, Path]:
 
 def maxm(root: Path) -> tuple[Path, Path]:
     for lang, q in (("en", "What colour is the circle?"), ("fr", "De quelle couleur est le cercle ?")):
-        anns = [{"image_id": f"img{i}", "image_url": "", "qa_pairs": [
-            {"question_id": f"{lang}-{i}", "question": q, "answers": ["Red"], "processed_answers": ["red", "dark red"]}]}
-            for i in range(2)]  # fmt: skip
+        anns = [
+            {
+                "image_id": f"img{i}",
+                "image_url": "",
+                "qa_pairs": [
+                    {"question_id": f"{lang}-{i}", "question": q, "answers": ["Red"], "processed_answers": ["red", "dark red"]}
+                ],
+            }
+            for i in range(2)
+        ]
         (root / "maxm").mkdir(parents=True, exist_ok=True)
         (root / "maxm" / f"maxm_v1_{lang}.json").write_text(json.dumps({"annotations": anns}), encoding="utf-8")
         for i in range(2):
@@ -62,7 +74,9 @@ def iglue(root: Path, name: str) -> tuple[Path, Path]:
     if name == "xGQA":
         paths = {q["imageId"] + ".jpg" for f in data.glob("*/test.json") for q in json.loads(f.read_text()).values()}
     elif name == "XVNLI":
-        paths = {json.loads(line)["Flikr30kID"] + ".jpg" for f in data.glob("*/test.jsonl") for line in f.read_text().splitlines()}
+        paths = {
+            json.loads(line)["Flikr30kID"] + ".jpg" for f in data.glob("*/test.jsonl") for line in f.read_text().splitlines()
+        }
     else:
         rows = [json.loads(line) for f in data.glob("*.jsonl") for line in f.read_text(encoding="utf-8").splitlines()]
         paths = {f"{r['language']}/images/{r['concept']}/{r[k]}" for r in rows for k in ("left_img", "right_img")}
@@ -91,7 +105,10 @@ def test_official_rows_become_items_with_mblips_prompts(tmp_path):
     data, images = iglue(tmp_path, "XVNLI")
     items = load("xvnli", data, images, ["fr"])["fr"]
     assert [i.references[0] for i in items] == ["no", "maybe", "maybe", "yes"]  # contradiction/neutral/entailment
-    assert prompts.get("xvnli").render(items[1].slots) == 'Is it guaranteed true that "Il lit le journal."? Yes, no, or maybe? Answer in English:'
+    assert (
+        prompts.get("xvnli").render(items[1].slots)
+        == 'Is it guaranteed true that "Il lit le journal."? Yes, no, or maybe? Answer in English:'
+    )
     data, images = iglue(tmp_path, "marvl")
     pair = load("marvl", data, images, ["zh"])["zh"][0]
     assert len(pair.images) == 2 and pair.references == ("no",) and "/zh/images/82-铅笔/82-6.jpg" in pair.images[0]
@@ -171,7 +188,9 @@ def test_missing_files_and_images_are_named(tmp_path, capsys):
     assert main(["--benchmark", "xvnli", "--data", str(tmp_path / "nope"), "--images", str(images), "--model", "x"]) == 2
     assert "XVNLI/annotations" in capsys.readouterr().err
     _draw(images / "n406334.jpg", 0)
-    assert main(["--benchmark", "xgqa", "--data", str(data), "--images", str(images), "--model", "out/no/run", "--langs", "de"]) == 2
+    assert (
+        main(["--benchmark", "xgqa", "--data", str(data), "--images", str(images), "--model", "out/no/run", "--langs", "de"]) == 2
+    )
     assert "--model out/no/run: no such folder" in capsys.readouterr().err
 
 
@@ -197,8 +216,24 @@ def test_mix_keeps_train_evals_scores_under_the_same_output(tiny_models, shapes_
     from polymix.training.benchmarks.runner import load_model
     from polymix.training.evaluate import evaluate as train_eval
 
-    args = ["--benchmark", "mix", "--data", str(shapes_mix), "--model", "tiny:mblip", "--config", "tiny",
-            "--limit", "2", "--langs", "en,de", "--set", "eval.num_beams=2", "--out", str(tmp_path / "out")]  # fmt: skip
+    args = [
+        "--benchmark",
+        "mix",
+        "--data",
+        str(shapes_mix),
+        "--model",
+        "tiny:mblip",
+        "--config",
+        "tiny",
+        "--limit",
+        "2",
+        "--langs",
+        "en,de",
+        "--set",
+        "eval.num_beams=2",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(args) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     loaded = load_model("tiny:mblip", "tiny", ["eval.max_rows_per_lang=2", "eval.num_beams=2", "eval.langs=[eng_Latn,deu_Latn]"])

@@ -19,8 +19,15 @@ def test_warm_cache_hits_are_counted_apart_and_the_cache_can_be_inspected_and_cl
     prepare(PrepareSettings(source="shapes", out=english, options={"count": 6}), progress=False)
 
     def run(out):
-        settings = TranslateSettings(input=english, out=tmp_path / out, langs="de,fr", distribution="replicate", model="toy",
-                                     runtime=RuntimeSettings(device="cpu"), lid_processes=1)
+        settings = TranslateSettings(
+            input=english,
+            out=tmp_path / out,
+            langs="de,fr",
+            distribution="replicate",
+            model="toy",
+            runtime=RuntimeSettings(device="cpu"),
+            lid_processes=1,
+        )
         return translate_mix(settings, progress=False)["run"]
 
     cold, warm = run("cold"), run("warm")

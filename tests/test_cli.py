@@ -7,8 +7,22 @@ from typer.testing import CliRunner
 from polymix.cli import app
 
 runner = CliRunner()
-COMMANDS = ["langs", "sources", "templates", "prepare", "inspect", "translate", "build-mix", "lid-check", "lid-calibrate", "card",
-            "publish", "cache", "train", "eval"]
+COMMANDS = [
+    "langs",
+    "sources",
+    "templates",
+    "prepare",
+    "inspect",
+    "translate",
+    "build-mix",
+    "lid-check",
+    "lid-calibrate",
+    "card",
+    "publish",
+    "cache",
+    "train",
+    "eval",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -72,8 +72,10 @@ def test_configs_expose_the_real_splits_to_datasets(tmp_path):
     meta = read_metadata(write_card(out))
     assert check_metadata(meta) == []
     configs = {c["config_name"]: c["data_files"] for c in meta["configs"]}
-    assert configs["eng_Latn"] == [{"split": "train", "path": "lang=eng_Latn/part-*.parquet"},
-                                   {"split": "validation", "path": "lang=eng_Latn/validation-*.parquet"}]
+    assert configs["eng_Latn"] == [
+        {"split": "train", "path": "lang=eng_Latn/part-*.parquet"},
+        {"split": "validation", "path": "lang=eng_Latn/validation-*.parquet"},
+    ]
     for name in ("default", "eng_Latn"):
         loaded = datasets.load_dataset(str(out), name)  # the card's YAML, read by datasets itself
         assert sorted(loaded) == ["train", "validation"]
@@ -82,16 +84,19 @@ def test_configs_expose_the_real_splits_to_datasets(tmp_path):
         assert len(loaded["train"]) + len(loaded["validation"]) == len(split_of)
 
 
-@pytest.mark.parametrize("key, value, problem", [
-    ("language_details", ["deu_Latn"], "BCP-47"),
-    ("language_details", ["xx-Latn"], "BCP-47"),   # the right form, but no registered language
-    ("language", ["qq"], "ISO 639"),
-    ("license_link", None, "license_link"),
-    ("license_name", "Mixed: per-source licenses", "slug"),
-    ("source_datasets", ["shapes"], "original"),
-    ("size_categories", ["small"], "size_categories"),
-    ("configs", [{"config_name": "default", "data_files": [{"split": "val-1", "path": "x"}]}], "split name"),
-])
+@pytest.mark.parametrize(
+    "key, value, problem",
+    [
+        ("language_details", ["deu_Latn"], "BCP-47"),
+        ("language_details", ["xx-Latn"], "BCP-47"),  # the right form, but no registered language
+        ("language", ["qq"], "ISO 639"),
+        ("license_link", None, "license_link"),
+        ("license_name", "Mixed: per-source licenses", "slug"),
+        ("source_datasets", ["shapes"], "original"),
+        ("size_categories", ["small"], "size_categories"),
+        ("configs", [{"config_name": "default", "data_files": [{"split": "val-1", "path": "x"}]}], "split name"),
+    ],
+)
 def test_hub_rules_catch_what_the_old_card_wrote(tmp_path, key, value, problem):
     prepare(PrepareSettings(source="shapes", out=tmp_path, limit=4, chunk_size=4), progress=False)
     meta = read_metadata(write_card(tmp_path))

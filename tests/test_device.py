@@ -19,7 +19,14 @@ H100 = D.Hardware("cuda", 1, (79 * GIB,), 16)
 
 def test_cpu_keeps_the_measured_cpu_defaults():
     c = D.choose(D.Hardware("cpu", cores=2), RuntimeSettings(), supported=CPU_TYPES)
-    assert (c.device, c.quantization, c.compute_type, c.max_batch_tokens, c.replicas, c.threads) == ("cpu", "int8", "int8", 4096, 2, 1)
+    assert (c.device, c.quantization, c.compute_type, c.max_batch_tokens, c.replicas, c.threads) == (
+        "cpu",
+        "int8",
+        "int8",
+        4096,
+        2,
+        1,
+    )
     big = D.choose(D.Hardware("cpu", cores=16), RuntimeSettings(), supported=CPU_TYPES)
     assert (big.replicas, big.threads, big.workers) == (4, 4, 4)
     # float weights on CPU compute in float32
@@ -29,7 +36,13 @@ def test_cpu_keeps_the_measured_cpu_defaults():
 def test_a_big_gpu_gets_float16_every_gpu_two_replicas_and_the_measured_budget():
     two = D.Hardware("cuda", 2, (79 * GIB, 70 * GIB), 16)
     c = D.choose(two, RuntimeSettings(), supported=CUDA_TYPES)
-    assert (c.quantization, c.compute_type, c.device_index, c.replicas, c.max_batch_tokens) == ("float16", "float16", (0, 1), 2, 16384)
+    assert (c.quantization, c.compute_type, c.device_index, c.replicas, c.max_batch_tokens) == (
+        "float16",
+        "float16",
+        (0, 1),
+        2,
+        16384,
+    )
     assert c.workers == 4 and c.threads == 4
     assert "float16" in c.describe() and "GiB free" in c.describe()
     # int8 weights (a converted folder) compute in int8_float16
@@ -45,15 +58,26 @@ def test_smaller_gpus_get_fewer_replicas_then_smaller_batches():
     # the budget always fits what it claims
     for free in (6, 12, 24, 40, 80, 140):
         c = D.choose(D.Hardware("cuda", 1, (free * GIB,), 8), RuntimeSettings(), weights_bytes=weights, supported=CUDA_TYPES)
-        assert c.replicas * (weights + c.max_batch_tokens * D.GPU_BYTES_PER_TOKEN) <= D.GPU_MEMORY_SHARE * free * GIB or c.max_batch_tokens == 1024
+        assert (
+            c.replicas * (weights + c.max_batch_tokens * D.GPU_BYTES_PER_TOKEN) <= D.GPU_MEMORY_SHARE * free * GIB
+            or c.max_batch_tokens == 1024
+        )
         assert c.max_batch_tokens <= D.GPU_BATCH_TOKENS
 
 
 def test_explicit_values_always_win():
-    asked = RuntimeSettings(device="cuda", device_index=(1,), compute_type="int8_float16", inter_threads=4,
-                            intra_threads=2, max_batch_tokens=32768)
+    asked = RuntimeSettings(
+        device="cuda", device_index=(1,), compute_type="int8_float16", inter_threads=4, intra_threads=2, max_batch_tokens=32768
+    )
     c = D.choose(D.Hardware("cuda", 2, (8 * GIB, 8 * GIB), 16), asked, "int8", supported=CUDA_TYPES)
-    assert (c.device_index, c.compute_type, c.quantization, c.replicas, c.threads, c.max_batch_tokens) == ((1,), "int8_float16", "int8", 4, 2, 32768)
+    assert (c.device_index, c.compute_type, c.quantization, c.replicas, c.threads, c.max_batch_tokens) == (
+        (1,),
+        "int8_float16",
+        "int8",
+        4,
+        2,
+        32768,
+    )
     assert "as asked" in c.describe()
     # cpu on a GPU machine, when asked
     assert D.choose(H100, RuntimeSettings(device="cpu"), supported=CPU_TYPES).quantization == "int8"
@@ -143,8 +167,20 @@ def test_the_cli_prints_the_choice_once_and_refuses_an_unsupported_compute_type(
     runner = CliRunner()
     english = tmp_path / "english"
     assert runner.invoke(app, ["prepare", "--out", str(english), "-o", "count=4", "--quiet"]).exit_code == 0
-    args = ["translate", "--in", str(english), "--model", "toy", "--langs", "de", "--distribution", "replicate",
-            "--cache", "none", "--quiet"]
+    args = [
+        "translate",
+        "--in",
+        str(english),
+        "--model",
+        "toy",
+        "--langs",
+        "de",
+        "--distribution",
+        "replicate",
+        "--cache",
+        "none",
+        "--quiet",
+    ]
     done = runner.invoke(app, [*args, "--out", str(tmp_path / "de")], terminal_width=300)
     assert done.exit_code == 0, done.output
     assert done.output.count("translation runtime: cpu, int8 compute") == 1 and "why:" in done.output
@@ -156,7 +192,10 @@ def test_the_translator_times_its_replicas(random_nllb_ct2):
     from polymix.translate import model as M
     from polymix.translate.nllb import NllbTranslator
 
-    t = NllbTranslator(M.ResolvedModel(random_nllb_ct2, "tiny", "x", "float32"), runtime=RuntimeSettings(device="cpu", threads=2, intra_threads=1))
+    t = NllbTranslator(
+        M.ResolvedModel(random_nllb_ct2, "tiny", "x", "float32"),
+        runtime=RuntimeSettings(device="cpu", threads=2, intra_threads=1),
+    )
     t.translate(["A dog runs.", "Two cats sit on a red chair in the old house.", "Why?"] * 20, "deu_Latn")
     timing = t.last_timing
     assert timing.workers == t.replicas == 2 and t.stats["batches"] >= 1

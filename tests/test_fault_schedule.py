@@ -33,17 +33,37 @@ SEED = 14
 KILLS = {"prepare": 8, "overwrite": 4, "translate": 4, "build-mix": 2, "train": 2}  # 20 kill points
 SHAPES = ["--source", "shapes", "--chunk-size", "10", "-q"]
 TOY = ["--model", "toy", "--langs", "de,fr", "--distribution", "uniform", "--english-share", "0.25", "--lid-processes", "1", "-q"]
-TRAIN = ["--config", "tiny", "--set", "stages.0.steps=2", "--set", "stages.1.steps=3", "--set", "train.save_every=1",
-         "--set", "train.log_every=1", "--set", "train.eval_every=-1", "--set", "train.batch_size=4",
-         "--set", "train.effective_batch_size=4", "--set", "data.shuffle_buffer=64", "--set", "train.keep_checkpoints=0"]
+TRAIN = [
+    "--config",
+    "tiny",
+    "--set",
+    "stages.0.steps=2",
+    "--set",
+    "stages.1.steps=3",
+    "--set",
+    "train.save_every=1",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.eval_every=-1",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "train.effective_batch_size=4",
+    "--set",
+    "data.shuffle_buffer=64",
+    "--set",
+    "train.keep_checkpoints=0",
+]
 
 
 def _run(args, env, kill_at=0, count_file=None):
     env = {**env, "POLYMIX_KILL_AT": str(kill_at)}
     if count_file:
         env["POLYMIX_KILL_COUNT"] = str(count_file)
-    return subprocess.run([sys.executable, "-m", "polymix.cli", *map(str, args)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "polymix.cli", *map(str, args)], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _rows(mix):
@@ -56,8 +76,10 @@ class Tally:
         self.faults = self.identical = self.clear_errors = self.tracebacks = self.lost_rows = 0
 
     def line(self) -> str:
-        return (f"faults={self.faults} identical={self.identical} clear_errors={self.clear_errors} "
-                f"tracebacks={self.tracebacks} lost_rows={self.lost_rows}")
+        return (
+            f"faults={self.faults} identical={self.identical} clear_errors={self.clear_errors} "
+            f"tracebacks={self.tracebacks} lost_rows={self.lost_rows}"
+        )
 
 
 def _probe(mix, tally):
@@ -74,12 +96,18 @@ def _probe(mix, tally):
 def _same_mix(mix, reference, tally):
     want, got = _rows(reference), _rows(mix)
     tally.lost_rows += len(set(want["id"] + want["lang"]) - set(got["id"] + got["lang"]))
-    tally.identical += shards.verify(mix) == [] and got.drop("lid_score").equals(want.drop("lid_score")) \
+    tally.identical += (
+        shards.verify(mix) == []
+        and got.drop("lid_score").equals(want.drop("lid_score"))
         and got["lid_score"].fill_null(-1).round(6).equals(want["lid_score"].fill_null(-1).round(6))
+    )
 
 
 def _same_training(out, reference, tally):
-    a, b = load_file(checkpoint.latest(reference) / "trainable.safetensors"), load_file(checkpoint.latest(out) / "trainable.safetensors")
+    a, b = (
+        load_file(checkpoint.latest(reference) / "trainable.safetensors"),
+        load_file(checkpoint.latest(out) / "trainable.safetensors"),
+    )
     keys = ("step", "stage", "loss", "grad_norm", "lr", "samples", "bad_images")
     lines = lambda o: [{k: r.get(k) for k in keys} for r in metrics_log.read(o)]  # noqa: E731
     tally.identical += a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a) and lines(out) == lines(reference)
@@ -91,8 +119,15 @@ def env(tmp_path_factory):
     from prefect.testing.utilities import prefect_test_harness
 
     tiny = tmp_path_factory.getbasetemp() / "polymix-tiny-models"
-    base = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1", "POLYMIX_TINY_CACHE": str(tiny),
-            "POLYMIX_CACHE": str(tmp_path_factory.mktemp("cache")), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    base = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "OMP_NUM_THREADS": "1",
+        "POLYMIX_TINY_CACHE": str(tiny),
+        "POLYMIX_CACHE": str(tmp_path_factory.mktemp("cache")),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     with prefect_test_harness(server_startup_timeout=120):  # build-mix runs report here instead of starting a server each
         yield {**base, "PREFECT_API_URL": PREFECT_API_URL.value()}
 
@@ -104,10 +139,30 @@ def test_seeded_kill_schedule_reruns_equal_an_uninterrupted_run(env, tmp_path, c
     reference = {
         "prepare": (lambda out: ["prepare", *SHAPES, "-o", "count=12", "--out", out], english),
         "overwrite": (lambda out: ["prepare", *SHAPES, "-o", "count=8", "--overwrite", "--out", out], tmp_path / "overwritten"),
-        "translate": (lambda out: ["translate", "--in", english, "--out", out, *TOY, "--cache", f"{out}.sqlite"], tmp_path / "mix"),
-        "build-mix": (lambda out: ["build-mix", "--out", out, "--model", "toy", "--langs", "de,fr", "--set", "chunk_size=10",
-                                   "--set", "sources=[{name: shapes, options: {count: 6}}]", "--set", "cache=none",
-                                   "--set", "max_workers=1"], tmp_path / "built"),
+        "translate": (
+            lambda out: ["translate", "--in", english, "--out", out, *TOY, "--cache", f"{out}.sqlite"],
+            tmp_path / "mix",
+        ),
+        "build-mix": (
+            lambda out: [
+                "build-mix",
+                "--out",
+                out,
+                "--model",
+                "toy",
+                "--langs",
+                "de,fr",
+                "--set",
+                "chunk_size=10",
+                "--set",
+                "sources=[{name: shapes, options: {count: 6}}]",
+                "--set",
+                "cache=none",
+                "--set",
+                "max_workers=1",
+            ],
+            tmp_path / "built",
+        ),
         "train": (lambda out: ["train", *TRAIN, "--data", tmp_path / "mix", "--output-dir", out], tmp_path / "run"),
     }
     counts = {}
@@ -172,9 +227,27 @@ def test_kill_9_of_build_mix_stops_prefects_temporary_server(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", OMP_NUM_THREADS="1", PREFECT_HOME=str(tmp_path / "prefect"))
-    proc = subprocess.Popen([sys.executable, "-m", "polymix.cli", "build-mix", "--out", str(tmp_path / "built"), "--model", "toy",
-                             "--langs", "de", "--set", "sources=[{name: shapes, options: {count: 3}}]", "--set", "cache=none"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polymix.cli",
+            "build-mix",
+            "--out",
+            str(tmp_path / "built"),
+            "--model",
+            "toy",
+            "--langs",
+            "de",
+            "--set",
+            "sources=[{name: shapes, options: {count: 3}}]",
+            "--set",
+            "cache=none",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline, server = time.time() + 120, None
     while time.time() < deadline and proc.poll() is None and server is None:
         time.sleep(0.2)

@@ -57,7 +57,9 @@ def test_prepare_killed_midway_is_incomplete_for_every_reader(tmp_path):
     assert shown.exit_code == 2 and "not a finished mix" in shown.output and "re-run" in shown.output
     verified = runner.invoke(app, ["inspect", str(out), "--verify"])
     assert verified.exit_code == 1 and "INCOMPLETE" in verified.output
-    translated = runner.invoke(app, ["translate", "--in", str(out), "--out", str(tmp_path / "t"), "--model", "toy", "--langs", "de"])
+    translated = runner.invoke(
+        app, ["translate", "--in", str(out), "--out", str(tmp_path / "t"), "--model", "toy", "--langs", "de"]
+    )
     assert translated.exit_code == 2 and "not a finished mix" in translated.output, translated.output
     with pytest.raises(shards.IncompleteMixError):
         shards.shard_files(out)  # what training reads through
@@ -134,8 +136,17 @@ def pair(tmp_path_factory):
 def _toy(english, out, **kw):
     from polymix.translate.stage import TranslateSettings
 
-    return TranslateSettings(input=english, out=out, langs="de,fr", distribution="uniform", english_share=0.25, model="toy",
-                             cache=str(out.parent / "cache.sqlite"), lid_processes=1, **kw)
+    return TranslateSettings(
+        input=english,
+        out=out,
+        langs="de,fr",
+        distribution="uniform",
+        english_share=0.25,
+        model="toy",
+        cache=str(out.parent / "cache.sqlite"),
+        lid_processes=1,
+        **kw,
+    )
 
 
 def _copy(pair, tmp_path):
@@ -180,12 +191,36 @@ def test_a_damaged_input_shard_is_refused_by_translate_in_one_line(pair, tmp_pat
     english, mix = _copy(pair, tmp_path)
     shard = _shard(english, "eng_Latn")
     shard.write_bytes(shard.read_bytes()[:200])
-    result = runner.invoke(app, ["translate", "--in", str(english), "--out", str(mix), "--model", "toy", "--langs", "de,fr",
-                                 "--distribution", "uniform", "--english-share", "0.25", "--cache", str(tmp_path / "cache.sqlite"),
-                                 "--lid-processes", "1", "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "translate",
+            "--in",
+            str(english),
+            "--out",
+            str(mix),
+            "--model",
+            "toy",
+            "--langs",
+            "de,fr",
+            "--distribution",
+            "uniform",
+            "--english-share",
+            "0.25",
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
+            "--lid-processes",
+            "1",
+            "-q",
+        ],
+    )
     assert result.exit_code == 2 and shard.name in result.output and "Traceback" not in result.output, result.output
-    assert prepare(PrepareSettings(source="shapes", out=english, options={"count": 6}, chunk_size=10),
-                   progress=False)["run"]["chunks_written"] == 1  # the prepare re-run redoes just that chunk
+    assert (
+        prepare(PrepareSettings(source="shapes", out=english, options={"count": 6}, chunk_size=10), progress=False)["run"][
+            "chunks_written"
+        ]
+        == 1
+    )  # the prepare re-run redoes just that chunk
     assert shards.verify(english) == []
 
 
@@ -259,8 +294,20 @@ def test_a_moved_pair_trains_and_resumes_and_lost_images_stop_training(pair, tmp
     assert steps == sorted(set(steps))
 
     shutil.rmtree(moved / "english" / "images")  # the images are gone: training must stop, not "succeed"
-    code = cli.main(["--config", "tiny", "--data", str(moved / "mix"), "--output-dir", str(tmp_path / "run2"),
-                     "--set", "train.save_every=0", "--set", "train.eval_every=-1"])
+    code = cli.main(
+        [
+            "--config",
+            "tiny",
+            "--data",
+            str(moved / "mix"),
+            "--output-dir",
+            str(tmp_path / "run2"),
+            "--set",
+            "train.save_every=0",
+            "--set",
+            "train.eval_every=-1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "16 of 16 images could not be read" in err, err
     assert str(moved / "english" / "images" / "shapes") in err and "Traceback" not in err
@@ -284,9 +331,19 @@ def test_an_empty_coco_file_gives_an_empty_mix_every_command_accepts(tmp_path, r
     coco.write_text('{"images": []}')
     english = tmp_path / "english"
     assert runner.invoke(app, ["prepare", "--source", "coco", "--path", str(coco), "--out", str(english), "-q"]).exit_code == 0
-    manifest = translate_mix(TranslateSettings(input=english, out=tmp_path / "mix", langs="de", model=str(random_nllb_ct2),
-                                               quantization="float32", cache=str(tmp_path / "c.sqlite"), lid_processes=1,
-                                               runtime=RuntimeSettings(device="cpu")), progress=False)
+    manifest = translate_mix(
+        TranslateSettings(
+            input=english,
+            out=tmp_path / "mix",
+            langs="de",
+            model=str(random_nllb_ct2),
+            quantization="float32",
+            cache=str(tmp_path / "c.sqlite"),
+            lid_processes=1,
+            runtime=RuntimeSettings(device="cpu"),
+        ),
+        progress=False,
+    )
     assert manifest["rows"] == manifest["rejected"] == 0
     for mix in (english, tmp_path / "mix"):
         shown = runner.invoke(app, ["inspect", str(mix), "--verify"], terminal_width=300)
@@ -320,16 +377,38 @@ def test_a_corrupt_language_id_model_file_is_moved_aside_and_rebuilt(tmp_path, m
     assert "moved it to" in caplog.text and list(tmp_path.glob("langid-*.npz.corrupt-*"))
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["prepare", "-o", "count=abc"], ["count='abc'", "integer"]),
-    (["translate", "--in", "{e}", "--out", "{t}", "--model", "toy", "--langs", "de", "--max-batch-tokens", "-5", "--threads", "-2"],
-     ["--max-batch-tokens -5", "--threads -2"]),  # 0 means auto (chosen by device)
-    (["translate", "--in", "{e}", "--out", "{f}", "--model", "toy", "--langs", "de"], ["is a file"]),
-    (["prepare", "--out", "{f}", "-o", "count=2"], ["is a file"]),
-    (["prepare", "--source", "generic", "--path", "{j}", "--image-root", "{t}/nope", "--out", "{t}/g"], ["--image-root", "no such folder"]),
-    (["train", "--config", "tiny", "--data", "{e}", "--set", "data.tasks=vqg"], ["no rows", "vqg"]),
-    (["train", "--config", "tiny", "--data", "{e}", "--output-dir", "{f}/run"], ["file/run", "Not a directory"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["prepare", "-o", "count=abc"], ["count='abc'", "integer"]),
+        (
+            [
+                "translate",
+                "--in",
+                "{e}",
+                "--out",
+                "{t}",
+                "--model",
+                "toy",
+                "--langs",
+                "de",
+                "--max-batch-tokens",
+                "-5",
+                "--threads",
+                "-2",
+            ],
+            ["--max-batch-tokens -5", "--threads -2"],
+        ),  # 0 means auto (chosen by device)
+        (["translate", "--in", "{e}", "--out", "{f}", "--model", "toy", "--langs", "de"], ["is a file"]),
+        (["prepare", "--out", "{f}", "-o", "count=2"], ["is a file"]),
+        (
+            ["prepare", "--source", "generic", "--path", "{j}", "--image-root", "{t}/nope", "--out", "{t}/g"],
+            ["--image-root", "no such folder"],
+        ),
+        (["train", "--config", "tiny", "--data", "{e}", "--set", "data.tasks=vqg"], ["no rows", "vqg"]),
+        (["train", "--config", "tiny", "--data", "{e}", "--output-dir", "{f}/run"], ["file/run", "Not a directory"]),
+    ],
+)
 def test_bad_inputs_end_in_one_line_and_exit_2(pair, tmp_path, args, needles):
     (tmp_path / "file").write_text("x")
     (tmp_path / "g.jsonl").write_text('{"image": "a.png", "caption": "x"}\n')

@@ -27,10 +27,18 @@ def harness():
 
 
 def _params(out, model, **kw):
-    translate = dict(langs="de,fr", distribution="uniform", english_share=0.25, model=str(model), quantization="float32",
-                     cache="none", runtime={"device": "cpu"})
-    params = dict(sources=[{"name": "shapes", "options": {"count": 5}}], out=str(out), translate=translate, chunk_size=10,
-                  max_workers=2)
+    translate = dict(
+        langs="de,fr",
+        distribution="uniform",
+        english_share=0.25,
+        model=str(model),
+        quantization="float32",
+        cache="none",
+        runtime={"device": "cpu"},
+    )
+    params = dict(
+        sources=[{"name": "shapes", "options": {"count": 5}}], out=str(out), translate=translate, chunk_size=10, max_workers=2
+    )
     params.update(kw)
     return params
 
@@ -61,9 +69,20 @@ def test_build_mix_flow_equals_the_plain_stages(tmp_path, random_nllb_ct2):
     # the same rows from the plain functions, no Prefect
     english = tmp_path / "plain" / "english"
     prepare(PrepareSettings(source="shapes", out=english, options={"count": 5}, chunk_size=10), progress=False)
-    translate_mix(TranslateSettings(input=english, out=tmp_path / "plain" / "mix", langs="de,fr", distribution="uniform",
-                                    english_share=0.25, model=str(random_nllb_ct2), quantization="float32", cache="none",
-                                    runtime=RuntimeSettings(device="cpu")), progress=False)
+    translate_mix(
+        TranslateSettings(
+            input=english,
+            out=tmp_path / "plain" / "mix",
+            langs="de,fr",
+            distribution="uniform",
+            english_share=0.25,
+            model=str(random_nllb_ct2),
+            quantization="float32",
+            cache="none",
+            runtime=RuntimeSettings(device="cpu"),
+        ),
+        progress=False,
+    )
     plain = _rows(tmp_path / "plain" / "mix")
     assert plain.equals(flow_rows)
 
@@ -117,14 +136,17 @@ def test_a_failing_chunk_does_not_lose_the_others(tmp_path, random_nllb_ct2, mon
     assert result["rows"] + result["rejected"] == _rows(out).height
 
 
-SIGKILL_TRANSLATE = dict(langs="de,fr", distribution="uniform", english_share=0.25, quantization="float32", cache="none",
-                         runtime={"device": "cpu"})
+SIGKILL_TRANSLATE = dict(
+    langs="de,fr", distribution="uniform", english_share=0.25, quantization="float32", cache="none", runtime={"device": "cpu"}
+)
 SIGKILL_FLOW = dict(chunk_size=8, sources=[{"name": "shapes", "options": {"count": 6}}], max_workers=1)
 
 
 def _cli(out, model):
     # translation settings by their own names (the CLI puts them into the flow's `translate` parameter)
-    sets = [arg for key, value in {**SIGKILL_TRANSLATE, **SIGKILL_FLOW}.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    sets = [
+        arg for key, value in {**SIGKILL_TRANSLATE, **SIGKILL_FLOW}.items() for arg in ("--set", f"{key}={json.dumps(value)}")
+    ]
     return [sys.executable, "-m", "polymix.cli", "build-mix", "--out", str(out), "--model", str(model), *sets]
 
 
@@ -193,12 +215,18 @@ def test_default_deployment_offline_falls_back_to_the_toy_model_and_keeps_its_ro
     run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
-        artifacts = {a.key: a for a in client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))}
+        artifacts = {
+            a.key: a
+            for a in client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+        }
     fallback = [log for log in logs if "FALLING BACK TO THE OFFLINE TOY MODEL" in log.message]
     assert fallback and fallback[0].level == 30  # a WARNING, in this run's logs
     summary = artifacts["build-summary"].data
     assert "| translation model | **offline TOY model**" in summary and "could not be reached" in summary
     assert "{" not in summary  # a table, not a Python dict
-    assert all(isinstance(v, int) or v == round(v, 1) for row in artifacts["rows-per-language"].data
-               for v in (row if isinstance(row, dict) else {}).values() if isinstance(v, (int, float)))
+    assert all(
+        isinstance(v, int) or v == round(v, 1)
+        for row in artifacts["rows-per-language"].data
+        for v in (row if isinstance(row, dict) else {}).values()
+        if isinstance(v, (int, float))
+    )

@@ -50,10 +50,10 @@ def test_unknown_codes_are_all_reported_with_the_nearest_valid_ones():
         L.resolve("de,xx,klingon,german,fra_Latm,deutsch")
     message = str(err.value)
     assert "'xx'" in message and "'klingon'" in message and "'de'" not in message
-    assert "'german' (did you mean deu_Latn (German)" in message      # by name
-    assert "'fra_Latm' (did you mean fra_Latn (French)" in message    # by spelling
-    assert "'deutsch' (did you mean deu_Latn (German)" in message     # by ISO 639-3 stem
-    assert message.count("_") <= 4 * 5 + 1                           # at most 4 hints each, not all 96 codes
+    assert "'german' (did you mean deu_Latn (German)" in message  # by name
+    assert "'fra_Latm' (did you mean fra_Latn (French)" in message  # by spelling
+    assert "'deutsch' (did you mean deu_Latn (German)" in message  # by ISO 639-3 stem
+    assert message.count("_") <= 4 * 5 + 1  # at most 4 hints each, not all 96 codes
     assert "polymix langs" in message
 
 
@@ -72,9 +72,11 @@ def test_iso_codes_and_scripts_agree_with_langcodes():
 
     from polymix.data_cards.card import bcp47
 
-    kept = {"tgl_Latn": ("tl", "fil"),   # CLDR folds Tagalog into Filipino; mC4 and the Hub write tl
-            "pbt_Arab": ("ps", "pbt"),   # Southern Pashto: the table uses the macrolanguage's 639-1 code
-            "ckb_Arab": ("ku", "ckb")}   # Central Kurdish: likewise (ku)
+    kept = {
+        "tgl_Latn": ("tl", "fil"),  # CLDR folds Tagalog into Filipino; mC4 and the Hub write tl
+        "pbt_Arab": ("ps", "pbt"),  # Southern Pashto: the table uses the macrolanguage's 639-1 code
+        "ckb_Arab": ("ku", "ckb"),
+    }  # Central Kurdish: likewise (ku)
     for lang in L.languages():
         tag = langcodes.Language.get(lang.nllb.replace("_", "-"))
         assert tag.script == lang.script and tag.to_alpha3() == langcodes.Language.get(lang.iso639_3).to_alpha3()

@@ -48,12 +48,14 @@ def test_the_core_imports_no_stage():
 
 def test_no_two_folders_import_each_other_and_stages_form_no_cycle():
     graph = {a: dict(targets) for a, targets in import_graph().items()}  # plain dicts: lookups must not add keys
-    mutual = [(a, b, sorted(graph[a][b]), sorted(graph[b][a])) for a in graph for b in graph[a] if a < b and a in graph.get(b, {})]
+    mutual = [
+        (a, b, sorted(graph[a][b]), sorted(graph[b][a])) for a in graph for b in graph[a] if a < b and a in graph.get(b, {})
+    ]
     assert not mutual, mutual
     done, active = set(), []
 
     def visit(node: str) -> None:  # depth-first search; a node met again while active closes a cycle
-        assert node not in active, f"import cycle: {' -> '.join(active[active.index(node):] + [node])}"
+        assert node not in active, f"import cycle: {' -> '.join(active[active.index(node) :] + [node])}"
         if node in done:
             return
         active.append(node)
@@ -81,10 +83,23 @@ def test_the_check_sees_a_back_edge(tmp_path, monkeypatch):
 # may shrink. (translate/model.py <-> translate/toy/ was broken: stage.resolve_model picks the toy model.)
 KNOWN_CIRCLES = [
     {"polymix.integrity", "polymix.locks", "polymix.shards"},
-    {"polymix.mix.sources", "polymix.mix.sources.base", "polymix.mix.sources.aokvqa", "polymix.mix.sources.coco",
-     "polymix.mix.sources.generic", "polymix.mix.sources.hf", "polymix.mix.sources.shapes", "polymix.mix.sources.vqav2"},
-    {"polymix.training.assemble", "polymix.training.config", "polymix.training.optim", "polymix.training.plan",
-     "polymix.training.probe"},
+    {
+        "polymix.mix.sources",
+        "polymix.mix.sources.base",
+        "polymix.mix.sources.aokvqa",
+        "polymix.mix.sources.coco",
+        "polymix.mix.sources.generic",
+        "polymix.mix.sources.hf",
+        "polymix.mix.sources.shapes",
+        "polymix.mix.sources.vqav2",
+    },
+    {
+        "polymix.training.assemble",
+        "polymix.training.config",
+        "polymix.training.optim",
+        "polymix.training.plan",
+        "polymix.training.probe",
+    },
     {"polymix.training.demo", "polymix.training.demo_vision"},
 ]
 
@@ -131,8 +146,8 @@ def circles(graph: dict[str, set[str]]) -> list[set[str]]:
             elif target in stack:
                 low[node] = min(low[node], index[target])
         if low[node] == index[node]:
-            members = set(stack[stack.index(node):])
-            del stack[stack.index(node):]
+            members = set(stack[stack.index(node) :])
+            del stack[stack.index(node) :]
             if len(members) > 1:
                 found.append(members)
 
@@ -153,4 +168,3 @@ def test_the_module_check_sees_a_circle():
     assert "polymix.translate.toy" not in graph["polymix.translate.model"]  # ... and not the other way round
     back = {**graph, "polymix.translate.model": graph["polymix.translate.model"] | {"polymix.translate.toy"}}
     assert {"polymix.translate.model", "polymix.translate.toy"} in circles(back)
-

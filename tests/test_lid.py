@@ -20,14 +20,30 @@ QUESTION_DE = "Frage: Welche Farbe hat der Bus, der auf der Straße parkt? Antwo
 
 
 def caption(lang: str, instruction: str, target: str, source_id: str = "1") -> Example:
-    en = Example(source="coco", source_id=source_id, split="train", image="a.jpg", task="caption",
-                 instruction_en="Describe the image in detail.", target_en=CAPTION_EN, answers_en=[CAPTION_EN])
+    en = Example(
+        source="coco",
+        source_id=source_id,
+        split="train",
+        image="a.jpg",
+        task="caption",
+        instruction_en="Describe the image in detail.",
+        target_en=CAPTION_EN,
+        answers_en=[CAPTION_EN],
+    )
     return en.with_lang(lang, instruction=instruction, target=target, mt_model="nllb")
 
 
 def vqa(lang: str, instruction: str, target: str, answer_en: str = "red", answers=("red", "red", "dark red")) -> Example:
-    en = Example(source="vqav2", source_id="7", split="train", image="b.jpg", task="vqa", instruction_en=QUESTION_EN,
-                 target_en=answer_en, answers_en=list(answers))
+    en = Example(
+        source="vqav2",
+        source_id="7",
+        split="train",
+        image="b.jpg",
+        task="vqa",
+        instruction_en=QUESTION_EN,
+        target_en=answer_en,
+        answers_en=list(answers),
+    )
     return en.with_lang(lang, instruction=instruction, target=target, mt_model="nllb")
 
 
@@ -49,9 +65,11 @@ def test_scores_are_nllb_codes_with_langid_probability():
 
 
 def test_good_rows_are_kept_and_labelled():
-    rows = [caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_DE),
-            vqa("deu_Latn", QUESTION_DE, "rot"),
-            caption(ENGLISH, "Describe the image in detail.", CAPTION_EN)]
+    rows = [
+        caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_DE),
+        vqa("deu_Latn", QUESTION_DE, "rot"),
+        caption(ENGLISH, "Describe the image in detail.", CAPTION_EN),
+    ]
     kept, rejected, stats = filter_rows(rows)
     assert not rejected and len(kept) == 3
     assert kept[0].lid_label == "deu_Latn" and kept[0].lid_score > 0.9
@@ -61,41 +79,54 @@ def test_good_rows_are_kept_and_labelled():
 
 def test_untranslated_copy_and_english_output():
     copy = caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_EN)
-    paraphrase = caption("fra_Latn", "Describe this picture in detail please.", "A man is riding his horse along a sandy beach by the sea.")
+    paraphrase = caption(
+        "fra_Latn", "Describe this picture in detail please.", "A man is riding his horse along a sandy beach by the sea."
+    )
     _, why, stats = reasons([copy, paraphrase])
     assert why == ["untranslated", "untranslated"] and stats["rejected_untranslated"] == 2
 
 
 def test_wrong_language():
-    french = caption("deu_Latn", "Décrivez l'image en détail.", "Un homme monte un cheval sur une plage de sable au bord de la mer.")
-    russian_for_chinese = caption("zho_Hans", "Опишите изображение подробно.", "Мужчина едет верхом на лошади по песчаному пляжу у моря.")
+    french = caption(
+        "deu_Latn", "Décrivez l'image en détail.", "Un homme monte un cheval sur une plage de sable au bord de la mer."
+    )
+    russian_for_chinese = caption(
+        "zho_Hans", "Опишите изображение подробно.", "Мужчина едет верхом на лошади по песчаному пляжу у моря."
+    )
     _, why, _ = reasons([french, russian_for_chinese])
     assert why == ["wrong_language", "wrong_language"]
 
 
 def test_empty_translation():
-    _, why, _ = reasons([caption("deu_Latn", "Beschreibe das Bild ausführlich.", " . "),
-                         caption("deu_Latn", "", CAPTION_DE)])
+    _, why, _ = reasons([caption("deu_Latn", "Beschreibe das Bild ausführlich.", " . "), caption("deu_Latn", "", CAPTION_DE)])
     assert why == ["empty_translation", "empty_translation"]
 
 
 def test_repetition_words_and_characters():
     loop = "Es tut mir leid, es tut mir leid, es tut mir leid, es tut mir leid."
     zh_loop = "一个男人在骑马一个男人在骑马一个男人在骑马一个男人在骑马"
-    _, why, _ = reasons([caption("deu_Latn", "Beschreibe das Bild ausführlich.", loop),
-                         caption("zho_Hans", "详细描述这张图片。", zh_loop)])
+    _, why, _ = reasons(
+        [caption("deu_Latn", "Beschreibe das Bild ausführlich.", loop), caption("zho_Hans", "详细描述这张图片。", zh_loop)]
+    )
     assert why == ["repetition", "repetition"]
     assert Q.repeat_run(Q.units(loop, "deu_Latn")) == 4
     # a repeat that is in the English source is not the model's fault
     en = "Look, look, look, look at the red kite."
-    row = dataclasses.replace(caption("deu_Latn", "Beschreibe das Bild.", "Schau, schau, schau, schau dir den roten Drachen an."), target_en=en)
+    row = dataclasses.replace(
+        caption("deu_Latn", "Beschreibe das Bild.", "Schau, schau, schau, schau dir den roten Drachen an."), target_en=en
+    )
     assert reasons([row])[1] == []
 
 
 def test_length_ratio():
     truncated = caption("deu_Latn", "Beschreibe das Bild ausführlich.", "Ein Mann reitet.")
-    runaway = caption("deu_Latn", "Beschreibe das Bild ausführlich.", CAPTION_DE + " " + " ".join(
-        ["Die Sonne geht langsam unter, während Möwen über den Wellen kreisen und Kinder im Sand spielen."] * 2))
+    runaway = caption(
+        "deu_Latn",
+        "Beschreibe das Bild ausführlich.",
+        CAPTION_DE
+        + " "
+        + " ".join(["Die Sonne geht langsam unter, während Möwen über den Wellen kreisen und Kinder im Sand spielen."] * 2),
+    )
     _, why, _ = reasons([truncated, runaway])
     assert why == ["length_ratio", "length_ratio"]
 
@@ -103,7 +134,7 @@ def test_length_ratio():
 def test_confusable_groups_and_coverage_veto():
     malay = "Seorang lelaki menunggang kuda di pantai berpasir di tepi laut pada waktu petang."
     s = default_settings()
-    assert language_reason(score_text(malay), "ind_Latn", s)[0] is None          # id/ms: one group
+    assert language_reason(score_text(malay), "ind_Latn", s)[0] is None  # id/ms: one group
     yiddish = "אַלע מענטשן װערן געבױרן פֿרײַ און גלײַך אין כּבֿוד און רעכט"
     assert language_reason(score_text(yiddish), "ydd_Hebr", s)[0] is None
     # langid and py3langid do not know Yiddish and call it Hebrew; CLD2 does know it: rejected
@@ -133,7 +164,7 @@ def test_round_trip_with_a_back_translator():
     good, bad = vqa("deu_Latn", QUESTION_DE, "rot"), vqa("deu_Latn", QUESTION_DE, "blau")
     kept, rejected, stats = filter_rows([good, bad], back_translate=back)
     assert calls == [(("rot", "blau"), "deu_Latn")]
-    assert [r.target for r in kept] == ["rot", "red"]                   # default: English answer, as mBLIP
+    assert [r.target for r in kept] == ["rot", "red"]  # default: English answer, as mBLIP
     assert stats["round_trip_checked"] == 2 and stats["round_trip_english"] == 1 and not rejected
     strict = LidSettings.load(round_trip_action="reject")
     kept, rejected, _ = filter_rows([good, bad], strict, back_translate=back)
@@ -214,11 +245,13 @@ def test_pool_workers_end_when_their_parent_is_killed(tmp_path):
     import sys
     import time
 
-    script = ("import multiprocessing, os, signal\n"
-              "from polymix.translate.lid.scoring import LidPool\n"
-              "pool = LidPool(2).__enter__()\n"
-              "print(*[p.pid for p in multiprocessing.active_children() if 'Resource' not in type(p).__name__], flush=True)\n"
-              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    script = (
+        "import multiprocessing, os, signal\n"
+        "from polymix.translate.lid.scoring import LidPool\n"
+        "pool = LidPool(2).__enter__()\n"
+        "print(*[p.pid for p in multiprocessing.active_children() if 'Resource' not in type(p).__name__], flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     out = tmp_path / "pids.txt"
     with open(out, "w") as fh:  # a file, not a pipe: waiting for the pipe to close would hang on the bug itself
         proc = subprocess.run([sys.executable, "-c", script], stdout=fh, stderr=subprocess.STDOUT, timeout=120)

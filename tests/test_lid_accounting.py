@@ -22,14 +22,18 @@ ENGLISH_ROWS = [
     ("vqav2", "vqa", "Question: How many people are on the bench? Answer briefly.", "two"),
 ]
 TRANSLATIONS = {
-    "deu_Latn": [("Beschreibe das Bild.", "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer."),
-                 ("Beschreibe das Bild.", "Two dogs play with a frisbee in a green park."),            # untranslated
-                 ("Frage: Welche Farbe hat der Bus? Antworte kurz.", "rot"),
-                 ("Frage: Wie viele Personen sitzen auf der Bank? Antworte kurz.", "zwei")],
-    "fra_Latn": [("Décrivez l'image.", "Un homme monte un cheval sur une plage de sable au bord de la mer."),
-                 ("Décrivez l'image.", "Deux chiens jouent avec un frisbee dans un parc verdoyant."),
-                 ("Question : De quelle couleur est le bus ? Répondez brièvement.", ""),                # empty
-                 ("Beschreibe das Bild, bitte, ganz genau und ausführlich.", "Zwei Personen sitzen auf einer Bank.")],  # German
+    "deu_Latn": [
+        ("Beschreibe das Bild.", "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer."),
+        ("Beschreibe das Bild.", "Two dogs play with a frisbee in a green park."),  # untranslated
+        ("Frage: Welche Farbe hat der Bus? Antworte kurz.", "rot"),
+        ("Frage: Wie viele Personen sitzen auf der Bank? Antworte kurz.", "zwei"),
+    ],
+    "fra_Latn": [
+        ("Décrivez l'image.", "Un homme monte un cheval sur une plage de sable au bord de la mer."),
+        ("Décrivez l'image.", "Deux chiens jouent avec un frisbee dans un parc verdoyant."),
+        ("Question : De quelle couleur est le bus ? Répondez brièvement.", ""),  # empty
+        ("Beschreibe das Bild, bitte, ganz genau und ausführlich.", "Zwei Personen sitzen auf einer Bank."),
+    ],  # German
 }
 
 
@@ -38,8 +42,21 @@ def build_mix(root: Path, lose: int = 0) -> dict:
 
     ``lose`` rows are dropped between the filter and the writer (the bug the accounting must catch).
     """
-    english = [Example(source=src, source_id=str(i), split="train", image=f"{i}.jpg", task=task, instruction_en=ins,
-                       target_en=tgt, instruction=ins, target=tgt, answers_en=[tgt]) for i, (src, task, ins, tgt) in enumerate(ENGLISH_ROWS)]
+    english = [
+        Example(
+            source=src,
+            source_id=str(i),
+            split="train",
+            image=f"{i}.jpg",
+            task=task,
+            instruction_en=ins,
+            target_en=tgt,
+            instruction=ins,
+            target=tgt,
+            answers_en=[tgt],
+        )
+        for i, (src, task, ins, tgt) in enumerate(ENGLISH_ROWS)
+    ]
     rows = list(english)
     for lang, pairs in TRANSLATIONS.items():
         rows += [ex.with_lang(lang, instruction=ins, target=tgt, mt_model="nllb-test") for ex, (ins, tgt) in zip(english, pairs)]
@@ -47,11 +64,22 @@ def build_mix(root: Path, lose: int = 0) -> dict:
     kept, rejected, stats = filter_rows(rows)
     kept = kept[lose:]
     writer = shards.ShardWriter(root)
-    writer.write_chunk("test-000000", to_table(kept), to_table([r for r, _ in rejected], reasons=[w for _, w in rejected]),
-                       stats={**stats, **planned, "in": len(rows), "out": len(kept)})
+    writer.write_chunk(
+        "test-000000",
+        to_table(kept),
+        to_table([r for r, _ in rejected], reasons=[w for _, w in rejected]),
+        stats={**stats, **planned, "in": len(rows), "out": len(kept)},
+    )
     shards.atomic_write_json(root / "_manifest" / "lid.json", default_settings().to_dict())
-    return writer.finalize({"mt_model": "nllb-test", "langs": list(TRANSLATIONS), "distribution": "replicate",
-                            "decode": {"beam_size": 1, "no_repeat_ngram_size": 4}, "image_roots": {"coco": "/data/coco"}})
+    return writer.finalize(
+        {
+            "mt_model": "nllb-test",
+            "langs": list(TRANSLATIONS),
+            "distribution": "replicate",
+            "decode": {"beam_size": 1, "no_repeat_ngram_size": 4},
+            "image_roots": {"coco": "/data/coco"},
+        }
+    )
 
 
 def test_a_complete_build_balances(tmp_path):

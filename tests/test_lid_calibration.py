@@ -22,7 +22,9 @@ def dev(shared_data):
 
 
 def test_caption_cut():
-    assert caption_cut("one two three four five six seven eight nine ten", "deu_Latn") == "one two three four five six seven eight"
+    assert (
+        caption_cut("one two three four five six seven eight nine ten", "deu_Latn") == "one two three four five six seven eight"
+    )
     text = "人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心，并应以兄弟关系的精神相对待。"
     assert caption_cut(text, "zho_Hans") == text[:24] and len(text[:24]) == 24
 
@@ -117,18 +119,21 @@ def _dev_builder():
     return module
 
 
-@pytest.mark.parametrize("text, lang, evidence", [
-    ("Emil Hácha", "slk_Latn", False),                          # a name
-    ("Youssef Boudlal, Reuters/Scanpix", "nob_Latn", False),   # a byline
-    ("BEIRUT, 5. Juli (AP).", "deu_Latn", False),              # a dateline
-    ("L. L. Zamenhof.", "epo_Latn", False),                     # initials
-    ("Elas!", "hat_Latn", False),                               # one word
-    ("Kjell Inge Røkkes Aker Biomarine er nå", "nob_Latn", False),  # mostly names
-    ("Dagens leder", "nob_Latn", True),                         # two words, 11 letters
-    ("Die Firma Siemens baut Züge", "deu_Latn", True),          # German capitalises nouns
-    ("పిల్లలు ఏడుస్తున్నారు .", "tel_Telu", True),              # vowel signs are letters
-    ("那些白房子在哪边？", "zho_Hans", True),                     # no spaces: not filtered
-])
+@pytest.mark.parametrize(
+    "text, lang, evidence",
+    [
+        ("Emil Hácha", "slk_Latn", False),  # a name
+        ("Youssef Boudlal, Reuters/Scanpix", "nob_Latn", False),  # a byline
+        ("BEIRUT, 5. Juli (AP).", "deu_Latn", False),  # a dateline
+        ("L. L. Zamenhof.", "epo_Latn", False),  # initials
+        ("Elas!", "hat_Latn", False),  # one word
+        ("Kjell Inge Røkkes Aker Biomarine er nå", "nob_Latn", False),  # mostly names
+        ("Dagens leder", "nob_Latn", True),  # two words, 11 letters
+        ("Die Firma Siemens baut Züge", "deu_Latn", True),  # German capitalises nouns
+        ("పిల్లలు ఏడుస్తున్నారు .", "tel_Telu", True),  # vowel signs are letters
+        ("那些白房子在哪边？", "zho_Hans", True),  # no spaces: not filtered
+    ],
+)
 def test_dev_set_cleaning_rule(text, lang, evidence):
     assert _dev_builder().is_language_evidence(text, lang) is evidence
 

@@ -11,14 +11,30 @@ from polymix.errors import ConfigError
 from polymix.translate.lid.check import format_summary, lid_check
 
 ROWS = [
-    {"id": 1, "lang": "deu_Latn", "text": "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer.",
-     "en": "A man riding a horse on a sandy beach next to the ocean."},
-    {"id": 2, "lang": "deu_Latn", "text": "A man riding a horse on a sandy beach next to the ocean.",
-     "en": "A man riding a horse on a sandy beach next to the ocean."},
-    {"id": 3, "lang": "fra_Latn", "text": "Un homme monte un cheval sur une plage de sable au bord de la mer.",
-     "en": "A man riding a horse on a sandy beach next to the ocean."},
-    {"id": 4, "lang": "fra_Latn", "text": "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer.",
-     "en": "A man riding a horse on a sandy beach next to the ocean."},
+    {
+        "id": 1,
+        "lang": "deu_Latn",
+        "text": "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer.",
+        "en": "A man riding a horse on a sandy beach next to the ocean.",
+    },
+    {
+        "id": 2,
+        "lang": "deu_Latn",
+        "text": "A man riding a horse on a sandy beach next to the ocean.",
+        "en": "A man riding a horse on a sandy beach next to the ocean.",
+    },
+    {
+        "id": 3,
+        "lang": "fra_Latn",
+        "text": "Un homme monte un cheval sur une plage de sable au bord de la mer.",
+        "en": "A man riding a horse on a sandy beach next to the ocean.",
+    },
+    {
+        "id": 4,
+        "lang": "fra_Latn",
+        "text": "Ein Mann reitet auf einem Pferd an einem Sandstrand neben dem Meer.",
+        "en": "A man riding a horse on a sandy beach next to the ocean.",
+    },
     {"id": 5, "lang": "zho_Hans", "text": "", "en": "A red bus."},
     {"id": 6, "lang": "zul_Latn", "text": "Bonke abantu bazalwa bekhululekile belingana ngesithunzi nangamalungelo.", "en": "x"},
 ]

@@ -20,21 +20,24 @@ def reason(text: str, lang: str) -> str | None:
     return text_reason(text, lang, score_text(text), default_settings())[0]
 
 
-@pytest.mark.parametrize("text, claimed, really", [
-    # 1. a minority vote no longer wins: three detectors' top label is Bulgarian, py3langid's second is Russian
-    (BRESCIA_BG, "rus_Cyrl", "bul_Cyrl"),
-    # one detector alone (CLD2: Danish) against three that read German
-    ("Hunde mit einem Gegenstand im Mund", "dan_Latn", "deu_Latn"),
-    # langid calls short Russian Macedonian (Bulgarian's group): half a vote, not a pass
-    ("Какого цвета телевизор?", "bul_Cyrl", "rus_Cyrl"),
-    # 2. short Chinese claimed as Japanese (no kana), Chinese as Korean (no Hangul), Japanese as Chinese (kana)
-    ("那些白房子在哪边？", "jpn_Jpan", "zho_Hans"),
-    ("红色公共汽车停在街上", "kor_Hang", "zho_Hans"),
-    ("赤いバスが通りに止まっている", "zho_Hans", "jpn_Jpan"),
-    # close Latin pairs both ways
-    ("Un hombre montando en bicicleta por la calle.", "por_Latn", "spa_Latn"),
-    ("Um homem a andar de bicicleta na rua.", "spa_Latn", "por_Latn"),
-])
+@pytest.mark.parametrize(
+    "text, claimed, really",
+    [
+        # 1. a minority vote no longer wins: three detectors' top label is Bulgarian, py3langid's second is Russian
+        (BRESCIA_BG, "rus_Cyrl", "bul_Cyrl"),
+        # one detector alone (CLD2: Danish) against three that read German
+        ("Hunde mit einem Gegenstand im Mund", "dan_Latn", "deu_Latn"),
+        # langid calls short Russian Macedonian (Bulgarian's group): half a vote, not a pass
+        ("Какого цвета телевизор?", "bul_Cyrl", "rus_Cyrl"),
+        # 2. short Chinese claimed as Japanese (no kana), Chinese as Korean (no Hangul), Japanese as Chinese (kana)
+        ("那些白房子在哪边？", "jpn_Jpan", "zho_Hans"),
+        ("红色公共汽车停在街上", "kor_Hang", "zho_Hans"),
+        ("赤いバスが通りに止まっている", "zho_Hans", "jpn_Jpan"),
+        # close Latin pairs both ways
+        ("Un hombre montando en bicicleta por la calle.", "por_Latn", "spa_Latn"),
+        ("Um homem a andar de bicicleta na rua.", "spa_Latn", "por_Latn"),
+    ],
+)
 def test_same_script_wrong_language_is_rejected_and_named(text, claimed, really):
     s = default_settings()
     score = score_text(text)
@@ -43,25 +46,28 @@ def test_same_script_wrong_language_is_rejected_and_named(text, claimed, really)
     assert seen(score, s) in s.same(really) | s.accepted(really)
 
 
-@pytest.mark.parametrize("text, lang", [
-    # 3. clean text: CLD2 naming a rare language (Nyanja, Sundanese) is one low vote, not a veto
-    ("Grupo de personas abrigadas con mochilas.", "spa_Latn"),
-    ("Le lanceur lance la balle.", "fra_Latn"),
-    # short Russian that langid reads as Serbian and CLD2 cannot place
-    ("Дети бегут по улице.", "rus_Cyrl"),
-    ("Какого цвета телевизор?", "rus_Cyrl"),
-    # Portuguese that langid reads as Galician and CLD2 as Italian
-    ("O solo é liso ou áspero?", "por_Latn"),
-    # Portuguese with an English loanword (CLD2: English)
-    ("O laptop é preto?", "por_Latn"),
-    # Greek with a Latin brand name: under half the letters are Greek, every detector says Greek
-    ("Ένα Boeing 777-300 της Emirates", "ell_Grek"),
-    # short Chinese and Korean captions are now checked (a Han character counts 3 letters), and kept
-    ("那些白房子在哪边？", "zho_Hans"),
-    ("빨간 버스가 거리에 서 있다", "kor_Hang"),
-    ("赤いバスが通りに止まっている", "jpn_Jpan"),
-    ("رجل يركب دراجة في الشارع", "arb_Arab"),
-])
+@pytest.mark.parametrize(
+    "text, lang",
+    [
+        # 3. clean text: CLD2 naming a rare language (Nyanja, Sundanese) is one low vote, not a veto
+        ("Grupo de personas abrigadas con mochilas.", "spa_Latn"),
+        ("Le lanceur lance la balle.", "fra_Latn"),
+        # short Russian that langid reads as Serbian and CLD2 cannot place
+        ("Дети бегут по улице.", "rus_Cyrl"),
+        ("Какого цвета телевизор?", "rus_Cyrl"),
+        # Portuguese that langid reads as Galician and CLD2 as Italian
+        ("O solo é liso ou áspero?", "por_Latn"),
+        # Portuguese with an English loanword (CLD2: English)
+        ("O laptop é preto?", "por_Latn"),
+        # Greek with a Latin brand name: under half the letters are Greek, every detector says Greek
+        ("Ένα Boeing 777-300 της Emirates", "ell_Grek"),
+        # short Chinese and Korean captions are now checked (a Han character counts 3 letters), and kept
+        ("那些白房子在哪边？", "zho_Hans"),
+        ("빨간 버스가 거리에 서 있다", "kor_Hang"),
+        ("赤いバスが通りに止まっている", "jpn_Jpan"),
+        ("رجل يركب دراجة في الشارع", "arb_Arab"),
+    ],
+)
 def test_clean_short_text_is_kept_and_checked(text, lang):
     assert text_reason(text, lang, score_text(text), default_settings()) == (None, True)
 
@@ -69,7 +75,7 @@ def test_clean_short_text_is_kept_and_checked(text, lang):
 def test_cjk_length_is_fair_and_short_cjk_is_checked():
     s = default_settings()
     zh = score_text("那些白房子在哪边？")
-    assert zh.letters == 8 and zh.length == 24 >= s.min_letters          # 8 Han characters ~ 24 Latin letters
+    assert zh.letters == 8 and zh.length == 24 >= s.min_letters  # 8 Han characters ~ 24 Latin letters
     assert score_text("빨간 버스").length == 4 * 2.5
     # a Korean caption written in Han characters is not Korean, however short
     assert language_reason(score_text("公共汽车"), "kor_Hang", s)[0] == "wrong_language"
@@ -77,10 +83,12 @@ def test_cjk_length_is_fair_and_short_cjk_is_checked():
 
 def test_cebuano_reduplication_is_no_loop_but_a_loop_is():
     s = default_settings()
-    cebuano = ("Ang matag-usa adunay katungod sa edukasyon. Ang edukasyon kinahanglan nga libre, labing menos sa "
-               "elementarya ug sa mga sukaranang ang-ang. Ang elementarya nga edukasyon kinahanglan nga pinugos. Ang "
-               "teknikal ug propesyonal nga edukasyon kinahanglan nga mahimong makuha sa kadaghanan.")
-    assert "ang-ang" in Q.units(cebuano, "ceb_Latn")            # one word, not "ang ang ang"
+    cebuano = (
+        "Ang matag-usa adunay katungod sa edukasyon. Ang edukasyon kinahanglan nga libre, labing menos sa "
+        "elementarya ug sa mga sukaranang ang-ang. Ang elementarya nga edukasyon kinahanglan nga pinugos. Ang "
+        "teknikal ug propesyonal nga edukasyon kinahanglan nga mahimong makuha sa kadaghanan."
+    )
+    assert "ang-ang" in Q.units(cebuano, "ceb_Latn")  # one word, not "ang ang ang"
     assert field_reason(cebuano, None, "ceb_Latn", s) is None
     assert reason(cebuano, "ceb_Latn") is None
     loop = "Ang edukasyon kinahanglan nga libre, ang edukasyon kinahanglan nga libre, ang edukasyon kinahanglan nga libre."
@@ -134,8 +142,15 @@ def test_scattered_detectors_are_no_evidence_against_a_confident_rival_is():
 def test_a_label_only_one_detector_knows_is_never_a_confident_rival():
     s = default_settings()
     # CLD2 sure of Seychellois Creole (no other detector can say it), the others lean Spanish
-    score = LidScore(30, {"LATIN": 30}, (("spa_Latn", 0.4), ("eng_Latn", 0.3)), (("spa_Latn", 0.3), ("por_Latn", 0.25)),
-                     (("crs", 0.97),), (1000.0,), (("spa_Latn", 0.5), ("ita_Latn", 0.3)))
+    score = LidScore(
+        30,
+        {"LATIN": 30},
+        (("spa_Latn", 0.4), ("eng_Latn", 0.3)),
+        (("spa_Latn", 0.3), ("por_Latn", 0.25)),
+        (("crs", 0.97),),
+        (1000.0,),
+        (("spa_Latn", 0.5), ("ita_Latn", 0.3)),
+    )
     assert evidence(score, "spa_Latn", s) < s.min_evidence["spa_Latn"]
     assert rival(score, "spa_Latn", s) == pytest.approx(0.5)
     assert language_reason(score, "spa_Latn", s) == (None, True)

@@ -82,7 +82,9 @@ def test_bad_rows_are_rejected_with_reasons_and_accounted(tmp_path):
 
 def test_duplicate_ids_are_an_error_naming_the_item(tmp_path):
     data = tmp_path / "caps.jsonl"
-    data.write_text('{"id": "7", "image": "http://x/a.jpg", "caption": "A."}\n{"id": "7", "image": "http://x/b.jpg", "caption": "B."}\n')
+    data.write_text(
+        '{"id": "7", "image": "http://x/a.jpg", "caption": "A."}\n{"id": "7", "image": "http://x/b.jpg", "caption": "B."}\n'
+    )
     with pytest.raises(DuplicateIdError, match="'7'"):
         prepare(PrepareSettings(source="generic", out=tmp_path / "mix", options={"path": str(data)}), progress=False)
 
@@ -107,7 +109,9 @@ def test_a_source_with_no_item_for_the_chosen_tasks_is_a_config_error(tmp_path):
     data = tmp_path / "caps.jsonl"
     data.write_text('{"id": "a", "image": "https://example.org/a.jpg", "caption": "A cat."}\n')
     with pytest.raises(ConfigError, match="none of its 1 items"):
-        prepare(PrepareSettings(source="generic", out=tmp_path / "mix", options={"path": str(data)}, tasks=("vqa",)), progress=False)
+        prepare(
+            PrepareSettings(source="generic", out=tmp_path / "mix", options={"path": str(data)}, tasks=("vqa",)), progress=False
+        )
 
 
 def test_overwrite_with_fewer_rows_leaves_no_stale_split_files(tmp_path):

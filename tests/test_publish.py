@@ -25,8 +25,9 @@ from polymix.errors import ConfigError
 @pytest.fixture
 def mix(tmp_path) -> Path:
     out = tmp_path / "mix"
-    prepare(PrepareSettings(source="shapes", out=out, limit=40, chunk_size=15, options={"size": 32, "val_every": 3}),
-            progress=False)
+    prepare(
+        PrepareSettings(source="shapes", out=out, limit=40, chunk_size=15, options={"size": 32, "val_every": 3}), progress=False
+    )
     return out
 
 
@@ -94,12 +95,12 @@ def test_an_interrupted_upload_resumes_without_uploading_twice(mix):
     assert len(hub.commits) == 1 and len(first) == 3
     hub.fail_at = None
     result = P.publish(mix, "me/mix", api=hub, max_files=3, progress=False)
-    assert set(result["skipped"]) == first                      # what the first run committed is not sent again
+    assert set(result["skipped"]) == first  # what the first run committed is not sent again
     assert set(hub.files) == _expected_files(mix)
     assert all(hub.files[p] == (mix / p).read_bytes() for p in hub.files)
     message = hub.commits[-1][0]
     assert message.startswith("polymix publish mix (") and "rows" in message
-    again = P.publish(mix, "me/mix", api=hub, progress=False)   # nothing changed: nothing to do
+    again = P.publish(mix, "me/mix", api=hub, progress=False)  # nothing changed: nothing to do
     assert again["commits"] == [] and len(again["skipped"]) == len(again["plan"])
 
 

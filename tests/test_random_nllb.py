@@ -1,4 +1,5 @@
-"""The random NLLB-200 look-alike (translate/random_nllb.py): tokenizer conventions, determinism, and CTranslate2 == transformers."""
+"""The random NLLB-200 look-alike (translate/random_nllb.py): tokenizer conventions, determinism,
+and CTranslate2 == transformers."""
 
 from __future__ import annotations
 
@@ -81,9 +82,12 @@ def _reference(hf_dir: Path, tok) -> list[list[int]]:
         inputs = tok(text, return_tensors="pt")
         with torch.no_grad():
             ids = model.generate(
-                **inputs, forced_bos_token_id=tok.convert_tokens_to_ids("deu_Latn"),
-                num_beams=1, do_sample=False, max_new_tokens=MAX_NEW,
-            )[0].tolist()  # fmt: skip
+                **inputs,
+                forced_bos_token_id=tok.convert_tokens_to_ids("deu_Latn"),
+                num_beams=1,
+                do_sample=False,
+                max_new_tokens=MAX_NEW,
+            )[0].tolist()
         assert ids[0] == 2 and ids[1] == tok.convert_tokens_to_ids("deu_Latn")
         out.append(ids[1:-1] if ids[-1] == tok.eos_token_id else ids[1:])
     return out

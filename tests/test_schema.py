@@ -19,8 +19,15 @@ def test_id_is_stable_and_depends_on_source_id_task_and_language():
 
 
 def test_round_trip_through_arrow_keeps_every_column():
-    ex = _example(instruction="Caption the image.", target="A dog.", slots_en=schema.encode_slots({"caption": "A dog."}),
-                  answers_en=["A dog."], mt_model="m", lid_label="en", lid_score=0.5)
+    ex = _example(
+        instruction="Caption the image.",
+        target="A dog.",
+        slots_en=schema.encode_slots({"caption": "A dog."}),
+        answers_en=["A dog."],
+        mt_model="m",
+        lid_label="en",
+        lid_score=0.5,
+    )
     table = schema.to_table([ex, _example(source_id="2")])
     assert table.schema == schema.SCHEMA
     back = schema.from_table(table)

@@ -9,9 +9,19 @@ from polymix import schema, shards
 
 def _rows(n, langs=("eng_Latn", "deu_Latn"), source="s"):
     return [
-        schema.Example(source=source, source_id=str(i), split="train", image=f"{i}.png", task="caption", lang=lang,
-                       instruction=f"instruction {i}", target=f"target {i} {lang}", answers_en=[f"t{i}"])
-        for i in range(n) for lang in langs
+        schema.Example(
+            source=source,
+            source_id=str(i),
+            split="train",
+            image=f"{i}.png",
+            task="caption",
+            lang=lang,
+            instruction=f"instruction {i}",
+            target=f"target {i} {lang}",
+            answers_en=[f"t{i}"],
+        )
+        for i in range(n)
+        for lang in langs
     ]
 
 
@@ -20,15 +30,21 @@ def test_hive_partitioned_shards_read_back_in_polars_and_datasets(tmp_path):
 
     writer = shards.ShardWriter(tmp_path)
     writer.write_chunk("s-000000", schema.to_table(_rows(3)))
-    writer.write_chunk("s-000001", schema.to_table(_rows(2, langs=("fra_Latn",))),
-                       rejected=schema.to_table(_rows(1, langs=("fra_Latn",), source="r"), reasons=["empty_text"]))
+    writer.write_chunk(
+        "s-000001",
+        schema.to_table(_rows(2, langs=("fra_Latn",))),
+        rejected=schema.to_table(_rows(1, langs=("fra_Latn",), source="r"), reasons=["empty_text"]),
+    )
     manifest = writer.finalize()
     assert manifest["rows_per_lang"] == {"deu_Latn": 3, "eng_Latn": 3, "fra_Latn": 2}
     assert manifest["rows"] == 8 and manifest["rejected"] == 1
 
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
-    assert files == ["lang=deu_Latn/part-s-000000.parquet", "lang=eng_Latn/part-s-000000.parquet",
-                     "lang=fra_Latn/part-s-000001.parquet"]
+    assert files == [
+        "lang=deu_Latn/part-s-000000.parquet",
+        "lang=eng_Latn/part-s-000000.parquet",
+        "lang=fra_Latn/part-s-000001.parquet",
+    ]
     meta = pq.ParquetFile(tmp_path / files[0]).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
 
@@ -138,15 +154,19 @@ def test_rows_are_filed_by_hub_split_and_stale_split_files_removed(tmp_path):
     import dataclasses
 
     splits = ["train", "restval", "val", "test", "minival"]
-    rows = [dataclasses.replace(r, split=splits[i % len(splits)], source_id=f"{i}")
-            for i, r in enumerate(_rows(10, langs=("eng_Latn",)))]
+    rows = [
+        dataclasses.replace(r, split=splits[i % len(splits)], source_id=f"{i}")
+        for i, r in enumerate(_rows(10, langs=("eng_Latn",)))
+    ]
     writer = shards.ShardWriter(tmp_path)
     record = writer.write_chunk("s-000000", schema.to_table(rows))
     got = {f["path"]: (f["split"], f["rows"]) for f in record["files"]}
-    assert got == {"lang=eng_Latn/part-s-000000.parquet": ("train", 4),          # train + restval
-                   "lang=eng_Latn/validation-s-000000.parquet": ("validation", 2),
-                   "lang=eng_Latn/test-s-000000.parquet": ("test", 2),
-                   "lang=eng_Latn/minival-s-000000.parquet": ("minival", 2)}
+    assert got == {
+        "lang=eng_Latn/part-s-000000.parquet": ("train", 4),  # train + restval
+        "lang=eng_Latn/validation-s-000000.parquet": ("validation", 2),
+        "lang=eng_Latn/test-s-000000.parquet": ("test", 2),
+        "lang=eng_Latn/minival-s-000000.parquet": ("minival", 2),
+    }
     for path, (split, _) in got.items():
         kept = {r["split"] for r in pq.read_table(tmp_path / path).to_pylist()}
         assert {shards.hub_split(s) for s in kept} == {split}

@@ -39,9 +39,14 @@ def run(source, tasks=None):
 # -- coco --------------------------------------------------------------------------------------
 def karpathy(tmp_path: Path) -> Path:
     def img(filepath, filename, split, cocoid, sentences):
-        entry = {"filename": filename, "imgid": cocoid, "split": split, "cocoid": cocoid,
-                 "sentids": [s for s, _ in sentences],
-                 "sentences": [{"raw": raw, "sentid": s, "tokens": raw.split()} for s, raw in sentences]}
+        entry = {
+            "filename": filename,
+            "imgid": cocoid,
+            "split": split,
+            "cocoid": cocoid,
+            "sentids": [s for s, _ in sentences],
+            "sentences": [{"raw": raw, "sentid": s, "tokens": raw.split()} for s, raw in sentences],
+        }
         if filepath is not None:
             entry["filepath"] = filepath
         return entry
@@ -51,15 +56,23 @@ def karpathy(tmp_path: Path) -> Path:
     write_image(tmp_path, "val2014/COCO_val2014_000000000042.jpg")
     write_image(tmp_path, "flat.jpg")
     write_corrupt(tmp_path, "train2014/COCO_train2014_000000000666.jpg")
-    data = {"dataset": "coco", "images": [
-        img("val2014", "COCO_val2014_000000391895.jpg", "test", 391895,
-            [(770337, "  A man with a red helmet on a small moped.\n"), (771687, "Man riding a motor bike.")]),
-        img("train2014", "COCO_train2014_000000000009.jpg", "train", 9, [(1, "A plate of food.")]),
-        img("val2014", "COCO_val2014_000000000042.jpg", "restval", 42, [(2, "A dog on a couch.")]),
-        img(None, "flat.jpg", "train", 7, [(3, "A flat image.")]),
-        img("val2014", "COCO_val2014_000000000404.jpg", "val", 404, [(4, "Missing image.")]),
-        img("train2014", "COCO_train2014_000000000666.jpg", "train", 666, [(5, "Corrupt image.")]),
-    ]}
+    data = {
+        "dataset": "coco",
+        "images": [
+            img(
+                "val2014",
+                "COCO_val2014_000000391895.jpg",
+                "test",
+                391895,
+                [(770337, "  A man with a red helmet on a small moped.\n"), (771687, "Man riding a motor bike.")],
+            ),
+            img("train2014", "COCO_train2014_000000000009.jpg", "train", 9, [(1, "A plate of food.")]),
+            img("val2014", "COCO_val2014_000000000042.jpg", "restval", 42, [(2, "A dog on a couch.")]),
+            img(None, "flat.jpg", "train", 7, [(3, "A flat image.")]),
+            img("val2014", "COCO_val2014_000000000404.jpg", "val", 404, [(4, "Missing image.")]),
+            img("train2014", "COCO_train2014_000000000666.jpg", "train", 666, [(5, "Corrupt image.")]),
+        ],
+    }
     return write_json(tmp_path / "dataset_coco.json", data)
 
 
@@ -85,8 +98,13 @@ def test_coco_karpathy_split_filter_and_tasks(tmp_path):
     examples, rejections = run(src, tasks=["caption", "short_caption"])
     assert {e.split for e in examples} == {"train", "restval"}
     assert [(e.source_id, e.task) for e in examples] == [
-        ("1", "caption"), ("1", "short_caption"), ("2", "caption"), ("2", "short_caption"),
-        ("3", "caption"), ("3", "short_caption")]
+        ("1", "caption"),
+        ("1", "short_caption"),
+        ("2", "caption"),
+        ("2", "short_caption"),
+        ("3", "caption"),
+        ("3", "short_caption"),
+    ]
     assert [r.reason for r in rejections] == ["bad_image", "bad_image"]
     with pytest.raises(ConfigError, match="trian"):
         run(get_source("coco")(image_root=tmp_path, path=path, split="trian"))
@@ -96,12 +114,19 @@ def test_coco_karpathy_split_filter_and_tasks(tmp_path):
 
 def official(tmp_path: Path, name: str = "captions_val2014.json", image_id: int = 391895) -> Path:
     write_image(tmp_path / "val2014", "COCO_val2014_000000391895.jpg")
-    data = {"info": {}, "licenses": [],
-            "images": [{"id": 391895, "file_name": "COCO_val2014_000000391895.jpg", "height": 8, "width": 8},
-                       {"id": 522418, "file_name": "COCO_val2014_000000522418.jpg", "height": 8, "width": 8}],
-            "annotations": [{"id": 770337, "image_id": 391895, "caption": "A man riding a moped. "},
-                            {"id": 771687, "image_id": image_id, "caption": "Man on a bike."},
-                            {"id": 12, "image_id": 522418, "caption": "A woman cutting a cake."}]}
+    data = {
+        "info": {},
+        "licenses": [],
+        "images": [
+            {"id": 391895, "file_name": "COCO_val2014_000000391895.jpg", "height": 8, "width": 8},
+            {"id": 522418, "file_name": "COCO_val2014_000000522418.jpg", "height": 8, "width": 8},
+        ],
+        "annotations": [
+            {"id": 770337, "image_id": 391895, "caption": "A man riding a moped. "},
+            {"id": 771687, "image_id": image_id, "caption": "Man on a bike."},
+            {"id": 12, "image_id": 522418, "caption": "A woman cutting a cake."},
+        ],
+    }
     return write_json(tmp_path / name, data)
 
 
@@ -141,13 +166,18 @@ def test_most_frequent_answer():
 
 
 def vqa_files(tmp_path: Path, subtype: str = "train2014", with_annotations: bool = True):
-    questions = {"info": {}, "task_type": "Open-Ended", "data_type": "mscoco", "data_subtype": subtype,
-                 "questions": [
-                     {"image_id": 458752, "question": "What is this photo taken looking through?", "question_id": 458752000},
-                     {"image_id": 458752, "question": "Is it sunny?", "question_id": 458752001},
-                     {"image_id": 262146, "question": "What color is the snow?", "question_id": 262146000},
-                     {"image_id": 999, "question": "Where is the image?", "question_id": 999000},
-                 ]}
+    questions = {
+        "info": {},
+        "task_type": "Open-Ended",
+        "data_type": "mscoco",
+        "data_subtype": subtype,
+        "questions": [
+            {"image_id": 458752, "question": "What is this photo taken looking through?", "question_id": 458752000},
+            {"image_id": 458752, "question": "Is it sunny?", "question_id": 458752001},
+            {"image_id": 262146, "question": "What color is the snow?", "question_id": 262146000},
+            {"image_id": 999, "question": "Where is the image?", "question_id": 999000},
+        ],
+    }
     qpath = write_json(tmp_path / f"v2_OpenEnded_mscoco_{subtype}_questions.json", questions)
     image_dir = "test2015" if subtype.startswith("test") else subtype
     write_image(tmp_path, f"{image_dir}/COCO_{image_dir}_000000458752.jpg")
@@ -156,17 +186,26 @@ def vqa_files(tmp_path: Path, subtype: str = "train2014", with_annotations: bool
         return qpath, None
 
     def ann(qid, image_id, mca, answers):
-        return {"question_id": qid, "image_id": image_id, "question_type": "what", "answer_type": "other",
-                "multiple_choice_answer": mca,
-                "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(answers)]}
+        return {
+            "question_id": qid,
+            "image_id": image_id,
+            "question_type": "what",
+            "answer_type": "other",
+            "multiple_choice_answer": mca,
+            "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(answers)],
+        }
 
-    annotations = {"info": {}, "data_subtype": subtype, "annotations": [
-        # in another order than the questions: items follow the questions file
-        ann(262146000, 262146, "grey", ["White", "white ", "blue", "blue", "grey", "gray", "white", "blue", "light", "snow"]),
-        ann(458752000, 458752, "net", ["net", "net", "netting", "net", "net", "mesh", "net", "net", "net", "net"]),
-        ann(458752001, 458752, "no", ["yes", "no", "yes", "no", "no", "yes", "no", "yes", "no", "yes"]),
-        ann(999000, 999, "park", ["park"] * 10),
-    ]}
+    annotations = {
+        "info": {},
+        "data_subtype": subtype,
+        "annotations": [
+            # in another order than the questions: items follow the questions file
+            ann(262146000, 262146, "grey", ["White", "white ", "blue", "blue", "grey", "gray", "white", "blue", "light", "snow"]),
+            ann(458752000, 458752, "net", ["net", "net", "netting", "net", "net", "mesh", "net", "net", "net", "net"]),
+            ann(458752001, 458752, "no", ["yes", "no", "yes", "no", "no", "yes", "no", "yes", "no", "yes"]),
+            ann(999000, 999, "park", ["park"] * 10),
+        ],
+    }
     return qpath, write_json(tmp_path / f"v2_mscoco_{subtype}_annotations.json", annotations)
 
 
@@ -210,18 +249,36 @@ def aokvqa_files(tmp_path: Path) -> tuple[Path, Path]:
     write_image(tmp_path, "train2017/000000299207.jpg")
     write_image(tmp_path, "test2017/000000000123.jpg")
     train = [
-        {"split": "train", "image_id": 299207, "question_id": "22MexNkBPpdZGX6sxbxVBH",
-         "question": "What is the man by the bags awaiting?", "choices": ["skateboarder", "train", "delivery", "cab"],
-         "correct_choice_idx": 3, "direct_answers": ["ride", "ride", "bus", "taxi", "travelling", "traffic", "taxi",
-                                                     "cab", "cab", "his ride"],
-         "difficult_direct_answer": False, "rationales": ["A train would not be on the street.", "He has bags.", "x"]},
+        {
+            "split": "train",
+            "image_id": 299207,
+            "question_id": "22MexNkBPpdZGX6sxbxVBH",
+            "question": "What is the man by the bags awaiting?",
+            "choices": ["skateboarder", "train", "delivery", "cab"],
+            "correct_choice_idx": 3,
+            "direct_answers": ["ride", "ride", "bus", "taxi", "travelling", "traffic", "taxi", "cab", "cab", "his ride"],
+            "difficult_direct_answer": False,
+            "rationales": ["A train would not be on the street.", "He has bags.", "x"],
+        },
         # no choices: feeds vqa and vqa_rationale, not vqa_mc
-        {"split": "train", "image_id": 299207, "question_id": "q2", "question": "What is on the road?",
-         "direct_answers": ["car"] * 10, "rationales": ["Cars drive on roads."]},
+        {
+            "split": "train",
+            "image_id": 299207,
+            "question_id": "q2",
+            "question": "What is on the road?",
+            "direct_answers": ["car"] * 10,
+            "rationales": ["Cars drive on roads."],
+        },
     ]
     test = [
-        {"split": "test", "image_id": 123, "question_id": "t1", "question": "What sport is this?",
-         "choices": ["tennis", "golf", "polo", "chess"], "difficult_direct_answer": False},
+        {
+            "split": "test",
+            "image_id": 123,
+            "question_id": "t1",
+            "question": "What sport is this?",
+            "choices": ["tennis", "golf", "polo", "chess"],
+            "difficult_direct_answer": False,
+        },
     ]
     return (write_json(tmp_path / "aokvqa_v1p0_train.json", train), write_json(tmp_path / "aokvqa_v1p0_test.json", test))
 
@@ -232,8 +289,12 @@ def test_aokvqa(tmp_path):
     examples, rejections = run(src)
     assert rejections == []
     assert [(e.source_id, e.task) for e in examples] == [
-        ("22MexNkBPpdZGX6sxbxVBH", "vqa"), ("22MexNkBPpdZGX6sxbxVBH", "vqa_mc"), ("22MexNkBPpdZGX6sxbxVBH", "vqa_rationale"),
-        ("q2", "vqa"), ("q2", "vqa_rationale")]
+        ("22MexNkBPpdZGX6sxbxVBH", "vqa"),
+        ("22MexNkBPpdZGX6sxbxVBH", "vqa_mc"),
+        ("22MexNkBPpdZGX6sxbxVBH", "vqa_rationale"),
+        ("q2", "vqa"),
+        ("q2", "vqa_rationale"),
+    ]
     first = examples[0]
     assert first.image == "train2017/000000299207.jpg" and first.split == "train"
     assert first.slots == {
@@ -288,8 +349,10 @@ def test_malformed_records(tmp_path):
     bad = write_json(tmp_path / "captions_train2017.json", {"images": [{"id": 1}], "annotations": []})
     with pytest.raises(SourceFormatError, match="file_name"):
         run(get_source("coco")(image_root=tmp_path, path=str(bad)))
-    bad = write_json(tmp_path / "aok.json", [{"split": "train", "image_id": 1, "question_id": "a", "question": "Q?",
-                                             "choices": ["a"], "correct_choice_idx": 3}])
+    bad = write_json(
+        tmp_path / "aok.json",
+        [{"split": "train", "image_id": 1, "question_id": "a", "question": "Q?", "choices": ["a"], "correct_choice_idx": 3}],
+    )
     with pytest.raises(SourceFormatError, match="correct_choice_idx"):
         run(get_source("aokvqa")(image_root=tmp_path, path=str(bad)))
 

@@ -70,9 +70,12 @@ def test_generic_jsonl_question_answer_and_row_number_ids(tmp_path):
     write_image(tmp_path / "x.png")
     path = tmp_path / "qa.json-lines"
     path.write_text(
-        json.dumps({"image": "x.png", "question": "What color? ", "answer": "red"}) + "\n\n"
-        + json.dumps({"image": "x.png", "question": "How many?", "answer": ["2", "two", "2"]}) + "\n"
-        + json.dumps({"image": "x.png", "question": "Answerless?"}) + "\n",
+        json.dumps({"image": "x.png", "question": "What color? ", "answer": "red"})
+        + "\n\n"
+        + json.dumps({"image": "x.png", "question": "How many?", "answer": ["2", "two", "2"]})
+        + "\n"
+        + json.dumps({"image": "x.png", "question": "Answerless?"})
+        + "\n",
         encoding="utf-8",
     )
     src = get_source("generic")(image_root=tmp_path, path=str(path), split="test")
@@ -262,7 +265,9 @@ def test_hf_embedded_images_written_once(offline, tmp_path):
 
     ds = datasets.Dataset.from_dict(
         {"image": [encoded("red", "JPEG"), encoded("blue", "PNG")], "caption": ["Red.", "Blue."], "key": ["r/1", "b2"]},
-        features=datasets.Features({"image": datasets.Image(), "caption": datasets.Value("string"), "key": datasets.Value("string")}),
+        features=datasets.Features(
+            {"image": datasets.Image(), "caption": datasets.Value("string"), "key": datasets.Value("string")}
+        ),
     )
     saved = tmp_path / "saved"
     ds.save_to_disk(str(saved))
@@ -292,7 +297,7 @@ def test_hf_embedded_images_written_once(offline, tmp_path):
     keyed = get_source("hf")(image_root=root, dataset=str(saved), id_column="key")
     images = [e.image for e in run(keyed)[0]]
     assert images[1] == f"{d}/b2.png"
-    assert images[0].startswith(f"{d}/r_1-") and "/" not in images[0][len(d) + 1:]
+    assert images[0].startswith(f"{d}/r_1-") and "/" not in images[0][len(d) + 1 :]
 
     # Embedded images need an image root.
     with pytest.raises(ConfigError, match="--image-root"):
@@ -315,7 +320,9 @@ def test_hf_wrong_column_lists_columns(offline, tmp_path):
 
 def test_hf_unknown_split_of_saved_dataset_dict(offline, tmp_path):
     saved = tmp_path / "dd"
-    offline.DatasetDict({"validation": offline.Dataset.from_dict({"image": ["a.jpg"], "caption": ["x"]})}).save_to_disk(str(saved))
+    offline.DatasetDict({"validation": offline.Dataset.from_dict({"image": ["a.jpg"], "caption": ["x"]})}).save_to_disk(
+        str(saved)
+    )
     with pytest.raises(ConfigError, match="validation"):
         run(get_source("hf")(image_root=tmp_path, dataset=str(saved)))
     examples, _ = run(get_source("hf")(image_root=tmp_path, image_check="off", dataset=str(saved), split="validation"))

@@ -16,9 +16,14 @@ OLD = json.loads((Path(__file__).parent / "data" / "stats-498a45c.json").read_te
 
 
 def test_keys_are_built_and_read_back_into_typed_records():
-    flat = {"in": 5, "out": 3, "lid_kept": 3, **count_rejected(["wrong_language", "untranslated", "wrong_language"]),
-            **planned_keys([("coco", "deu_Latn"), ("coco", "deu_Latn"), ("hf:my/set", "fra_Latn")]),
-            **lang_keys({"deu_Latn": Counter(translated=4, hits=2, requests=9, seconds=0.123456)})}
+    flat = {
+        "in": 5,
+        "out": 3,
+        "lid_kept": 3,
+        **count_rejected(["wrong_language", "untranslated", "wrong_language"]),
+        **planned_keys([("coco", "deu_Latn"), ("coco", "deu_Latn"), ("hf:my/set", "fra_Latn")]),
+        **lang_keys({"deu_Latn": Counter(translated=4, hits=2, requests=9, seconds=0.123456)}),
+    }
     s = Stats.parse(flat)
     assert s.counts == {"in": 5, "out": 3, "lid_kept": 3}
     assert s.rejected == {"wrong_language": 2, "untranslated": 1} and s.rejected_total == 3
@@ -30,8 +35,11 @@ def test_keys_are_built_and_read_back_into_typed_records():
 
 
 def test_merge_sums_chunks_key_by_key_and_skips_non_numbers():
-    assert merge([{"in": 2, "rejected_x": 1, "note": "a"}, {"in": 3, "hits:deu_Latn": 1}]) == \
-        {"hits:deu_Latn": 1, "in": 5, "rejected_x": 1}
+    assert merge([{"in": 2, "rejected_x": 1, "note": "a"}, {"in": 3, "hits:deu_Latn": 1}]) == {
+        "hits:deu_Latn": 1,
+        "in": 5,
+        "rejected_x": 1,
+    }
 
 
 def test_outcome_counts_kept_and_rejected_rows():
@@ -67,9 +75,17 @@ def test_a_translation_interrupted_before_the_upgrade_resumes_and_keeps_its_coun
 
     # the fixture's run: see its "_about"
     prepare(PrepareSettings(source="shapes", out=tmp_path / "english", chunk_size=20, options={"count": 12}), progress=False)
-    settings = stage.TranslateSettings(input=tmp_path / "english", out=tmp_path / "mix", langs=",".join(TOY_LANGUAGES),
-                                       distribution="uniform", english_share=0.2, cache="none", model="toy",
-                                       runtime=RuntimeSettings(device="cpu"), lid_processes=1)
+    settings = stage.TranslateSettings(
+        input=tmp_path / "english",
+        out=tmp_path / "mix",
+        langs=",".join(TOY_LANGUAGES),
+        distribution="uniform",
+        english_share=0.2,
+        cache="none",
+        model="toy",
+        runtime=RuntimeSettings(device="cpu"),
+        lid_processes=1,
+    )
     real, calls = stage.translate_examples, []
 
     def dies_in_the_second_chunk(*args, **kwargs):
@@ -96,10 +112,14 @@ def test_a_translation_interrupted_before_the_upgrade_resumes_and_keeps_its_coun
     manifest = stage.translate_mix(settings, progress=False)
     assert manifest["run"] == {**manifest["run"], "chunks_skipped": 1, "chunks_written": len(before) - 1}
     records = {r["chunk"]: r["stats"] for r in shards.read_records(tmp_path / "mix")}
-    assert records["shapes-000000"] == old and {c: untimed(s) for c, s in records.items()} == {c: untimed(s) for c, s in before.items()}
+    assert records["shapes-000000"] == old and {c: untimed(s) for c, s in records.items()} == {
+        c: untimed(s) for c, s in before.items()
+    }
     assert manifest["stats"] == merge(records.values())
     summary = {row["lang"]: row for row in manifest["summary"]}
     assert summary["fra_Latn"]["seconds"] == pytest.approx(sum(s.get("seconds:fra_Latn", 0) for s in records.values()))
     assert summary["fra_Latn"]["translated"] == sum(s.get("translated:fra_Latn", 0) for s in before.values()) > 0
     card = write_card(tmp_path / "mix").read_text(encoding="utf-8")
-    assert f"Accounting: {manifest['stats']['in']} rows planned = {manifest['rows']} kept + {manifest['rejected']} rejected." in card
+    assert (
+        f"Accounting: {manifest['stats']['in']} rows planned = {manifest['rows']} kept + {manifest['rejected']} rejected." in card
+    )

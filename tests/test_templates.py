@@ -41,7 +41,9 @@ def test_choice_is_seeded_per_example_and_independent_of_order():
 
 
 def test_bad_template_files_and_unknown_tasks_are_clear_errors(tmp_path):
-    (tmp_path / "caption.yaml").write_text("task: caption\ntemplates:\n  - {id: c.1, version: 1, instruction: '{question}', target: '{caption}'}\n")
+    (tmp_path / "caption.yaml").write_text(
+        "task: caption\ntemplates:\n  - {id: c.1, version: 1, instruction: '{question}', target: '{caption}'}\n"
+    )
     with pytest.raises(templates.TemplateError, match="uses slots"):
         templates.registry(str(tmp_path))
     with pytest.raises(templates.TemplateError, match="tasks with templates"):

@@ -21,8 +21,16 @@ def english(tmp_path):
 
 
 def _settings(english, out, **kw):
-    base = dict(input=english, out=out, langs=",".join(TOY_LANGUAGES), distribution="uniform", english_share=0.2,
-                cache="none", runtime=RuntimeSettings(device="cpu"), lid_processes=1)
+    base = dict(
+        input=english,
+        out=out,
+        langs=",".join(TOY_LANGUAGES),
+        distribution="uniform",
+        english_share=0.2,
+        cache="none",
+        runtime=RuntimeSettings(device="cpu"),
+        lid_processes=1,
+    )
     base.update(kw)
     return TranslateSettings(**base)
 
@@ -40,8 +48,9 @@ def test_unreachable_hub_model_falls_back_to_toy_only_when_asked(english, tmp_pa
     _SERVICES.clear()
     with pytest.raises(M.ModelUnavailableError, match="cannot be reached"):
         translate_mix(_settings(english, tmp_path / "strict", model="facebook/nllb-200-distilled-600M"), progress=False)
-    manifest = translate_mix(_settings(english, tmp_path / "mix", model="facebook/nllb-200-distilled-600M",
-                                       fallback_to_toy=True), progress=False)
+    manifest = translate_mix(
+        _settings(english, tmp_path / "mix", model="facebook/nllb-200-distilled-600M", fallback_to_toy=True), progress=False
+    )
     assert manifest["mt_model"].startswith("toy@")
     assert manifest["mt_model_requested"] == "facebook/nllb-200-distilled-600M"
     from polymix.data_cards.card import write_card

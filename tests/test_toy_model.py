@@ -59,8 +59,15 @@ def report():
 
 def test_committed_model_is_an_nllb_format_ct2_folder():
     names = {p.name for p in TOY_MODEL_DIR.iterdir()}
-    assert {"model.bin", "config.json", "shared_vocabulary.json", "tokenizer.json", "sentencepiece.bpe.model",
-            "README.md", "toy.json"} <= names
+    assert {
+        "model.bin",
+        "config.json",
+        "shared_vocabulary.json",
+        "tokenizer.json",
+        "sentencepiece.bpe.model",
+        "README.md",
+        "toy.json",
+    } <= names
     size = sum(p.stat().st_size for p in TOY_MODEL_DIR.iterdir())
     assert size < 8e6, f"the toy model folder is {size / 1e6:.1f} MB"
     card = (TOY_MODEL_DIR / "README.md").read_text(encoding="utf-8")
@@ -111,8 +118,15 @@ def test_corpus_covers_every_string_the_shapes_source_sends(tmp_path):
             if "caption" in item.slots and task in ("vqa", "vqg"):
                 continue
             for tpl in registry()[task]:
-                ex = Example("shapes", item.source_id, item.split, item.image, task, template_id=tpl.versioned_id,
-                             slots_en=encode_slots(item.slots))
+                ex = Example(
+                    "shapes",
+                    item.source_id,
+                    item.split,
+                    item.image,
+                    task,
+                    template_id=tpl.versioned_id,
+                    slots_en=encode_slots(item.slots),
+                )
                 for text in strings_needed(ex):
                     if not passthrough(text):
                         seen.add(text)
@@ -152,8 +166,13 @@ def test_other_sources_and_languages_are_refused():
 
 def test_chrf_matches_sacrebleu():
     """Cases from sacrebleu's own tests (beta 3, effective order), and whitespace is ignored."""
-    for hyps, refs, want in [(["a"], ["a"], 100.0), ([""], ["reference"], 0.0), (["a b c"], ["abc"], 100.0),
-                             (["a", "b"], ["a", "c"], 50.0), (["aa"], ["ab"], 25.0)]:
+    for hyps, refs, want in [
+        (["a"], ["a"], 100.0),
+        ([""], ["reference"], 0.0),
+        (["a b c"], ["abc"], 100.0),
+        (["a", "b"], ["a", "c"], 50.0),
+        (["aa"], ["ab"], 25.0),
+    ]:
         assert chrf(hyps, refs, beta=3) == pytest.approx(want)
     assert chrf(["Ein roter Kreis."], ["Ein roter Kreis."]) == pytest.approx(100.0)
     assert identify("Ein roter Kreis und ein blaues Quadrat auf einem weißen Hintergrund.")["langid"] == "de"
@@ -183,9 +202,18 @@ def test_translate_stage_with_the_toy_model_writes_correct_rows_and_the_lid_filt
     english = tmp_path / "english"
     prepare(PrepareSettings(source="shapes", out=english, options={"count": 8}, chunk_size=40), progress=False)
     out = tmp_path / "mix"
-    result = translate_mix(TranslateSettings(input=english, out=out, langs=",".join(TOY_LANGUAGES), distribution="replicate",
-                                             model=str(TOY_MODEL_DIR), cache="none",
-                                             runtime=RuntimeSettings(device="cpu", intra_threads=1)), progress=False)
+    result = translate_mix(
+        TranslateSettings(
+            input=english,
+            out=out,
+            langs=",".join(TOY_LANGUAGES),
+            distribution="replicate",
+            model=str(TOY_MODEL_DIR),
+            cache="none",
+            runtime=RuntimeSettings(device="cpu", intra_threads=1),
+        ),
+        progress=False,
+    )
     frame = pl.scan_parquet(f"{out}/lang=*/*.parquet", hive_partitioning=True).collect()
     rows = [Example.from_dict(r) for r in frame.filter(pl.col("lang") != "eng_Latn").to_dicts()]
     assert {r.lang for r in rows} == set(TOY_LANGUAGES)

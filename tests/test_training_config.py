@@ -11,7 +11,11 @@ from polymix.training.config import RunConfig, load_config, presets, settings_he
 def test_presets_load_and_follow_mblip():
     assert {"mblip-mt0-xl", "mblip-bloomz-7b1", "tiny"} <= set(presets())
     mt0 = load_config("mblip-mt0-xl")
-    assert (mt0.model.blip2, mt0.model.llm, mt0.model.quantization) == ("Salesforce/blip2-flan-t5-xl", "bigscience/mt0-xl", "8bit")
+    assert (mt0.model.blip2, mt0.model.llm, mt0.model.quantization) == (
+        "Salesforce/blip2-flan-t5-xl",
+        "bigscience/mt0-xl",
+        "8bit",
+    )
     assert (mt0.lora.r, mt0.lora.alpha, mt0.lora.dropout) == (8, 16, 0.05)
     assert mt0.lora.target_modules == ["q", "k", "v", "o", "wi_0", "wi_1", "wo"]
     warmup, instruct = mt0.stages
@@ -44,11 +48,26 @@ def test_every_problem_is_reported_at_once():
 
 def test_semantic_checks():
     with pytest.raises(ConfigError) as err:
-        load_config("tiny", ["stages.1.lr={}", "stages.1.epochs=1", "train.precision=fp8", "model.quantization=3bit",
-                             "train.effective_batch_size=12", "data.langs=xx_Fake"])  # fmt: skip
+        load_config(
+            "tiny",
+            [
+                "stages.1.lr={}",
+                "stages.1.epochs=1",
+                "train.precision=fp8",
+                "model.quantization=3bit",
+                "train.effective_batch_size=12",
+                "data.langs=xx_Fake",
+            ],
+        )
     text = str(err.value)
-    for needle in ("no learning rate for", "exactly one of steps", "train.precision", "model.quantization",
-                   "not a multiple", "data.langs"):  # fmt: skip
+    for needle in (
+        "no learning rate for",
+        "exactly one of steps",
+        "train.precision",
+        "model.quantization",
+        "not a multiple",
+        "data.langs",
+    ):
         assert needle in text
     with pytest.raises(ConfigError, match="not found"):
         load_config("no-such-preset")
@@ -56,5 +75,12 @@ def test_semantic_checks():
 
 def test_settings_help_covers_every_leaf():
     lines = "\n".join(settings_help(RunConfig))
-    for key in ("model.blip2", "lora.target_modules", "data.shuffle_buffer", "stages.N.lr", "train.effective_batch_size", "eval.num_beams"):
+    for key in (
+        "model.blip2",
+        "lora.target_modules",
+        "data.shuffle_buffer",
+        "stages.N.lr",
+        "train.effective_batch_size",
+        "eval.num_beams",
+    ):
         assert key in lines

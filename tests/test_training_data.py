@@ -65,11 +65,11 @@ def test_dataloader_workers_resume_in_the_same_order(shapes_mix, processor, toke
     def batches(start, n):
         # One pass (repeat=False), read to its end. Workers come from a forkserver: forked from this
         # pytest process after the Prefect flow tests, a worker exited with code 1 at shutdown.
-        s = ShardStream(shapes_mix, processor, splits=["train"], batch_size=4, start_batch=start, shuffle_buffer=40,
-                        repeat=False)
+        s = ShardStream(shapes_mix, processor, splits=["train"], batch_size=4, start_batch=start, shuffle_buffer=40, repeat=False)
         s.images = _no_image  # text only: fast
-        loader = torch.utils.data.DataLoader(s, batch_size=4, num_workers=2, collate_fn=_ids,
-                                             multiprocessing_context="forkserver")
+        loader = torch.utils.data.DataLoader(
+            s, batch_size=4, num_workers=2, collate_fn=_ids, multiprocessing_context="forkserver"
+        )
         return list(loader)[:n]
 
     full = batches(0, 7)
@@ -89,16 +89,31 @@ def test_bad_images_are_skipped_and_counted(shapes_mix, processor, tokenizer, tm
     batch = Collator(tokenizer, decoder_only=False)(rows[:30])
     assert batch["size"] + batch["bad_images"] == 30 and batch["bad_images"] == sum(r["pixel_values"] is None for r in rows[:30])
     assert batch["pixel_values"].shape == (batch["size"], 3, 32, 32) and batch["input_ids"].shape[0] == batch["size"]
-    assert Collator(tokenizer, decoder_only=False)(bad[:2]) == {"bad_images": 2, "size": 0, "epoch": 0,
-                                                           "bad_paths": [str(mix / "images" / "shapes" / r["image"]) for r in bad[:2]]}
+    assert Collator(tokenizer, decoder_only=False)(bad[:2]) == {
+        "bad_images": 2,
+        "size": 0,
+        "epoch": 0,
+        "bad_paths": [str(mix / "images" / "shapes" / r["image"]) for r in bad[:2]],
+    }
 
 
 def _rows(n=2):
     import numpy as np
 
     texts = [("Caption the image.", "A red circle on a white background."), ("What color is the circle?", "red")]
-    return [{"instruction": i, "target": t, "pixel_values": np.zeros((3, 32, 32), np.float32), "image": "x", "id": str(k),
-             "lang": "eng_Latn", "task": "vqa", "answers_en": [t]} for k, (i, t) in enumerate(texts[:n])]  # fmt: skip
+    return [
+        {
+            "instruction": i,
+            "target": t,
+            "pixel_values": np.zeros((3, 32, 32), np.float32),
+            "image": "x",
+            "id": str(k),
+            "lang": "eng_Latn",
+            "task": "vqa",
+            "answers_en": [t],
+        }
+        for k, (i, t) in enumerate(texts[:n])
+    ]
 
 
 def test_seq2seq_collation(tokenizer):
@@ -117,7 +132,9 @@ def test_decoder_only_collation_masks_the_prompt(tokenizer):
         target = labels[labels != IGNORE].tolist()
         assert target[-1] == tokenizer.eos_token_id
         assert tokenizer.decode(target, skip_special_tokens=True).strip() == row["target"]
-        assert tokenizer.decode(ids[mask][: (labels[mask] == IGNORE).sum()], skip_special_tokens=True).strip() == row["instruction"]
+        assert (
+            tokenizer.decode(ids[mask][: (labels[mask] == IGNORE).sum()], skip_special_tokens=True).strip() == row["instruction"]
+        )
         assert (labels[~mask] == IGNORE).all()
     gen = Collator(tokenizer, decoder_only=True, train=False)(rows)
     assert "labels" not in gen and gen["rows"][1]["target"] == "red"

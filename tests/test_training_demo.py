@@ -14,7 +14,16 @@ from training_fixtures import make_mix, one_thread  # noqa: F401  (fixture)
 
 def test_scene_labels_read_every_object_of_a_caption():
     assert demo.scene_labels("A red circle and a blue square on a white background.") == [1, 0, 1, 1, 3, 2, 0, 0]
-    assert demo.scene_labels("An orange triangle, a green circle and a purple square on a gray background.") == [2, 2, 6, 3, 2, 1, 5, 2]
+    assert demo.scene_labels("An orange triangle, a green circle and a purple square on a gray background.") == [
+        2,
+        2,
+        6,
+        3,
+        2,
+        1,
+        5,
+        2,
+    ]
     assert demo.scene_labels("Nothing to see here.") is None
     for index in range(50):  # every caption the source writes parses, with as many objects as it has
         scene = make_scene(0, index)
@@ -30,10 +39,16 @@ def test_demo_preset_runs_both_stages_with_lora_on_cpu():
 
 
 def test_report_line_takes_the_minimum_over_languages(tmp_path):
-    result = {"eng_Latn/vqa": {"n": 10, "exact_match": 95.0}, "eng_Latn/caption": {"n": 2, "chrf": 91.0},
-              "deu_Latn/vqa": {"n": 10, "exact_match": 90.0}, "deu_Latn/caption": {"n": 2, "chrf": 85.5},
-              "vqa": {"langs": 2, "exact_match": 92.5}}  # fmt: skip
-    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 3, "loss": 1.0}) + "\n" + json.dumps({"step": 9, "eval": result}) + "\n")
+    result = {
+        "eng_Latn/vqa": {"n": 10, "exact_match": 95.0},
+        "eng_Latn/caption": {"n": 2, "chrf": 91.0},
+        "deu_Latn/vqa": {"n": 10, "exact_match": 90.0},
+        "deu_Latn/caption": {"n": 2, "chrf": 85.5},
+        "vqa": {"langs": 2, "exact_match": 92.5},
+    }
+    (tmp_path / "metrics.jsonl").write_text(
+        json.dumps({"step": 3, "loss": 1.0}) + "\n" + json.dumps({"step": 9, "eval": result}) + "\n"
+    )
     table = demo_report.per_language(demo_report.last_eval(tmp_path))
     assert demo_report.summary_line(table) == "exact_match_min=0.900 chrf_min=85.5 langs=2"
 
@@ -66,9 +81,17 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
     settings = demo.DemoModels(llm_steps=300, vision_steps=600, vision_images=1500, drawn_size=64)
     info = demo.build(mix, tmp_path / "models", settings)
     assert info["vision_scene_accuracy"] > 0.6  # the pre-trained ViT + Q-Former read scenes
-    config = load_config("demo", [f"model.blip2={tmp_path / 'models' / 'blip2'}", f"model.llm={tmp_path / 'models' / 'llm'}",
-                                  f"train.output_dir={tmp_path / 'run'}", "stages.0.steps=30", "stages.1.steps=150",
-                                  "eval.max_rows_per_lang=40"])  # fmt: skip
+    config = load_config(
+        "demo",
+        [
+            f"model.blip2={tmp_path / 'models' / 'blip2'}",
+            f"model.llm={tmp_path / 'models' / 'llm'}",
+            f"train.output_dir={tmp_path / 'run'}",
+            "stages.0.steps=30",
+            "stages.1.steps=150",
+            "eval.max_rows_per_lang=40",
+        ],
+    )
     assert Trainer(config, mix).fit()["finished"]
     table = demo_report.per_language(demo_report.last_eval(tmp_path / "run"))
     assert set(table) == {"eng_Latn", "deu_Latn"}

@@ -12,10 +12,21 @@ from training_fixtures import *  # noqa: F401,F403  (fixtures)
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
-@pytest.mark.parametrize(("bits", "precision"), [("8bit", "bf16"), ("4bit", "bf16"), ("8bit", "fp16"), ("4bit", "fp16"), ("none", "bf16")])
+@pytest.mark.parametrize(
+    ("bits", "precision"), [("8bit", "bf16"), ("4bit", "bf16"), ("8bit", "fp16"), ("4bit", "fp16"), ("none", "bf16")]
+)
 def test_quantized_llm_trains_on_gpu(tiny_models, shapes_mix, tmp_path, bits, precision):
-    config = tiny_config(tmp_path, f"model.quantization={bits}", f"train.precision={precision}", "model.gradient_checkpointing=true",
-                         "train.require_cuda=true", "stages.1.lr.lora=1e-2", warmup=1, steps=12, batch=8)  # fmt: skip
+    config = tiny_config(
+        tmp_path,
+        f"model.quantization={bits}",
+        f"train.precision={precision}",
+        "model.gradient_checkpointing=true",
+        "train.require_cuda=true",
+        "stages.1.lr.lora=1e-2",
+        warmup=1,
+        steps=12,
+        batch=8,
+    )
     trainer = Trainer(config, shapes_mix)
     assert trainer.built.device.type == "cuda" and trainer.built.quantization == bits
     kinds = {type(m).__name__ for m in trainer.model.language_model.modules()}
@@ -40,8 +51,17 @@ def test_generation_on_gpu(tiny_models, shapes_mix, tmp_path):
 
 def test_plan_auto_on_gpu_fits_the_budget_and_trains(tiny_models, shapes_mix, tmp_path, monkeypatch):
     monkeypatch.setenv("POLYMIX_PLAN_CACHE", str(tmp_path / "plans"))
-    config = tiny_config(tmp_path, "train.plan=auto", "train.precision=auto", "train.memory_budget=2GiB", "train.require_cuda=true",
-                         warmup=1, steps=2, batch=4, accumulation=4)  # fmt: skip
+    config = tiny_config(
+        tmp_path,
+        "train.plan=auto",
+        "train.precision=auto",
+        "train.memory_budget=2GiB",
+        "train.require_cuda=true",
+        warmup=1,
+        steps=2,
+        batch=4,
+        accumulation=4,
+    )
     try:
         trainer = Trainer(config, shapes_mix)
         plan = trainer.plan

@@ -32,8 +32,9 @@ def _group(state_key):
 def trained(tiny_models, shapes_mix, tmp_path_factory):
     """A few dozen steps on the shapes shards (both stages); the model before and after."""
     out = tmp_path_factory.mktemp("run")
-    config = tiny_config(out, "stages.1.lr.lora=1e-2", "stages.1.lr.projection=3e-3", "stages.1.lr.qformer=3e-3",
-                         warmup=3, steps=30, batch=8)  # fmt: skip
+    config = tiny_config(
+        out, "stages.1.lr.lora=1e-2", "stages.1.lr.projection=3e-3", "stages.1.lr.qformer=3e-3", warmup=3, steps=30, batch=8
+    )
     trainer = Trainer(config, shapes_mix)
     before = _snapshot(trainer.model)
     result = trainer.fit()
@@ -64,8 +65,15 @@ def test_only_qformer_projection_and_lora_change(trained):
 def test_checkpoint_holds_the_trainable_weights_only(trained):
     trainer, _, _, out = trained
     ckpt = out / "checkpoints" / "step-000033"
-    assert {p.name for p in ckpt.iterdir()} >= {"trainable.safetensors", "lora", "optimizer.pt", "scheduler.pt",
-                                                 "rng-rank0.pt", "state.json", "config.yaml"}  # fmt: skip
+    assert {p.name for p in ckpt.iterdir()} >= {
+        "trainable.safetensors",
+        "lora",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng-rank0.pt",
+        "state.json",
+        "config.yaml",
+    }
     saved = load_file(str(ckpt / "trainable.safetensors"))
     assert set(saved) == set(trainable_state(trainer.model)) and not any(_group(k) == "frozen" for k in saved)
     assert (ckpt / "lora" / "adapter_config.json").exists()
@@ -157,10 +165,14 @@ def test_export_merges_lora_and_reloads(trained, shapes_mix, tmp_path):
         ids = inputs["input_ids"]
         n = trainer.model.num_query_tokens
         assert (ids[0, :n] == hf.config.image_token_index).all() and hf.config.image_token_index not in ids[0, n:]
-        assert ids[0, n:].tolist() == Collator(again.tokenizer, decoder_only=False, max_text_tokens=32)._ids([row["instruction"]], True)[0]
+        assert (
+            ids[0, n:].tolist()
+            == Collator(again.tokenizer, decoder_only=False, max_text_tokens=32)._ids([row["instruction"]], True)[0]
+        )
         theirs = hf.generate(**inputs, max_new_tokens=6, num_beams=1, do_sample=False)
-        ours = trainer.model.generate(inputs["pixel_values"], ids[:, n:], torch.ones_like(ids[:, n:]), max_new_tokens=6,
-                                      num_beams=1, do_sample=False)
+        ours = trainer.model.generate(
+            inputs["pixel_values"], ids[:, n:], torch.ones_like(ids[:, n:]), max_new_tokens=6, num_beams=1, do_sample=False
+        )
         assert theirs.tolist() == ours.tolist()
 
 
@@ -194,8 +206,7 @@ def test_export_adds_an_image_row_when_the_llm_has_no_spare_one(tiny_models, sha
     trainer.model.eval()
     with torch.no_grad():
         theirs = hf(**inputs, decoder_input_ids=start).logits
-        embeds, mask = trainer.model._inputs(inputs["pixel_values"], inputs["input_ids"][:, n:],
-                                             inputs["attention_mask"][:, n:])
+        embeds, mask = trainer.model._inputs(inputs["pixel_values"], inputs["input_ids"][:, n:], inputs["attention_mask"][:, n:])
         ours = trainer.model.language_model(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=start).logits
     assert theirs.shape[-1] == rows + 1 and torch.allclose(theirs[..., :rows], ours, atol=1e-5)
 
@@ -204,8 +215,22 @@ def test_cli_trains_evaluates_and_exports(tiny_models, shapes_mix, tmp_path, cap
     from polymix.training.cli import main
 
     out = tmp_path / "run"
-    args = ["--config", "tiny", "--data", str(shapes_mix), "--output-dir", str(out), "--set", "stages.0.steps=1",
-            "--set", "stages.1.steps=2", "--set", "eval.max_rows_per_lang=2", "--set", "eval.num_beams=2"]  # fmt: skip
+    args = [
+        "--config",
+        "tiny",
+        "--data",
+        str(shapes_mix),
+        "--output-dir",
+        str(out),
+        "--set",
+        "stages.0.steps=1",
+        "--set",
+        "stages.1.steps=2",
+        "--set",
+        "eval.max_rows_per_lang=2",
+        "--set",
+        "eval.num_beams=2",
+    ]
     assert main(args) == 0
     rows = metrics_log.read(out)
     evals = [r["eval"] for r in rows if "eval" in r]
@@ -228,10 +253,35 @@ def test_ddp_on_two_cpu_processes(tiny_models, shapes_mix, tmp_path):
     import sys
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "polymix.training", "--config", "tiny",
-           "--data", str(shapes_mix), "--output-dir", str(out), "--set", "stages.0.steps=1", "--set", "stages.1.steps=2",
-           "--set", "train.batch_size=4", "--set", "train.effective_batch_size=16", "--set", "eval.max_rows_per_lang=1",
-           "--set", "eval.num_beams=1", "--set", "train.log_every=1"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "polymix.training",
+        "--config",
+        "tiny",
+        "--data",
+        str(shapes_mix),
+        "--output-dir",
+        str(out),
+        "--set",
+        "stages.0.steps=1",
+        "--set",
+        "stages.1.steps=2",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "train.effective_batch_size=16",
+        "--set",
+        "eval.max_rows_per_lang=1",
+        "--set",
+        "eval.num_beams=1",
+        "--set",
+        "train.log_every=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, "\n".join(l for l in proc.stderr.splitlines() if "warn" not in l.lower())[:3000]

@@ -59,9 +59,19 @@ def test_cider_equals_pycocoevalcap_called_directly():
 
 
 def test_cider_prefers_the_right_caption():
-    refs = [["a red circle on a white background"], ["a blue square on a black background"], ["a green triangle on a gray background"]]
-    right = cider(["a red circle on a white background", "a blue square on a black background", "a green triangle on a gray background"], refs)
-    wrong = cider(["a green triangle on a gray background", "a red circle on a white background", "a blue square on a black background"], refs)
+    refs = [
+        ["a red circle on a white background"],
+        ["a blue square on a black background"],
+        ["a green triangle on a gray background"],
+    ]
+    right = cider(
+        ["a red circle on a white background", "a blue square on a black background", "a green triangle on a gray background"],
+        refs,
+    )
+    wrong = cider(
+        ["a green triangle on a gray background", "a red circle on a white background", "a blue square on a black background"],
+        refs,
+    )
     assert right > wrong >= 0
     assert cider(["nothing like it"] * 3, refs) == pytest.approx(0.0)
 

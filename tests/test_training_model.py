@@ -21,9 +21,18 @@ def _batch(built, n=2):
     tgt[tgt == tok.pad_token_id] = IGNORE
     if built.model.decoder_only:
         ids = torch.cat([enc.input_ids, tgt.clamp(min=0)], 1)
-        return {"input_ids": ids, "attention_mask": torch.cat([enc.attention_mask, (tgt != IGNORE).long()], 1),
-                "labels": torch.cat([torch.full_like(enc.input_ids, IGNORE), tgt], 1), "pixel_values": torch.randn(n, 3, 32, 32)}  # fmt: skip
-    return {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "labels": tgt, "pixel_values": torch.randn(n, 3, 32, 32)}
+        return {
+            "input_ids": ids,
+            "attention_mask": torch.cat([enc.attention_mask, (tgt != IGNORE).long()], 1),
+            "labels": torch.cat([torch.full_like(enc.input_ids, IGNORE), tgt], 1),
+            "pixel_values": torch.randn(n, 3, 32, 32),
+        }
+    return {
+        "input_ids": enc.input_ids,
+        "attention_mask": enc.attention_mask,
+        "labels": tgt,
+        "pixel_values": torch.randn(n, 3, 32, 32),
+    }
 
 
 @pytest.mark.parametrize("llm", ["tiny:mt5", "tiny:bloom", "tiny:llama"])
@@ -58,7 +67,11 @@ def test_default_lora_targets_by_architecture(tiny_models):
     assert {part.config._attn_implementation for part in (mt5.vision_model, mt5.qformer, mt5.language_model)} == {"sdpa"}
     bloom = build_model(load_config("tiny", ["model.llm=tiny:bloom"])).model
     assert {n.split(".lora_A")[0].rsplit(".", 1)[-1] for n, _ in bloom.named_parameters() if "lora_A" in n} == {
-        "query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"}  # fmt: skip
+        "query_key_value",
+        "dense",
+        "dense_h_to_4h",
+        "dense_4h_to_h",
+    }
     with pytest.raises(ConfigError, match="none of lora.target_modules"):
         build_model(load_config("tiny", ["lora.target_modules=[nope]"]))
 
@@ -128,7 +141,9 @@ def test_hub_blip2_reads_only_the_shards_it_needs(tiny_models, tmp_path, monkeyp
     from polymix.training import random_models, sources
 
     repo = tmp_path / "repo"
-    Blip2ForConditionalGeneration.from_pretrained(random_models.resolve("tiny:blip2")).save_pretrained(repo, max_shard_size="100KB")
+    Blip2ForConditionalGeneration.from_pretrained(random_models.resolve("tiny:blip2")).save_pretrained(
+        repo, max_shard_size="100KB"
+    )
     weight_map = json.loads((repo / "model.safetensors.index.json").read_text())["weight_map"]
     llm_only = {f for f in weight_map.values()} - {f for k, f in weight_map.items() if not k.startswith("language_model.")}
     assert llm_only  # the test needs shards with LLM weights only

@@ -72,8 +72,12 @@ def test_small_card_survives_out_of_memory_and_stays_in_budget():
 def test_a_speed_tie_goes_to_the_more_precise_llm():
     """Probe figures from an H200 on mBLIP shapes: 4-bit was 3.5% faster than bf16 with
     checkpointing, inside the probes' noise; 8-bit lost clearly. A clear win still counts."""
-    measured = [Probe("none", False, 32, "ok", 43.71, 0.732, 84 * GiB), Probe("none", True, 128, "ok", 48.71, 2.628, 62 * GiB),
-                Probe("8bit", False, 32, "ok", 35.57, 0.900, 85 * GiB), Probe("4bit", False, 32, "ok", 50.42, 0.635, 81 * GiB)]
+    measured = [
+        Probe("none", False, 32, "ok", 43.71, 0.732, 84 * GiB),
+        Probe("none", True, 128, "ok", 48.71, 2.628, 62 * GiB),
+        Probe("8bit", False, 32, "ok", 35.57, 0.900, 85 * GiB),
+        Probe("4bit", False, 32, "ok", 50.42, 0.635, 81 * GiB),
+    ]
     best = choose(measured, 140 * GiB)
     assert (best.quantization, best.checkpointing, best.batch_size) == ("none", True, 128)
     clear = [*measured[:3], Probe("4bit", False, 32, "ok", 60.0, 0.533, 81 * GiB)]
@@ -98,7 +102,11 @@ def test_sizes_and_ladders():
     for bad in ("lots", "-3GiB", "24 GiBs", "0GB"):
         with pytest.raises(ValueError, match="memory size"):
             parse_size(bad)
-    assert ladder(128) == [1, 2, 4, 8, 16, 32, 64, 128] and ladder(128, 4) == [1, 2, 4, 8, 16, 32] and ladder(96) == [1, 2, 4, 8, 16, 32]
+    assert (
+        ladder(128) == [1, 2, 4, 8, 16, 32, 64, 128]
+        and ladder(128, 4) == [1, 2, 4, 8, 16, 32]
+        and ladder(96) == [1, 2, 4, 8, 16, 32]
+    )
     assert variants(torch.device("cpu")) == [("none", False), ("none", True)]
     with pytest.raises(ConfigError, match="train.memory_budget: 'plenty' is not a memory size"):
         load_config("tiny", ["train.memory_budget=plenty"])
@@ -145,8 +153,21 @@ def test_plan_is_cached_per_budget_and_applied_with_the_same_effective_batch(fak
 
 def test_plan_round_trips_through_json():
     probes, best, usable = _plan(Card(24), 24)
-    plan = Plan(best.quantization, best.checkpointing, best.batch_size, 128 // best.batch_size, 1, "bf16", "x",
-                24 * GiB, usable, best.samples_per_s, best.peak_bytes, "k", probes=probes)  # fmt: skip
+    plan = Plan(
+        best.quantization,
+        best.checkpointing,
+        best.batch_size,
+        128 // best.batch_size,
+        1,
+        "bf16",
+        "x",
+        24 * GiB,
+        usable,
+        best.samples_per_s,
+        best.peak_bytes,
+        "k",
+        probes=probes,
+    )
     assert Plan.from_dict(plan.to_dict()) == plan
 
 

@@ -33,8 +33,11 @@ def _run(schedule: str, warmup: int, total: int, state: dict | None = None, step
 def test_warmup_then_decay(schedule):
     lrs, _ = _run(schedule, warmup=4, total=12)
     assert lrs[:5] == pytest.approx([0.0, 0.5e-4, 1e-4, 1.5e-4, 2e-4])  # from 0, as mBLIP's transformers schedule
-    after = [2e-4 * 0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(8)] if schedule == "cosine" else (
-        [2e-4 * (8 - k) / 8 for k in range(8)] if schedule == "linear" else [2e-4] * 8)
+    after = (
+        [2e-4 * 0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(8)]
+        if schedule == "cosine"
+        else ([2e-4 * (8 - k) / 8 for k in range(8)] if schedule == "linear" else [2e-4] * 8)
+    )
     assert lrs[4:] == pytest.approx(after)
 
 

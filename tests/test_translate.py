@@ -50,9 +50,14 @@ def test_translation_equals_transformers_generate_token_for_token(translator, ra
         assert inputs["input_ids"][0, 0].item() == tok.convert_tokens_to_ids("eng_Latn")
         assert inputs["input_ids"][0, -1].item() == tok.eos_token_id
         with torch.no_grad():
-            out = model.generate(**inputs, forced_bos_token_id=tok.convert_tokens_to_ids("deu_Latn"), num_beams=1,
-                                 do_sample=False, no_repeat_ngram_size=d.no_repeat_ngram_size,
-                                 max_new_tokens=math.ceil(d.length_ratio * n + d.length_extra) + 1)
+            out = model.generate(
+                **inputs,
+                forced_bos_token_id=tok.convert_tokens_to_ids("deu_Latn"),
+                num_beams=1,
+                do_sample=False,
+                no_repeat_ngram_size=d.no_repeat_ngram_size,
+                max_new_tokens=math.ceil(d.length_ratio * n + d.length_extra) + 1,
+            )
         ids = out[0].tolist()
         assert ids[:2] == [2, tok.convert_tokens_to_ids("deu_Latn")]
         assert got == tok.decode(ids[2:], skip_special_tokens=True).strip()
@@ -171,9 +176,17 @@ def english_mix(tmp_path):
 
 
 def _settings(english_mix, out, model, **kw):
-    base = dict(input=english_mix, out=out, langs="de,fr,zh", distribution="uniform", english_share=0.25,
-                model=str(model), quantization="float32", cache=str(out.parent / "cache.sqlite"),
-                runtime=RuntimeSettings(device="cpu"))
+    base = dict(
+        input=english_mix,
+        out=out,
+        langs="de,fr,zh",
+        distribution="uniform",
+        english_share=0.25,
+        model=str(model),
+        quantization="float32",
+        cache=str(out.parent / "cache.sqlite"),
+        runtime=RuntimeSettings(device="cpu"),
+    )
     base.update(kw)
     return TranslateSettings(**base)
 
@@ -194,7 +207,9 @@ def _everything(path):
 
 
 @pytest.mark.slow
-def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(english_mix, random_nllb_ct2, tmp_path, monkeypatch):
+def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(
+    english_mix, random_nllb_ct2, tmp_path, monkeypatch
+):
     from polymix.translate import stage
 
     reference = translate_mix(_settings(english_mix, tmp_path / "ref" / "mix", random_nllb_ct2), progress=False)
@@ -214,7 +229,7 @@ def test_translate_stage_writes_language_partitions_and_resumes_after_a_crash(en
     summary = {row["lang"]: row for row in reference["summary"]}
     assert summary["eng_Latn"]["rows"] == kept.height
     assert sum(r["translated"] for r in reference["summary"]) > 0
-    card = (tmp_path / "ref" / "mix" / "README.md")
+    card = tmp_path / "ref" / "mix" / "README.md"
     assert not card.exists()  # the stage function writes no card; the CLI and the flows do
 
     # crash in the third chunk, then run again: same rows, finished chunks not redone

@@ -12,8 +12,12 @@ from polymix.translate.nllb import DecodeSettings, NllbTranslator, RuntimeSettin
 ctranslate2 = pytest.importorskip("ctranslate2")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(ctranslate2.get_cuda_device_count() == 0, reason="needs a CUDA GPU")]
 
-TEXTS = ["The man sits on a red chair.", "What is the small bird holding?", "A cat.",
-         "The old woman looks at the blue train and the young child holds a picture of two horses."]
+TEXTS = [
+    "The man sits on a red chair.",
+    "What is the small bird holding?",
+    "A cat.",
+    "The old woman looks at the blue train and the young child holds a picture of two horses.",
+]
 
 
 def _translator(folder, quantization: str, runtime: RuntimeSettings) -> NllbTranslator:

@@ -86,8 +86,14 @@ def test_replicate_gives_every_language():
 
 
 def _vqa(question, answer, source_id="1"):
-    ex = Example(source="s", source_id=source_id, split="train", image="a.png", task="vqa",
-                 slots_en=encode_slots({"question": question, "answer": answer}))
+    ex = Example(
+        source="s",
+        source_id=source_id,
+        split="train",
+        image="a.png",
+        task="vqa",
+        slots_en=encode_slots({"question": question, "answer": answer}),
+    )
     return render(ex)
 
 
@@ -110,8 +116,16 @@ def test_template_pieces_and_slots_are_translated_separately():
 
 
 def test_lists_are_translated_per_element():
-    ex = render(Example(source="s", source_id="1", split="train", image="a.png", task="vqa_mc",
-                        slots_en=encode_slots({"question": "Q?", "choices": ["red", "blue"], "correct_choice": "blue"})))
+    ex = render(
+        Example(
+            source="s",
+            source_id="1",
+            split="train",
+            image="a.png",
+            task="vqa_mc",
+            slots_en=encode_slots({"question": "Q?", "choices": ["red", "blue"], "correct_choice": "blue"}),
+        )
+    )
     needed = strings_needed(ex)
     assert "red" in needed and "blue" in needed
     table = {s: f"<{s}>" for s in needed}

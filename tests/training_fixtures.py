@@ -29,13 +29,17 @@ def make_mix(out: Path, count: int = 40, second_lang: str | None = SECOND_LANG) 
     from polymix.schema import from_table, to_table
 
     out = Path(out)
-    prepare(PrepareSettings(source="shapes", out=out, options={"count": count, "size": 64}, image_root=out / "images" / "shapes"),
-            progress=False)  # fmt: skip
+    prepare(
+        PrepareSettings(source="shapes", out=out, options={"count": count, "size": 64}, image_root=out / "images" / "shapes"),
+        progress=False,
+    )
     if second_lang:
         english = [e for path in shards.shard_files(out, ["eng_Latn"]) for e in from_table(pq.read_table(path))]
         tag = second_lang[:2]
-        rows = [e.with_lang(second_lang, instruction=f"[{tag}] {e.instruction}", target=f"[{tag}] {e.target}", mt_model="fake")
-                for e in english]  # fmt: skip
+        rows = [
+            e.with_lang(second_lang, instruction=f"[{tag}] {e.instruction}", target=f"[{tag}] {e.target}", mt_model="fake")
+            for e in english
+        ]
         writer = shards.ShardWriter(out)
         writer.write_chunk(f"fake-{second_lang}", to_table(rows), stats={"in": len(rows), "out": len(rows)})
         writer.finalize()
@@ -47,10 +51,17 @@ def tiny_config(out_dir: Path, *overrides: str, warmup: int = 2, steps: int = 4,
     from polymix.training.config import load_config
 
     base = [
-        f"train.output_dir={out_dir}", f"stages.0.steps={warmup}", f"stages.1.steps={steps}", f"train.batch_size={batch}",
-        f"train.effective_batch_size={batch * accumulation}", "train.log_every=1", "train.save_every=0", "train.eval_every=-1",
-        "stages.1.warmup_steps=1", "data.shuffle_buffer=64",
-    ]  # fmt: skip
+        f"train.output_dir={out_dir}",
+        f"stages.0.steps={warmup}",
+        f"stages.1.steps={steps}",
+        f"train.batch_size={batch}",
+        f"train.effective_batch_size={batch * accumulation}",
+        "train.log_every=1",
+        "train.save_every=0",
+        "train.eval_every=-1",
+        "stages.1.warmup_steps=1",
+        "data.shuffle_buffer=64",
+    ]
     return load_config("tiny", base + list(overrides))
 
 

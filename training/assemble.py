@@ -31,8 +31,16 @@ log = logging.getLogger(__name__)
 LORA_TARGETS = {
     ("t5", "mt5", "umt5"): ["q", "k", "v", "o", "wi_0", "wi_1", "wo"],
     ("bloom",): ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
-    ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"): ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-}  # fmt: skip
+    ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"): [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    ],
+}
 
 
 @dataclasses.dataclass
@@ -83,8 +91,10 @@ def _load_part(cls, config, state: dict, what: str):
         part = cls._from_config(config)
     result = part.load_state_dict(state, strict=False, assign=True)
     if result.missing_keys or result.unexpected_keys:
-        raise ConfigError(f"{what}: weights do not match the config (missing {result.missing_keys[:4]}, "
-                          f"unexpected {result.unexpected_keys[:4]})")  # fmt: skip
+        raise ConfigError(
+            f"{what}: weights do not match the config (missing {result.missing_keys[:4]}, "
+            f"unexpected {result.unexpected_keys[:4]})"
+        )
     return part
 
 
@@ -160,7 +170,9 @@ def load_trainable(model: MBlip, path: str | Path) -> int:
     params = dict(model.named_parameters())
     bad = [k for k, v in state.items() if k not in params or params[k].shape != v.shape]
     if bad:
-        raise ConfigError(f"{path}: {len(bad)} tensors do not fit this model (e.g. {bad[:3]}); was it trained with another preset?")
+        raise ConfigError(
+            f"{path}: {len(bad)} tensors do not fit this model (e.g. {bad[:3]}); was it trained with another preset?"
+        )
     with torch.no_grad():
         for key, value in state.items():
             params[key].copy_(value)
@@ -198,8 +210,10 @@ def build_model(config: RunConfig, device: torch.device | None = None, dtype: to
     if projection == "checkpoint":
         proj = sources.strip(state, "language_projection.")
         if not proj or proj["weight"].shape != model.language_projection.weight.shape:
-            raise ConfigError(f"model.projection=checkpoint: {m.blip2} has no projection of shape "
-                              f"{tuple(model.language_projection.weight.shape)}; use projection: new")  # fmt: skip
+            raise ConfigError(
+                f"model.projection=checkpoint: {m.blip2} has no projection of shape "
+                f"{tuple(model.language_projection.weight.shape)}; use projection: new"
+            )
         model.language_projection.load_state_dict(proj)
     vision_dtype = dtype or weight_dtype(m.vision_dtype, precision, device)
     model.vision_model.to(device, vision_dtype)

@@ -56,8 +56,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(root: str | Path, step: int, *, accelerator, model, optimizer, scheduler, state: dict[str, Any],
-         config: dict[str, Any], keep: int = 0, extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
+def save(
+    root: str | Path,
+    step: int,
+    *,
+    accelerator,
+    model,
+    optimizer,
+    scheduler,
+    state: dict[str, Any],
+    config: dict[str, Any],
+    keep: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write checkpoint ``step`` (every rank saves its RNG; the main process the rest, and each
     ``extra`` item as a JSON file of that name)."""
     from safetensors.torch import save_file

@@ -26,19 +26,33 @@ import typer
 from polymix.cli_support import run, typer_app
 from polymix.errors import ConfigError
 
-app = typer_app("train", "Train the mBLIP-style model (BLIP-2 ViT + Q-Former re-aligned to a multilingual LLM with LoRA) "
-                "on a polymix mix. Subcommands evaluate, export and list presets and settings.")
+app = typer_app(
+    "train",
+    "Train the mBLIP-style model (BLIP-2 ViT + Q-Former re-aligned to a multilingual LLM with LoRA) "
+    "on a polymix mix. Subcommands evaluate, export and list presets and settings.",
+)
 
-ConfigOpt = Annotated[str, typer.Option("--config", help="preset name or YAML file (`polymix train presets`; default: "
-                                        "mblip-mt0-xl, the mBLIP recipe)")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="override a setting, e.g. --set "
-                   "train.batch_size=4 --set stages.1.epochs=1 (repeatable; `polymix train settings` lists them)")]
+ConfigOpt = Annotated[
+    str,
+    typer.Option("--config", help="preset name or YAML file (`polymix train presets`; default: mblip-mt0-xl, the mBLIP recipe)"),
+]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set "
+        "train.batch_size=4 --set stages.1.epochs=1 (repeatable; `polymix train settings` lists them)",
+    ),
+]
 
 
 def _resume_alone(argv: list[str]) -> list[str]:
     """``--resume`` with no value means the newest checkpoint of the output dir."""
-    return ["--resume=auto" if a == "--resume" and (i + 1 == len(argv) or argv[i + 1].startswith("-")) else a
-            for i, a in enumerate(argv)]
+    return [
+        "--resume=auto" if a == "--resume" and (i + 1 == len(argv) or argv[i + 1].startswith("-")) else a
+        for i, a in enumerate(argv)
+    ]
 
 
 @app.callback(invoke_without_command=True)
@@ -46,20 +60,39 @@ def train(
     ctx: typer.Context,
     config: ConfigOpt = "mblip-mt0-xl",
     overrides: SetOpt = None,
-    data: Annotated[Optional[Path], typer.Option(help="the mix folder to train on (written by `polymix prepare` / `translate`)")] = None,
-    output_dir: Annotated[Optional[Path], typer.Option(help="where checkpoints, metrics.jsonl and eval outputs go (default: "
-                                                        "train.output_dir)")] = None,
-    resume: Annotated[Optional[str], typer.Option(metavar="[CHECKPOINT]", help="continue exactly from a checkpoint folder, "
-                                                  "or (no value) from the newest in the output dir")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="stop after this many optimizer steps in this call (checkpoint "
-                                                     "saved; --resume goes on)")] = None,
+    data: Annotated[
+        Optional[Path], typer.Option(help="the mix folder to train on (written by `polymix prepare` / `translate`)")
+    ] = None,
+    output_dir: Annotated[
+        Optional[Path], typer.Option(help="where checkpoints, metrics.jsonl and eval outputs go (default: train.output_dir)")
+    ] = None,
+    resume: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="[CHECKPOINT]",
+            help="continue exactly from a checkpoint folder, or (no value) from the newest in the output dir",
+        ),
+    ] = None,
+    max_steps: Annotated[
+        Optional[int], typer.Option(help="stop after this many optimizer steps in this call (checkpoint saved; --resume goes on)")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate the config, print it, count the rows, and stop")] = False,
-    plan: Annotated[Optional[str], typer.Option(help="auto: measure and pick the fastest LLM precision, gradient checkpointing "
-                                                "and micro-batch that fit the memory (effective batch kept; cached; written to "
-                                                "OUT/plan.json); fixed: the config as written (default: train.plan, auto in "
-                                                "the GPU presets)")] = None,
-    memory_budget: Annotated[Optional[str], typer.Option(metavar="SIZE", help="plan for a card with this much memory, e.g. "
-                                                         "24GiB (default: the GPU's own); the run is then held to it")] = None,
+    plan: Annotated[
+        Optional[str],
+        typer.Option(
+            help="auto: measure and pick the fastest LLM precision, gradient checkpointing "
+            "and micro-batch that fit the memory (effective batch kept; cached; written to "
+            "OUT/plan.json); fixed: the config as written (default: train.plan, auto in "
+            "the GPU presets)"
+        ),
+    ] = None,
+    memory_budget: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="SIZE",
+            help="plan for a card with this much memory, e.g. 24GiB (default: the GPU's own); the run is then held to it",
+        ),
+    ] = None,
 ) -> None:
     """Train on a mix: `polymix train --config tiny --data out/demo`."""
     if ctx.invoked_subcommand is not None:
@@ -68,8 +101,19 @@ def train(
         raise ConfigError("--data is required: the mix folder to train on (`polymix train --help` for the options)")
     if plan is not None and plan not in ("auto", "fixed"):
         raise ConfigError(f"--plan {plan!r}: valid values are auto, fixed")
-    _train(SimpleNamespace(config=config, overrides=overrides or [], data=str(data), output_dir=output_dir, resume=resume,
-                           max_steps=max_steps, dry_run=dry_run, plan=plan, memory_budget=memory_budget))
+    _train(
+        SimpleNamespace(
+            config=config,
+            overrides=overrides or [],
+            data=str(data),
+            output_dir=output_dir,
+            resume=resume,
+            max_steps=max_steps,
+            dry_run=dry_run,
+            plan=plan,
+            memory_budget=memory_budget,
+        )
+    )
 
 
 @app.command("eval")
@@ -77,13 +121,24 @@ def eval_(
     data: Annotated[Path, typer.Option(help="mix folder holding the held-out split (eval.split, default 'val')")],
     config: ConfigOpt = "mblip-mt0-xl",
     overrides: SetOpt = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="checkpoint folder (its config.yaml replaces --config); without "
-                                                       "it the preset's model is evaluated")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="write the predictions here as JSONL (default: print the scores only)")] = None,
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Option(help="checkpoint folder (its config.yaml replaces --config); without it the preset's model is evaluated"),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="write the predictions here as JSONL (default: print the scores only)")
+    ] = None,
 ) -> None:
     """Generate on a held-out split and score it (beam 5; chrF/CIDEr for captions, exact match for short answers)."""
-    _eval(SimpleNamespace(data=str(data), config=config, overrides=overrides or [],
-                          checkpoint=None if checkpoint is None else str(checkpoint), out=out))
+    _eval(
+        SimpleNamespace(
+            data=str(data),
+            config=config,
+            overrides=overrides or [],
+            checkpoint=None if checkpoint is None else str(checkpoint),
+            out=out,
+        )
+    )
 
 
 @app.command("export")
@@ -117,7 +172,9 @@ def _train(args) -> int:
     from polymix.training.config import load_config
 
     overrides = list(args.overrides) + ([f"train.output_dir={args.output_dir}"] if args.output_dir else [])
-    overrides += [f"train.plan={args.plan}"] * bool(args.plan) + [f"train.memory_budget={args.memory_budget}"] * bool(args.memory_budget)
+    overrides += [f"train.plan={args.plan}"] * bool(args.plan) + [f"train.memory_budget={args.memory_budget}"] * bool(
+        args.memory_budget
+    )
     config = load_config(args.config, overrides)
     if not Path(args.data).is_dir():
         raise ConfigError(f"--data {args.data}: no such mix folder (build one with `polymix prepare`)")

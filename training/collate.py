@@ -19,8 +19,9 @@ from polymix.training.model import IGNORE
 
 
 class Collator:
-    def __init__(self, tokenizer, *, decoder_only: bool, max_text_tokens: int = 128, answer_prefix: str = " ",
-                 train: bool = True):  # fmt: skip
+    def __init__(
+        self, tokenizer, *, decoder_only: bool, max_text_tokens: int = 128, answer_prefix: str = " ", train: bool = True
+    ):
         self.tok = tokenizer
         self.decoder_only = decoder_only
         self.max_tokens = max_text_tokens
@@ -41,8 +42,10 @@ class Collator:
             ids = prompts
             labels = None
         else:
-            answers = [t[: self.max_tokens - 1] + [self.tok.eos_token_id]
-                       for t in self._ids([self.answer_prefix + t for t in targets], special=False)]  # fmt: skip
+            answers = [
+                t[: self.max_tokens - 1] + [self.tok.eos_token_id]
+                for t in self._ids([self.answer_prefix + t for t in targets], special=False)
+            ]
             ids = [p + a for p, a in zip(prompts, answers)]
             labels = self._pad([[IGNORE] * len(p) + a for p, a in zip(prompts, answers)], IGNORE)
         out = {"input_ids": self._pad(ids, self.tok.pad_token_id), "attention_mask": self._pad([[1] * len(s) for s in ids], 0)}
@@ -59,9 +62,12 @@ class Collator:
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         good = [r for r in rows if r.get("pixel_values") is not None]
-        batch: dict[str, Any] = {"bad_images": len(rows) - len(good), "size": len(good),
-                                 "bad_paths": [r.get("image_path", r["image"]) for r in rows if r.get("pixel_values") is None],
-                                 "epoch": max(r.get("epoch", 0) for r in rows)}  # fmt: skip
+        batch: dict[str, Any] = {
+            "bad_images": len(rows) - len(good),
+            "size": len(good),
+            "bad_paths": [r.get("image_path", r["image"]) for r in rows if r.get("pixel_values") is None],
+            "epoch": max(r.get("epoch", 0) for r in rows),
+        }
         if not good:
             return batch
         instructions = [r["instruction"] for r in good]

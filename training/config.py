@@ -39,21 +39,32 @@ def _f(default: Any, help: str, factory: Any = None) -> Any:
 
 @dataclass
 class ModelSettings:
-    blip2: str = _f("Salesforce/blip2-flan-t5-xl",
-                    "BLIP-2 checkpoint (hub id or folder; a released mBLIP checkpoint works too) giving the frozen ViT, "
-                    "the Q-Former and the query tokens; 'tiny:blip2' builds a random tiny one")
-    llm: str = _f("bigscience/mt0-xl",
-                  "the LLM: hub id or folder of a seq2seq (mT0/mT5) or decoder-only (BLOOMZ, Llama-style) model, or a "
-                  "Blip2ForConditionalGeneration checkpoint (its language model is used); 'tiny:mt5', 'tiny:bloom', "
-                  "'tiny:llama' build random tiny ones")
-    projection: str = _f("auto", "'new': a fresh linear projection; 'checkpoint': the one in `blip2`; 'auto': "
-                               "'checkpoint' when blip2 and llm are the same checkpoint, else 'new'")
+    blip2: str = _f(
+        "Salesforce/blip2-flan-t5-xl",
+        "BLIP-2 checkpoint (hub id or folder; a released mBLIP checkpoint works too) giving the frozen ViT, "
+        "the Q-Former and the query tokens; 'tiny:blip2' builds a random tiny one",
+    )
+    llm: str = _f(
+        "bigscience/mt0-xl",
+        "the LLM: hub id or folder of a seq2seq (mT0/mT5) or decoder-only (BLOOMZ, Llama-style) model, or a "
+        "Blip2ForConditionalGeneration checkpoint (its language model is used); 'tiny:mt5', 'tiny:bloom', "
+        "'tiny:llama' build random tiny ones",
+    )
+    projection: str = _f(
+        "auto",
+        "'new': a fresh linear projection; 'checkpoint': the one in `blip2`; 'auto': "
+        "'checkpoint' when blip2 and llm are the same checkpoint, else 'new'",
+    )
     quantization: str = _f("8bit", "LLM weights: '8bit' or '4bit' (nf4) with bitsandbytes on CUDA, or 'none'")
-    quantize_on_cpu: bool = _f(False, "on CPU, load the LLM with bitsandbytes too (slow; for tests) instead of falling back to full precision")
+    quantize_on_cpu: bool = _f(
+        False, "on CPU, load the LLM with bitsandbytes too (slow; for tests) instead of falling back to full precision"
+    )
     llm_dtype: str = _f("bfloat16", "dtype of the LLM's non-quantized weights on CUDA (CPU uses float32)")
     vision_dtype: str = _f("bfloat16", "dtype of the frozen ViT on CUDA (CPU uses float32)")
     gradient_checkpointing: bool = _f(True, "recompute Q-Former and LLM activations in the backward pass to save memory")
-    init_weights: str | None = _f(None, "start from the trainable weights of an earlier run (a checkpoint folder or its trainable.safetensors)")
+    init_weights: str | None = _f(
+        None, "start from the trainable weights of an earlier run (a checkpoint folder or its trainable.safetensors)"
+    )
 
 
 @dataclass
@@ -61,9 +72,12 @@ class LoraSettings:
     r: int = _f(8, "LoRA rank")
     alpha: int = _f(16, "LoRA alpha (scale = alpha / r)")
     dropout: float = _f(0.05, "dropout on the LoRA input")
-    target_modules: list[str] | None = _f(None, "modules that get LoRA; default by architecture: T5 q,k,v,o,wi_0,wi_1,wo; "
-                                                "BLOOM query_key_value,dense,dense_h_to_4h,dense_4h_to_h; "
-                                                "Llama q/k/v/o/gate/up/down_proj")
+    target_modules: list[str] | None = _f(
+        None,
+        "modules that get LoRA; default by architecture: T5 q,k,v,o,wi_0,wi_1,wo; "
+        "BLOOM query_key_value,dense,dense_h_to_4h,dense_4h_to_h; "
+        "Llama q/k/v/o/gate/up/down_proj",
+    )
 
 
 @dataclass
@@ -77,9 +91,14 @@ class DataSettings:
     interleave: int = _f(16, "Parquet row groups read at once and interleaved (mixes languages)")
     workers: int = _f(4, "DataLoader worker processes that read and decode images (0: in the main process)")
     answer_prefix: str = _f(" ", "decoder-only LLMs: text between the prompt and the target")
-    image_processor: str | None = _f(None, "image processor source (default: the blip2 checkpoint's, or BLIP-2's CLIP normalisation)")
-    max_bad_images: float = _f(0.05, "stop with an error naming the paths tried when more than this share of the images "
-                                     "read so far is unreadable (checked from 100 images on; all unreadable: always stops)")
+    image_processor: str | None = _f(
+        None, "image processor source (default: the blip2 checkpoint's, or BLIP-2's CLIP normalisation)"
+    )
+    max_bad_images: float = _f(
+        0.05,
+        "stop with an error naming the paths tried when more than this share of the images "
+        "read so far is unreadable (checked from 100 images on; all unreadable: always stops)",
+    )
 
 
 @dataclass
@@ -101,11 +120,17 @@ class TrainSettings:
     weight_decay: float = _f(0.1, "AdamW weight decay (not on biases, norms and query tokens)")
     grad_clip: float = _f(1.0, "gradient-norm clipping (0: off)")
     precision: str = _f("bf16", "autocast: bf16, fp16, no, or auto (bf16 where the GPU has it, else fp16; none on CPU)")
-    plan: str = _f("fixed", "auto: before training, probe the LLM's precision (bf16/8-bit/4-bit), gradient checkpointing and "
-                          "the largest micro-batch that fit the memory budget and keep the fastest (effective batch kept "
-                          "by accumulation; cached, recorded in the run folder); fixed: the settings as written")
-    memory_budget: str | None = _f(None, "plan: auto for this much device memory (e.g. 24GiB, 16GB) instead of the whole GPU "
-                                         "(CPU: the machine's RAM); enforced on the GPU during the run")
+    plan: str = _f(
+        "fixed",
+        "auto: before training, probe the LLM's precision (bf16/8-bit/4-bit), gradient checkpointing and "
+        "the largest micro-batch that fit the memory budget and keep the fastest (effective batch kept "
+        "by accumulation; cached, recorded in the run folder); fixed: the settings as written",
+    )
+    memory_budget: str | None = _f(
+        None,
+        "plan: auto for this much device memory (e.g. 24GiB, 16GB) instead of the whole GPU "
+        "(CPU: the machine's RAM); enforced on the GPU during the run",
+    )
     memory_margin: float = _f(0.1, "plan: auto keeps this fraction of the budget free (fragmentation, longer batches)")
     probe_steps: int = _f(3, "plan: auto times this many steps per candidate (after one untimed step)")
     require_cuda: bool = _f(True, "stop with a clear error when no CUDA GPU is present")
@@ -114,9 +139,13 @@ class TrainSettings:
     save_every: int = _f(1000, "optimizer steps between checkpoints (0: only at the end)")
     keep_checkpoints: int = _f(3, "how many step checkpoints to keep (0: all)")
     eval_every: int = _f(0, "optimizer steps between evaluations (0: only at the end; -1: never)")
-    report_to: list[str] = _f(None, "experiment trackers that get the metrics too, by accelerate's names (tensorboard, wandb, "
-                                    "mlflow, comet_ml, aim, clearml, dvclive, swanlab, trackio; all: every one installed); "
-                                    "OUT/metrics.jsonl is written either way", factory=list)
+    report_to: list[str] = _f(
+        None,
+        "experiment trackers that get the metrics too, by accelerate's names (tensorboard, wandb, "
+        "mlflow, comet_ml, aim, clearml, dvclive, swanlab, trackio; all: every one installed); "
+        "OUT/metrics.jsonl is written either way",
+        factory=list,
+    )
 
 
 @dataclass
@@ -127,7 +156,9 @@ class EvalSettings:
     max_rows_per_lang: int = _f(200, "rows per language and task")
     batch_size: int = _f(8, "generation batch size")
     num_beams: int = _f(5, "beam size")
-    max_new_tokens: dict[str, int] = _f(None, "new-token limit per task ('default' for the others)", factory=lambda: {"caption": 50, "default": 10})
+    max_new_tokens: dict[str, int] = _f(
+        None, "new-token limit per task ('default' for the others)", factory=lambda: {"caption": 50, "default": 10}
+    )
 
 
 @dataclass
@@ -177,14 +208,26 @@ def validate(config: RunConfig, problems: list[str]) -> None:
         (t.precision in PRECISIONS, f"train.precision {t.precision!r}: use one of {PRECISIONS}"),
         (t.plan in PLANS, f"train.plan {t.plan!r}: use auto or fixed"),
         (0 <= t.memory_margin < 1 and t.probe_steps > 0, "train.memory_margin must be in [0, 1) and train.probe_steps > 0"),
-        (t.batch_size > 0 and t.effective_batch_size >= t.batch_size, "train.batch_size must be > 0 and <= train.effective_batch_size"),
-        (t.effective_batch_size % t.batch_size == 0, f"train.effective_batch_size {t.effective_batch_size} is not a multiple of train.batch_size {t.batch_size}"),
+        (
+            t.batch_size > 0 and t.effective_batch_size >= t.batch_size,
+            "train.batch_size must be > 0 and <= train.effective_batch_size",
+        ),
+        (
+            t.effective_batch_size % t.batch_size == 0,
+            f"train.effective_batch_size {t.effective_batch_size} is not a multiple of train.batch_size {t.batch_size}",
+        ),
         (d.image_size > 0 and d.max_text_tokens > 0, "data.image_size and data.max_text_tokens must be > 0"),
-        (d.shuffle_buffer > 0 and d.interleave > 0 and d.workers >= 0, "data.shuffle_buffer, data.interleave must be > 0, data.workers >= 0"),
+        (
+            d.shuffle_buffer > 0 and d.interleave > 0 and d.workers >= 0,
+            "data.shuffle_buffer, data.interleave must be > 0, data.workers >= 0",
+        ),
         (0 <= d.max_bad_images <= 1, f"data.max_bad_images {d.max_bad_images}: a share between 0 and 1"),
         (config.lora.r > 0, "lora.r must be > 0"),
         (bool(config.stages), "stages: give at least one stage"),
-        (config.eval.num_beams > 0 and config.eval.max_rows_per_lang > 0, "eval.num_beams and eval.max_rows_per_lang must be > 0"),
+        (
+            config.eval.num_beams > 0 and config.eval.max_rows_per_lang > 0,
+            "eval.num_beams and eval.max_rows_per_lang must be > 0",
+        ),
     ]
     problems.extend(msg for ok, msg in checks if not ok)
     for i, stage in enumerate(config.stages):

@@ -14,6 +14,7 @@ import types
 import typing
 from typing import Any
 
+
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is not None:
         return str(tp).replace("typing.", "")

@@ -92,17 +92,37 @@ def check_bad_images(bad: int, good: int, limit: float, paths: list[str], out: P
     raise BadImagesError(
         f"{bad} of {seen} images could not be read (limit data.max_bad_images={limit:g}); tried {', '.join(paths[:3])}"
         f"{' ...' if len(paths) > 3 else ''} (more in {out / 'bad_images.txt'}): fix image_roots in {data / shards.MANIFEST} "
-        "(relative to the mix) or put the images back; --set data.max_bad_images=1 trains on what can be read")
+        "(relative to the mix) or put the images back; --set data.max_bad_images=1 trains on what can be read"
+    )
 
 
 class ShardStream(torch.utils.data.IterableDataset):
-    def __init__(self, root, processor, *, langs=None, tasks=None, splits=None, seed: int = 0, shuffle: bool = True,
-                 repeat: bool = True, shuffle_buffer: int = 10_000, interleave: int = 16, rank: int = 0, world: int = 1,
-                 batch_size: int = 1, start_batch: int = 0, rows: int | None = None, limit_per_group: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        root,
+        processor,
+        *,
+        langs=None,
+        tasks=None,
+        splits=None,
+        seed: int = 0,
+        shuffle: bool = True,
+        repeat: bool = True,
+        shuffle_buffer: int = 10_000,
+        interleave: int = 16,
+        rank: int = 0,
+        world: int = 1,
+        batch_size: int = 1,
+        start_batch: int = 0,
+        rows: int | None = None,
+        limit_per_group: int = 0,
+    ):
         self.root = Path(root)
         self.files = shards.shard_files(self.root, langs, splits)
         if not self.files:
-            raise FileNotFoundError(f"{self.root}: no shards{' for ' + ', '.join(langs) if langs else ''} (is it a finished polymix mix?)")
+            raise FileNotFoundError(
+                f"{self.root}: no shards{' for ' + ', '.join(langs) if langs else ''} (is it a finished polymix mix?)"
+            )
         self.images = ImageLoader(self.root, processor)
         self.image_path = self.images.path
         self.tasks, self.splits = tasks, splits

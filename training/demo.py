@@ -108,7 +108,8 @@ def _train(module: nn.Module, step_loss, steps: int, lr: float, desc: str) -> fl
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + torch.cos(torch.tensor(s / steps * torch.pi)).item()))
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + torch.cos(torch.tensor(s / steps * torch.pi)).item())
+    )
     metric = 0.0
     bar = tqdm(range(steps), desc=desc, unit="step", leave=False)
     for step in bar:
@@ -145,10 +146,20 @@ def pretrain_llm(pairs, tokenizer, s: DemoModels):
 
     from polymix.training.random_models import _rescale_head, padded_vocab
 
-    config = MT5Config(vocab_size=padded_vocab(len(tokenizer)), d_model=s.llm_hidden, d_kv=32, d_ff=2 * s.llm_hidden,
-                       num_layers=s.llm_layers, num_decoder_layers=s.llm_layers, num_heads=s.llm_hidden // 32,
-                       dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-                       tie_word_embeddings=False)  # fmt: skip
+    config = MT5Config(
+        vocab_size=padded_vocab(len(tokenizer)),
+        d_model=s.llm_hidden,
+        d_kv=32,
+        d_ff=2 * s.llm_hidden,
+        num_layers=s.llm_layers,
+        num_decoder_layers=s.llm_layers,
+        num_heads=s.llm_hidden // 32,
+        dropout_rate=0.0,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        tie_word_embeddings=False,
+    )
     llm = MT5ForConditionalGeneration(config)
     _rescale_head(llm)
     llm.train()
@@ -196,8 +207,12 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
         llm.save_pretrained(str(out / "llm"))
         x, y = demo_vision.draw_scenes(data, s)
         vit, qformer, queries, vit_acc = demo_vision.pretrain(x, y, s)
-        config = Blip2Config(vision_config=vit.config.to_dict(), qformer_config=qformer.config.to_dict(),
-                             text_config=llm.config.to_dict(), num_query_tokens=len(SLOT_WORDS))  # fmt: skip
+        config = Blip2Config(
+            vision_config=vit.config.to_dict(),
+            qformer_config=qformer.config.to_dict(),
+            text_config=llm.config.to_dict(),
+            num_query_tokens=len(SLOT_WORDS),
+        )
         blip2 = Blip2ForConditionalGeneration(config)
         with torch.no_grad():
             blip2.query_tokens.copy_(queries)

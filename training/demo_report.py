@@ -93,8 +93,11 @@ def german_check(export: str | Path, data: str | Path) -> list[tuple[str, str, s
     scene, image = new_scene(data)
     kinds = ("How many", "What color is the background", "What color", "What shape", "Is there")
     picked = {next(k for k in kinds if q.startswith(k)): (q, a) for q, a in reversed(questions(scene))}  # first of each kind
-    asked = [(german[f"{q} Answer in a few words."], words.get(a, a))
-             for q, a in picked.values() if f"{q} Answer in a few words." in german]  # fmt: skip
+    asked = [
+        (german[f"{q} Answer in a few words."], words.get(a, a))
+        for q, a in picked.values()
+        if f"{q} Answer in a few words." in german
+    ]
     answers = ask_export(export, image, [q for q, _ in asked])
     print(f"a new image: {caption(scene)}")
     return [(q, got, want) for (q, want), got in zip(asked, answers)]

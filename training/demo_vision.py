@@ -62,12 +62,28 @@ def pretrain(x: torch.Tensor, y: torch.Tensor, s: DemoModels):
     query k names slot k of the scene. Returns (ViT, Q-Former, query tokens, last batch's accuracy)."""
     from transformers import Blip2QFormerConfig, Blip2QFormerModel, Blip2VisionConfig, Blip2VisionModel
 
-    vit = Blip2VisionModel(Blip2VisionConfig(
-        hidden_size=s.vision_hidden, intermediate_size=2 * s.vision_hidden, num_hidden_layers=s.vision_layers,
-        num_attention_heads=4, image_size=s.image_size, patch_size=s.patch_size))  # fmt: skip
-    qformer = Blip2QFormerModel(Blip2QFormerConfig(
-        hidden_size=s.qformer_hidden, intermediate_size=2 * s.qformer_hidden, num_hidden_layers=2, num_attention_heads=4,
-        encoder_hidden_size=s.vision_hidden, cross_attention_frequency=1, vocab_size=16, max_position_embeddings=64))  # fmt: skip
+    vit = Blip2VisionModel(
+        Blip2VisionConfig(
+            hidden_size=s.vision_hidden,
+            intermediate_size=2 * s.vision_hidden,
+            num_hidden_layers=s.vision_layers,
+            num_attention_heads=4,
+            image_size=s.image_size,
+            patch_size=s.patch_size,
+        )
+    )
+    qformer = Blip2QFormerModel(
+        Blip2QFormerConfig(
+            hidden_size=s.qformer_hidden,
+            intermediate_size=2 * s.qformer_hidden,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            encoder_hidden_size=s.vision_hidden,
+            cross_attention_frequency=1,
+            vocab_size=16,
+            max_position_embeddings=64,
+        )
+    )
     queries = nn.Parameter(torch.randn(1, len(SLOT_WORDS), s.qformer_hidden) * 0.5)
     heads = SceneHeads(s.qformer_hidden)
     order = torch.Generator().manual_seed(s.seed)

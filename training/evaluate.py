@@ -68,16 +68,30 @@ def score(predictions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def generate_predictions(built, config: RunConfig, data: str | Path, rank: int = 0, world: int = 1,
-                         autocast=None) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+def generate_predictions(
+    built, config: RunConfig, data: str | Path, rank: int = 0, world: int = 1, autocast=None
+) -> tuple[list[dict[str, Any]], int]:
     """(prediction rows of this process's share, unreadable images skipped)."""
     e = config.eval
     stream = ShardStream(
-        data, built.image_processor, langs=e.langs or config.data.langs, tasks=config.data.tasks, splits=[e.split],
-        shuffle=False, repeat=False, rank=rank, world=world, limit_per_group=e.max_rows_per_lang,
-    )  # fmt: skip
-    collate = Collator(built.tokenizer, decoder_only=built.model.decoder_only, max_text_tokens=config.data.max_text_tokens,
-                       answer_prefix=config.data.answer_prefix, train=False)  # fmt: skip
+        data,
+        built.image_processor,
+        langs=e.langs or config.data.langs,
+        tasks=config.data.tasks,
+        splits=[e.split],
+        shuffle=False,
+        repeat=False,
+        rank=rank,
+        world=world,
+        limit_per_group=e.max_rows_per_lang,
+    )
+    collate = Collator(
+        built.tokenizer,
+        decoder_only=built.model.decoder_only,
+        max_text_tokens=config.data.max_text_tokens,
+        answer_prefix=config.data.answer_prefix,
+        train=False,
+    )
     model, tok = built.model, built.tokenizer
     was_training = model.training
     model.eval()
@@ -91,8 +105,13 @@ def generate_predictions(built, config: RunConfig, data: str | Path, rank: int =
             continue
         inputs = to_device(batch, built.device)
         with autocast() if autocast else torch.autocast(built.device.type, enabled=False):
-            ids = model.generate(**inputs, num_beams=e.num_beams, max_new_tokens=limits.get(task, limits.get("default", 10)),
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)  # fmt: skip
+            ids = model.generate(
+                **inputs,
+                num_beams=e.num_beams,
+                max_new_tokens=limits.get(task, limits.get("default", 10)),
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
         for row, text in zip(batch["rows"], tok.batch_decode(ids, skip_special_tokens=True)):
             out.append({**row, "prediction": text.strip(), "references": references(row)})
         bar.update(batch["size"])
@@ -101,7 +120,9 @@ def generate_predictions(built, config: RunConfig, data: str | Path, rank: int =
     return out, bad
 
 
-def evaluate(built, config: RunConfig, data: str | Path, *, accelerator=None, out_file: str | Path | None = None) -> dict[str, Any]:
+def evaluate(
+    built, config: RunConfig, data: str | Path, *, accelerator=None, out_file: str | Path | None = None
+) -> dict[str, Any]:
     """Generate on the held-out split, gather, score; write predictions to ``out_file``."""
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     autocast = accelerator.autocast if accelerator else None

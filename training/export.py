@@ -54,8 +54,12 @@ def merged_state(model) -> tuple[dict[str, torch.Tensor], object]:
     """State dict in the Blip2ForConditionalGeneration layout with LoRA merged; and the LLM."""
     llm = model.language_model.merge_and_unload()
     state = {}
-    for prefix, part in (("vision_model.", model.vision_model), ("qformer.", model.qformer),
-                         ("language_projection.", model.language_projection), ("language_model.", llm)):  # fmt: skip
+    for prefix, part in (
+        ("vision_model.", model.vision_model),
+        ("qformer.", model.qformer),
+        ("language_projection.", model.language_projection),
+        ("language_model.", llm),
+    ):
         state.update({prefix + k: v for k, v in part.state_dict().items()})
     state["query_tokens"] = model.query_tokens.detach()
     return state, llm
@@ -85,15 +89,22 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -> P
         # No spare row (e.g. Llama's 32000): one more, as transformers' own BLIP-2/LLaVA conversions do.
         # Its input vector is never read (the image goes there), but the LM head gains an output row,
         # initialised to the mean of the others, so scores can differ slightly from the checkpoint's.
-        log.warning("export: %s has no spare embedding row for <image>; adding one (id %d): the exported LM "
-                    "head has one more output row than the trained one", config.model.llm, image_token)
+        log.warning(
+            "export: %s has no spare embedding row for <image>; adding one (id %d): the exported LM "
+            "head has one more output row than the trained one",
+            config.model.llm,
+            image_token,
+        )
         llm.resize_token_embeddings(image_token + 1)
         state = {k: v for k, v in state.items() if not k.startswith("language_model.")}
         state.update({"language_model." + k: v for k, v in llm.state_dict().items()})
     blip2_config = Blip2Config(
-        vision_config=model.vision_model.config.to_dict(), qformer_config=model.qformer.config.to_dict(),
-        text_config=llm.config.to_dict(), num_query_tokens=model.num_query_tokens, image_token_index=image_token,
-    )  # fmt: skip
+        vision_config=model.vision_model.config.to_dict(),
+        qformer_config=model.qformer.config.to_dict(),
+        text_config=llm.config.to_dict(),
+        num_query_tokens=model.num_query_tokens,
+        image_token_index=image_token,
+    )
     with init_empty_weights(include_buffers=False):
         hf = Blip2ForConditionalGeneration(blip2_config)
     expected = set(hf.state_dict())
@@ -107,7 +118,14 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -> P
     hf.save_pretrained(str(out))
     processor.save_pretrained(str(out))  # tokenizer (with <image>), image processor, num_query_tokens
     step = load_state(checkpoint)["step"]
-    info = {"exported_from": str(checkpoint.resolve()), "step": step, "dtype": dtype, "run": config.name,
-            "blip2": config.model.blip2, "llm": config.model.llm, "lora_merged": True}  # fmt: skip
+    info = {
+        "exported_from": str(checkpoint.resolve()),
+        "step": step,
+        "dtype": dtype,
+        "run": config.name,
+        "blip2": config.model.blip2,
+        "llm": config.model.llm,
+        "lora_merged": True,
+    }
     (out / "polymix_export.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out

@@ -61,8 +61,9 @@ class Trainer:
         self._check_rows()  # before the model is built (or probed): a wrong filter costs no load time
         self.resume_from = self._find_checkpoint(resume)
         saved = checkpoint.load_state(self.resume_from) if self.resume_from is not None else {}
-        self.log = MetricsLog(self.out, enabled=self.accelerator.is_main_process,
-                              resume_step=saved.get("step", 0))  # a fresh run (step 0) starts the file afresh
+        self.log = MetricsLog(
+            self.out, enabled=self.accelerator.is_main_process, resume_step=saved.get("step", 0)
+        )  # a fresh run (step 0) starts the file afresh
         if config.train.plan == "auto":  # before the model is built: the plan decides how
             self.config, self.plan = planner.for_run(config, self.accelerator, self.out, self.resume_from, self.log.info)
         if self.resume_from is not None:
@@ -81,21 +82,31 @@ class Trainer:
         world = self.accelerator.num_processes
         self.accum = optim.accumulation(t.effective_batch_size, t.batch_size, world)
         self.steps = [optim.stage_steps(s, self.rows, t.effective_batch_size) for s in self.config.stages]
-        self.state: dict[str, Any] = {"stage": 0, "stage_step": 0, "batches": 0, "samples": 0, "bad_images": 0,
-                                      "data_digest": self.data_digest}
+        self.state: dict[str, Any] = {
+            "stage": 0,
+            "stage_step": 0,
+            "batches": 0,
+            "samples": 0,
+            "bad_images": 0,
+            "data_digest": self.data_digest,
+        }
         self.bad_seen: list[str] = []
         self.state.update(saved)
-        self.log.info(f"{self.rows} training rows in {self.data}; stages "
-                      + ", ".join(f"{s.name}: {n} steps" for s, n in zip(self.config.stages, self.steps))
-                      + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step")  # fmt: skip
+        self.log.info(
+            f"{self.rows} training rows in {self.data}; stages "
+            + ", ".join(f"{s.name}: {n} steps" for s, n in zip(self.config.stages, self.steps))
+            + f"; {t.batch_size} x {world} process(es) x {self.accum} accumulation = {t.effective_batch_size} per step"
+        )
 
     def _check_rows(self) -> None:
         """No rows to train on is an error; a requested language without rows, a warning (not silence)."""
         d = self.config.data
         mix_langs = set(shards.load_manifest(self.data).get("rows_per_lang", {}))
         if self.rows == 0:
-            raise ConfigError(f"--data {self.data}: no rows with data.langs={d.langs}, data.tasks={d.tasks}, data.splits={d.splits} "
-                              f"(the mix has languages {', '.join(sorted(mix_langs)) or 'none'}); change those settings or the mix")
+            raise ConfigError(
+                f"--data {self.data}: no rows with data.langs={d.langs}, data.tasks={d.tasks}, data.splits={d.splits} "
+                f"(the mix has languages {', '.join(sorted(mix_langs)) or 'none'}); change those settings or the mix"
+            )
         empty = [lang for lang in d.langs or () if lang not in mix_langs]
         if empty:
             tqdm.write(f"warning: data.langs names {', '.join(empty)}, which {self.data} has no rows in; training on the others")
@@ -119,25 +130,46 @@ class Trainer:
         if saved_mix is not None and saved_mix != self.data_digest:
             changed.append(f"--data (not the mix {path.name} was trained on)")
         if changed:
-            raise ConfigError(f"--resume {path}: changed since that checkpoint: {', '.join(changed)}; resume with the same "
-                              "--data and settings, or train into another train.output_dir")
+            raise ConfigError(
+                f"--resume {path}: changed since that checkpoint: {', '.join(changed)}; resume with the same "
+                "--data and settings, or train into another train.output_dir"
+            )
 
     # -- data ------------------------------------------------------------------------------------
     def loader(self) -> torch.utils.data.DataLoader:
         c, acc = self.config, self.accelerator
         d = c.data
         stream = ShardStream(
-            self.data, self.built.image_processor, langs=d.langs, tasks=d.tasks, splits=d.splits, seed=c.train.seed,
-            shuffle_buffer=d.shuffle_buffer, interleave=d.interleave, rank=acc.process_index, world=acc.num_processes,
-            batch_size=c.train.batch_size, start_batch=self.state["batches"], rows=self.rows,
-        )  # fmt: skip
-        collate = Collator(self.built.tokenizer, decoder_only=self.model.decoder_only, max_text_tokens=d.max_text_tokens,
-                           answer_prefix=d.answer_prefix)  # fmt: skip
+            self.data,
+            self.built.image_processor,
+            langs=d.langs,
+            tasks=d.tasks,
+            splits=d.splits,
+            seed=c.train.seed,
+            shuffle_buffer=d.shuffle_buffer,
+            interleave=d.interleave,
+            rank=acc.process_index,
+            world=acc.num_processes,
+            batch_size=c.train.batch_size,
+            start_batch=self.state["batches"],
+            rows=self.rows,
+        )
+        collate = Collator(
+            self.built.tokenizer,
+            decoder_only=self.model.decoder_only,
+            max_text_tokens=d.max_text_tokens,
+            answer_prefix=d.answer_prefix,
+        )
         return torch.utils.data.DataLoader(
-            stream, batch_size=c.train.batch_size, collate_fn=collate, num_workers=d.workers,
-            pin_memory=acc.device.type == "cuda", persistent_workers=d.workers > 0, prefetch_factor=4 if d.workers else None,
+            stream,
+            batch_size=c.train.batch_size,
+            collate_fn=collate,
+            num_workers=d.workers,
+            pin_memory=acc.device.type == "cuda",
+            persistent_workers=d.workers > 0,
+            prefetch_factor=4 if d.workers else None,
             generator=torch.Generator().manual_seed(c.train.seed),  # keeps the global RNG (dropout) untouched
-        )  # fmt: skip
+        )
 
     # -- one stage's wrapping ----------------------------------------------------------------------
     def _prepare_stage(self, index: int):
@@ -149,8 +181,10 @@ class Trainer:
         scheduler = optim.make_scheduler(raw, stage, self.steps[index])
         wrapped = acc.prepare_model(self.model, device_placement=False)
         optimizer = acc.prepare_optimizer(raw)
-        self.log.info(f"stage {index + 1}/{len(self.config.stages)} '{stage.name}': training {', '.join(stage.train)}\n"
-                      + format_counts(param_counts(self.model)))  # fmt: skip
+        self.log.info(
+            f"stage {index + 1}/{len(self.config.stages)} '{stage.name}': training {', '.join(stage.train)}\n"
+            + format_counts(param_counts(self.model))
+        )
         return wrapped, optimizer, scheduler
 
     def _micro_step(self, wrapped, batch, scale: float) -> torch.Tensor | None:
@@ -171,7 +205,11 @@ class Trainer:
                 losses.append(self._micro_step(wrapped, batch, 1.0 / len(batches)))
         params = [p for p in self.model.parameters() if p.requires_grad]
         clip = self.config.train.grad_clip
-        norm = acc.clip_grad_norm_(params, clip) if clip > 0 else torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        norm = (
+            acc.clip_grad_norm_(params, clip)
+            if clip > 0
+            else torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        )
         optimizer.step()
         if not getattr(optimizer, "step_was_skipped", False):
             scheduler.step()
@@ -189,7 +227,9 @@ class Trainer:
         c, acc, state = self.config, self.accelerator, self.state
         total = sum(self.steps)
         done_before = sum(self.steps[: state["stage"]]) + state["stage_step"]
-        bar = tqdm(total=total, initial=done_before, desc="train", unit="step", disable=not acc.is_main_process, dynamic_ncols=True)
+        bar = tqdm(
+            total=total, initial=done_before, desc="train", unit="step", disable=not acc.is_main_process, dynamic_ncols=True
+        )
         batches = iter(self.loader())
         ran, last = 0, {}
         window = {"samples": 0, "time": time.perf_counter(), "losses": [], "wait": 0.0}
@@ -197,8 +237,9 @@ class Trainer:
             index = state["stage"]
             wrapped, optimizer, scheduler = self._prepare_stage(index)
             if self.resume_from is not None and not ran:  # the RNG last: building the model consumed some
-                checkpoint.restore(self.resume_from, accelerator=acc, optimizer=optimizer if state["stage_step"] else None,
-                                   scheduler=scheduler)  # fmt: skip
+                checkpoint.restore(
+                    self.resume_from, accelerator=acc, optimizer=optimizer if state["stage_step"] else None, scheduler=scheduler
+                )
             self.model.train()
             while state["stage_step"] < self.steps[index] and (max_steps is None or ran < max_steps):
                 waited = time.perf_counter()
@@ -254,30 +295,54 @@ class Trainer:
         elapsed = max(time.perf_counter() - window["time"], 1e-9)
         losses = [x for x in window["losses"] if x == x]
         loss = torch.tensor(sum(losses) / max(1, len(losses)), device=acc.device)
-        row = {"step": step, "stage": self.config.stages[index].name, "loss": float(acc.reduce(loss, "mean")),
-               "grad_norm": last["grad_norm"], "lr": optim.current_lrs(optimizer), "samples_per_s": window["samples"] / elapsed,
-               "data_wait_share": window["wait"] / elapsed,
-               "epoch": max(b["epoch"] for b in micro),
-               "bad_images": self.state["bad_images"], "samples": self.state["samples"] * acc.num_processes}  # fmt: skip
+        row = {
+            "step": step,
+            "stage": self.config.stages[index].name,
+            "loss": float(acc.reduce(loss, "mean")),
+            "grad_norm": last["grad_norm"],
+            "lr": optim.current_lrs(optimizer),
+            "samples_per_s": window["samples"] / elapsed,
+            "data_wait_share": window["wait"] / elapsed,
+            "epoch": max(b["epoch"] for b in micro),
+            "bad_images": self.state["bad_images"],
+            "samples": self.state["samples"] * acc.num_processes,
+        }
         for b in micro:
             self.log.bad_paths(b.get("bad_paths", []))
         self.log.write(row)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{max(row['lr'].values()):.2e}", sps=f"{row['samples_per_s']:.1f}",
-                        wait=f"{row['data_wait_share']:.0%}")
+        bar.set_postfix(
+            loss=f"{row['loss']:.4f}",
+            lr=f"{max(row['lr'].values()):.2e}",
+            sps=f"{row['samples_per_s']:.1f}",
+            wait=f"{row['data_wait_share']:.0%}",
+        )
         window.update(samples=0, time=time.perf_counter(), losses=[], wait=0.0)
 
     def save(self, step: int, optimizer, scheduler) -> Path:
-        path = checkpoint.save(self.out, step, accelerator=self.accelerator, model=self.model, optimizer=optimizer,
-                               scheduler=scheduler, state=dict(self.state), config=self.config.to_dict(),
-                               keep=self.config.train.keep_checkpoints,
-                               extra={planner.FILE: self.plan.to_dict()} if self.plan else None)  # fmt: skip
+        path = checkpoint.save(
+            self.out,
+            step,
+            accelerator=self.accelerator,
+            model=self.model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            state=dict(self.state),
+            config=self.config.to_dict(),
+            keep=self.config.train.keep_checkpoints,
+            extra={planner.FILE: self.plan.to_dict()} if self.plan else None,
+        )
         self.log.info(f"checkpoint {path}")
         return path
 
     def evaluate(self, step: int) -> dict[str, Any]:
         from polymix.training.evaluate import evaluate
 
-        result = evaluate(self.built, self.config, self.config.eval.data or self.data, accelerator=self.accelerator,
-                          out_file=self.out / "eval" / f"step-{step:06d}.jsonl")  # fmt: skip
+        result = evaluate(
+            self.built,
+            self.config,
+            self.config.eval.data or self.data,
+            accelerator=self.accelerator,
+            out_file=self.out / "eval" / f"step-{step:06d}.jsonl",
+        )
         self.log.write({"step": step, "eval": result})  # generate_predictions put the model back in training mode
         return result

@@ -48,8 +48,11 @@ def tracker_problems(names: list[str]) -> list[str]:
     unknown = [n for n in names if n != "all" and n not in known]
     if unknown:
         return [f"train.report_to {unknown}: use accelerate's tracker names {known} or all"]
-    return [f"train.report_to: {n} is not installed here (pip install {n.replace('_', '-')})"
-            for n in names if n != "all" and n not in installed]
+    return [
+        f"train.report_to: {n} is not installed here (pip install {n.replace('_', '-')})"
+        for n in names
+        if n != "all" and n not in installed
+    ]
 
 
 class MetricsLog:
@@ -81,8 +84,12 @@ class MetricsLog:
             tracker = cls(run_name, str(self.out / "trackers")) if cls.requires_logging_directory else cls(run_name)
             tracker.start()
             # trackers take flat scalars and strings as hyperparameters (TensorBoard refuses None and lists)
-            tracker.store_init_configuration({k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
-                                              for k, v in _flatten(config, scalars_only=False).items()})
+            tracker.store_init_configuration(
+                {
+                    k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+                    for k, v in _flatten(config, scalars_only=False).items()
+                }
+            )
             self._trackers.append(tracker)
 
     def _truncate(self, step: int) -> None:

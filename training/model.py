@@ -17,8 +17,12 @@ from torch import nn
 
 IGNORE = -100
 # Parameter groups, by name; everything else stays frozen.
-GROUP_OF = (("lora", lambda n: "lora_" in n), ("query_tokens", lambda n: n == "query_tokens"),
-            ("qformer", lambda n: n.startswith("qformer.")), ("projection", lambda n: n.startswith("language_projection.")))  # fmt: skip
+GROUP_OF = (
+    ("lora", lambda n: "lora_" in n),
+    ("query_tokens", lambda n: n == "query_tokens"),
+    ("qformer", lambda n: n.startswith("qformer.")),
+    ("projection", lambda n: n.startswith("language_projection.")),
+)
 
 
 def group_of(name: str) -> str:

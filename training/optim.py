@@ -22,8 +22,10 @@ from polymix.training.model import group_of
 def accumulation(effective: int, batch: int, world: int) -> int:
     """Micro-batches per optimizer step so that batch x world x steps == effective."""
     if effective % (batch * world):
-        raise ConfigError(f"train.effective_batch_size {effective} is not a multiple of batch_size {batch} x {world} "
-                          f"process(es); pick sizes that divide")  # fmt: skip
+        raise ConfigError(
+            f"train.effective_batch_size {effective} is not a multiple of batch_size {batch} x {world} "
+            f"process(es); pick sizes that divide"
+        )
     return effective // (batch * world)
 
 

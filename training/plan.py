@@ -110,8 +110,14 @@ def _dominates(fast: tuple[str, bool], slow: tuple[str, bool]) -> bool:
     return QUANTIZATIONS.index(fast[0]) <= QUANTIZATIONS.index(slow[0]) and (slow[1] or not fast[1])
 
 
-def search(variant_list: list[tuple[str, bool]], sizes: list[int], start: int, measure: Callable[[Candidate], tuple],
-           usable: int, report: Callable[[Probe], None] = lambda p: None) -> list[Probe]:  # fmt: skip
+def search(
+    variant_list: list[tuple[str, bool]],
+    sizes: list[int],
+    start: int,
+    measure: Callable[[Candidate], tuple],
+    usable: int,
+    report: Callable[[Probe], None] = lambda p: None,
+) -> list[Probe]:
     """Probe the variants with ``measure(candidate) -> (samples/s, s/step, peak bytes)``, which
     raises an out-of-memory error for a candidate that does not fit; returns every probe."""
     probes: list[Probe] = []
@@ -167,9 +173,11 @@ def choose(probes: list[Probe], budget: int) -> Probe:
     fitted = [p for p in probes if p.status == "ok"]
     if not fitted:
         last = probes[-1] if probes else Probe("none", True, 1, "oom")  # the most frugal tried
-        raise ConfigError(f"train.plan=auto: nothing fits in {gib(budget)} GiB, not even micro-batch {last.batch_size} with "
-                          f"the LLM in {last.quantization} and gradient checkpointing {'on' if last.checkpointing else 'off'}; "
-                          f"raise train.memory_budget (--memory-budget) or use a card with more memory")  # fmt: skip
+        raise ConfigError(
+            f"train.plan=auto: nothing fits in {gib(budget)} GiB, not even micro-batch {last.batch_size} with "
+            f"the LLM in {last.quantization} and gradient checkpointing {'on' if last.checkpointing else 'off'}; "
+            f"raise train.memory_budget (--memory-budget) or use a card with more memory"
+        )
     fastest = max(p.samples_per_s for p in fitted)
     tied = [p for p in fitted if p.samples_per_s >= (1 - SPEED_TIE) * fastest]
     return max(tied, key=lambda p: (-QUANTIZATIONS.index(p.quantization), p.samples_per_s, -p.peak_bytes))
@@ -177,19 +185,37 @@ def choose(probes: list[Probe], budget: int) -> Probe:
 
 def apply(config, plan: Plan):
     """``config`` with the plan's LLM precision, checkpointing, micro-batch and autocast."""
-    return config.replaced(**{"model.quantization": plan.quantization, "model.gradient_checkpointing": plan.checkpointing,
-                              "train.batch_size": plan.batch_size, "train.precision": plan.precision})  # fmt: skip
+    return config.replaced(
+        **{
+            "model.quantization": plan.quantization,
+            "model.gradient_checkpointing": plan.checkpointing,
+            "train.batch_size": plan.batch_size,
+            "train.precision": plan.precision,
+        }
+    )
 
 
 def format_plan(plan: Plan) -> str:
     """The plan as a table: every probe, the chosen one starred, and the resulting setting."""
-    lines = [f"plan ({plan.source}) on {plan.device}: budget {gib(plan.budget_bytes)} GiB, usable {gib(plan.usable_bytes)} GiB",
-             f"   {'quant':<6}{'ckpt':>6}{'batch':>7}{'samples/s':>11}{'s/step':>9}{'peak GiB':>10}  status"]  # fmt: skip
+    lines = [
+        f"plan ({plan.source}) on {plan.device}: budget {gib(plan.budget_bytes)} GiB, usable {gib(plan.usable_bytes)} GiB",
+        f"   {'quant':<6}{'ckpt':>6}{'batch':>7}{'samples/s':>11}{'s/step':>9}{'peak GiB':>10}  status",
+    ]
     for p in plan.probes:
         chosen = (p.quantization, p.checkpointing, p.batch_size) == (plan.quantization, plan.checkpointing, plan.batch_size)
-        speed = f"{p.samples_per_s:>11.2f}{p.step_s:>9.3f}{gib(p.peak_bytes):>10}" if p.status != "oom" else f"{'-':>11}{'-':>9}{'-':>10}"
-        lines.append(f"{'*' if chosen else ' '}  {p.quantization:<6}{'on' if p.checkpointing else 'off':>6}{p.batch_size:>7}{speed}  {p.status}")
-    lines.append(f"-> model.quantization={plan.quantization}, gradient checkpointing {'on' if plan.checkpointing else 'off'}, {plan.precision} "
-                 f"autocast, micro-batch {plan.batch_size} x {plan.accumulation} accumulation x {plan.world} process(es) = "
-                 f"{plan.batch_size * plan.accumulation * plan.world} per optimizer step")  # fmt: skip
+        speed = (
+            f"{p.samples_per_s:>11.2f}{p.step_s:>9.3f}{gib(p.peak_bytes):>10}"
+            if p.status != "oom"
+            else f"{'-':>11}{'-':>9}{'-':>10}"
+        )
+        lines.append(
+            f"{'*' if chosen else ' '}  {p.quantization:<6}{'on' if p.checkpointing else 'off':>6}"
+            f"{p.batch_size:>7}{speed}  {p.status}"
+        )
+    lines.append(
+        f"-> model.quantization={plan.quantization}"
+        f", gradient checkpointing {'on' if plan.checkpointing else 'off'}, {plan.precision} "
+        f"autocast, micro-batch {plan.batch_size} x {plan.accumulation} accumulation x {plan.world} process(es) = "
+        f"{plan.batch_size * plan.accumulation * plan.world} per optimizer step"
+    )
     return "\n".join(lines)

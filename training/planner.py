@@ -59,12 +59,19 @@ def _version(package: str) -> str | None:
 def cache_key(config, device: torch.device, budget: int, world: int) -> str:
     m, t = config.model, config.train
     parts = {
-        "version": VERSION, "blip2": _shapes(m.blip2), "llm": _shapes(m.llm), "lora": dataclasses.asdict(config.lora),
-        "image_size": config.data.image_size, "text_tokens": config.data.max_text_tokens, "train": config.stages[-1].train,
-        "dtypes": [t.precision, m.llm_dtype, m.vision_dtype, m.quantize_on_cpu], "per_process": t.effective_batch_size // world,
-        "device": [device_name(device), capacity_bytes(device)], "budget": [budget, t.memory_margin, t.probe_steps],
+        "version": VERSION,
+        "blip2": _shapes(m.blip2),
+        "llm": _shapes(m.llm),
+        "lora": dataclasses.asdict(config.lora),
+        "image_size": config.data.image_size,
+        "text_tokens": config.data.max_text_tokens,
+        "train": config.stages[-1].train,
+        "dtypes": [t.precision, m.llm_dtype, m.vision_dtype, m.quantize_on_cpu],
+        "per_process": t.effective_batch_size // world,
+        "device": [device_name(device), capacity_bytes(device)],
+        "budget": [budget, t.memory_margin, t.probe_steps],
         "versions": [_version(p) for p in ("torch", "transformers", "bitsandbytes", "peft")],
-    }  # fmt: skip
+    }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -100,8 +107,10 @@ def budget_of(config, device: torch.device) -> int:
     capacity = capacity_bytes(device)
     budget = parse_size(config.train.memory_budget) if config.train.memory_budget else capacity
     if budget > capacity:
-        raise ConfigError(f"train.memory_budget {config.train.memory_budget} is more than the {gib(capacity)} GiB of "
-                          f"{device_name(device)}; give a smaller one or leave it out")  # fmt: skip
+        raise ConfigError(
+            f"train.memory_budget {config.train.memory_budget} is more than the {gib(capacity)} GiB of "
+            f"{device_name(device)}; give a smaller one or leave it out"
+        )
     return budget
 
 
@@ -116,8 +125,14 @@ def _cached(config, device: torch.device, world: int):
     return config, budget, path, cached
 
 
-def make_plan(config, device: torch.device, *, world: int = 1, measure: Callable | None = None,
-              report: Callable[[Probe], None] | None = None) -> Plan:  # fmt: skip
+def make_plan(
+    config,
+    device: torch.device,
+    *,
+    world: int = 1,
+    measure: Callable | None = None,
+    report: Callable[[Probe], None] | None = None,
+) -> Plan:
     """The cached plan of this (model shapes, device, settings), else a new probe, cached.
 
     ``measure`` replaces the real probe (tests simulate memory limits with it)."""
@@ -128,20 +143,44 @@ def make_plan(config, device: torch.device, *, world: int = 1, measure: Callable
     usable = int(budget * (1 - t.memory_margin))
     limit_memory(device, budget)
     probe = None if measure is not None else ModelProbe(config, device, steps=t.probe_steps)
-    report = report or (lambda p: tqdm.write(
-        f"plan probe: LLM {p.quantization}, checkpointing {'on' if p.checkpointing else 'off'}, micro-batch {p.batch_size}: "
-        + (f"{p.samples_per_s:.2f} samples/s, peak {gib(p.peak_bytes)} GiB, {p.status}" if p.status != "oom" else "out of memory")))
+    report = report or (
+        lambda p: tqdm.write(
+            f"plan probe: LLM {p.quantization}, checkpointing {'on' if p.checkpointing else 'off'}, micro-batch {p.batch_size}: "
+            + (
+                f"{p.samples_per_s:.2f} samples/s, peak {gib(p.peak_bytes)} GiB, {p.status}"
+                if p.status != "oom"
+                else "out of memory"
+            )
+        )
+    )
     try:
-        probes = search(variants(device, config.model.quantize_on_cpu), ladder(t.effective_batch_size, world), t.batch_size,
-                        measure or probe.measure, usable, report)  # fmt: skip
+        probes = search(
+            variants(device, config.model.quantize_on_cpu),
+            ladder(t.effective_batch_size, world),
+            t.batch_size,
+            measure or probe.measure,
+            usable,
+            report,
+        )
     finally:
         if probe is not None:
             probe.close()  # the trainer builds its own model next
     best = choose(probes, budget)
-    plan = Plan(quantization=best.quantization, checkpointing=best.checkpointing, batch_size=best.batch_size,
-                accumulation=t.effective_batch_size // (best.batch_size * world), world=world, precision=config.train.precision,
-                device=device_name(device), budget_bytes=budget, usable_bytes=usable, samples_per_s=best.samples_per_s,
-                peak_bytes=best.peak_bytes, key=path.stem, probes=probes)  # fmt: skip
+    plan = Plan(
+        quantization=best.quantization,
+        checkpointing=best.checkpointing,
+        batch_size=best.batch_size,
+        accumulation=t.effective_batch_size // (best.batch_size * world),
+        world=world,
+        precision=config.train.precision,
+        device=device_name(device),
+        budget_bytes=budget,
+        usable_bytes=usable,
+        samples_per_s=best.samples_per_s,
+        peak_bytes=best.peak_bytes,
+        key=path.stem,
+        probes=probes,
+    )
     _write(path, plan)
     return plan
 

@@ -51,8 +51,10 @@ def resolve_precision(requested: str, device: torch.device, bf16: bool | None = 
         return "bf16" if bf16 else "fp16"
     if requested == "bf16" and not bf16:
         name = torch.cuda.get_device_name(device) if torch.cuda.is_available() else str(device)
-        raise ConfigError(f"train.precision=bf16: the GPU {name} does not compute in bf16; "
-                          f"use --set train.precision=auto (fp16 here) or train.precision=fp16")  # fmt: skip
+        raise ConfigError(
+            f"train.precision=bf16: the GPU {name} does not compute in bf16; "
+            f"use --set train.precision=auto (fp16 here) or train.precision=fp16"
+        )
     return requested
 
 

@@ -29,11 +29,16 @@ def synthetic_batch(model, batch: int, text_tokens: int, image_size: int, device
     """Random images and ``text_tokens`` instruction and target tokens (ids 3..299), on ``device``."""
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(3, 300, (batch, text_tokens), generator=gen)
-    out = {"pixel_values": torch.randn(batch, 3, image_size, image_size, generator=gen),
-           "attention_mask": torch.ones(batch, text_tokens, dtype=torch.long)}  # fmt: skip
+    out = {
+        "pixel_values": torch.randn(batch, 3, image_size, image_size, generator=gen),
+        "attention_mask": torch.ones(batch, text_tokens, dtype=torch.long),
+    }
     if model.decoder_only:  # the prompt is masked out of the loss, as the collator does
-        out.update(input_ids=torch.cat([ids, ids], 1), attention_mask=torch.ones(batch, 2 * text_tokens, dtype=torch.long),
-                   labels=torch.cat([torch.full_like(ids, IGNORE), ids], 1))  # fmt: skip
+        out.update(
+            input_ids=torch.cat([ids, ids], 1),
+            attention_mask=torch.ones(batch, 2 * text_tokens, dtype=torch.long),
+            labels=torch.cat([torch.full_like(ids, IGNORE), ids], 1),
+        )
     else:
         out.update(input_ids=ids, labels=ids.clone())
     return {k: v.to(device) for k, v in out.items()}

@@ -55,10 +55,20 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 400, lines: list[str] | Non
 
     buf = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines or corpus()), model_writer=buf, vocab_size=vocab_size, model_type="unigram",
-        character_coverage=1.0, pad_id=0, eos_id=1, unk_id=2, bos_id=-1, num_threads=1,
-        hard_vocab_limit=False, minloglevel=2, user_defined_symbols=symbols or [],
-    )  # fmt: skip
+        sentence_iterator=iter(lines or corpus()),
+        model_writer=buf,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        num_threads=1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+        user_defined_symbols=symbols or [],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "spiece.model").write_bytes(buf.getvalue())
         # T5Tokenizer(vocab_file=...) ignores the file in transformers 5; from_pretrained converts it.
@@ -79,29 +89,70 @@ def llm_config(kind: str, vocab_size: int):
 
     if kind == "mt5":
         return MT5Config(
-            vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4,
-            dropout_rate=0.1, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, tie_word_embeddings=False,
-        )  # fmt: skip
+            vocab_size=vocab_size,
+            d_model=64,
+            d_kv=16,
+            d_ff=128,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=4,
+            dropout_rate=0.1,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+            tie_word_embeddings=False,
+        )
     if kind == "bloom":
-        return BloomConfig(vocab_size=vocab_size, hidden_size=64, n_layer=2, n_head=4, hidden_dropout=0.1,
-                           attention_dropout=0.1, pad_token_id=0, eos_token_id=1, bos_token_id=1)  # fmt: skip
+        return BloomConfig(
+            vocab_size=vocab_size,
+            hidden_size=64,
+            n_layer=2,
+            n_head=4,
+            hidden_dropout=0.1,
+            attention_dropout=0.1,
+            pad_token_id=0,
+            eos_token_id=1,
+            bos_token_id=1,
+        )
     if kind == "llama":
-        return LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                           pad_token_id=0, eos_token_id=1, bos_token_id=1, attention_dropout=0.1)  # fmt: skip
+        return LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            pad_token_id=0,
+            eos_token_id=1,
+            bos_token_id=1,
+            attention_dropout=0.1,
+        )
     raise ValueError(f"unknown tiny LLM {kind!r}: use mt5, bloom or llama")
 
 
 def blip2_config(text_config):
     from transformers import Blip2Config, Blip2QFormerConfig, Blip2VisionConfig
 
-    vision = Blip2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                               image_size=IMAGE_SIZE, patch_size=8)  # fmt: skip
-    qformer = Blip2QFormerConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                 encoder_hidden_size=32, cross_attention_frequency=1, vocab_size=16,
-                                 max_position_embeddings=64)  # fmt: skip
-    return Blip2Config(vision_config=vision.to_dict(), qformer_config=qformer.to_dict(),
-                       text_config=text_config.to_dict(), num_query_tokens=NUM_QUERY_TOKENS)  # fmt: skip
+    vision = Blip2VisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=IMAGE_SIZE, patch_size=8
+    )
+    qformer = Blip2QFormerConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        encoder_hidden_size=32,
+        cross_attention_frequency=1,
+        vocab_size=16,
+        max_position_embeddings=64,
+    )
+    return Blip2Config(
+        vision_config=vision.to_dict(),
+        qformer_config=qformer.to_dict(),
+        text_config=text_config.to_dict(),
+        num_query_tokens=NUM_QUERY_TOKENS,
+    )
 
 
 def _image_processor():

@@ -44,8 +44,10 @@ def load_config(source: str):
     try:
         return AutoConfig.from_pretrained(resolve(source))
     except OSError as err:
-        raise ConfigError(f"cannot read the model config of {source!r} (no folder of that name, and the hub "
-                          f"is unreachable or has no such model): {err}") from None  # fmt: skip
+        raise ConfigError(
+            f"cannot read the model config of {source!r} (no folder of that name, and the hub "
+            f"is unreachable or has no such model): {err}"
+        ) from None
 
 
 def is_blip2(config) -> bool:

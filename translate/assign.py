@@ -68,8 +68,9 @@ def _order(ids: Sequence[str], seed: int) -> np.ndarray:
     return np.argsort(np.array(keys, dtype=np.uint64), kind="stable")
 
 
-def assign(ids: Sequence[str], langs: Sequence[str], distribution: str = "mc4",
-           english_share: float | None = None, seed: int = 0) -> list[str]:
+def assign(
+    ids: Sequence[str], langs: Sequence[str], distribution: str = "mc4", english_share: float | None = None, seed: int = 0
+) -> list[str]:
     """One language per id (not for ``replicate``; see :func:`expand`)."""
     probs = weights(langs, distribution, english_share)
     per_lang = counts(len(ids), probs)
@@ -85,8 +86,9 @@ def assign(ids: Sequence[str], langs: Sequence[str], distribution: str = "mc4",
     return out
 
 
-def expand(ids: Sequence[str], langs: Sequence[str], distribution: str = "mc4",
-           english_share: float | None = None, seed: int = 0) -> list[list[str]]:
+def expand(
+    ids: Sequence[str], langs: Sequence[str], distribution: str = "mc4", english_share: float | None = None, seed: int = 0
+) -> list[list[str]]:
     """The languages of each id: one for ``mc4``/``uniform``, all of ``langs`` for ``replicate``."""
     if distribution == "replicate":
         return [list(langs) for _ in ids]

@@ -119,7 +119,7 @@ def entries(root: Path) -> list[tuple[str, Path]]:
     for suffix in ("", "-wal", "-shm"):
         if (root / f"{TRANSLATIONS_FILE}{suffix}").exists():
             found.append(("translations", root / f"{TRANSLATIONS_FILE}{suffix}"))
-    for org in sorted((root / "ct2").glob("*")):              # converted CTranslate2 models: ct2/<org--name>/<rev-quant>
+    for org in sorted((root / "ct2").glob("*")):  # converted CTranslate2 models: ct2/<org--name>/<rev-quant>
         found += [("models", p) for p in sorted(org.glob("*")) if p.is_dir()]
     found += [("lid", p) for p in sorted(root.glob("langid-*.npz"))]  # the language-ID model, unpacked once
     return found

@@ -71,8 +71,10 @@ class Choice:
 
     def describe(self) -> str:
         where = f"cuda:{','.join(map(str, self.device_index))}" if self.device == "cuda" else "cpu"
-        return (f"{where}, {self.compute_type} compute ({self.quantization} weights), {self.max_batch_tokens}-token batches, "
-                f"{self.replicas} replica(s) per device x {self.threads} thread(s); why: {'; '.join(self.reasons)}")
+        return (
+            f"{where}, {self.compute_type} compute ({self.quantization} weights), {self.max_batch_tokens}-token batches, "
+            f"{self.replicas} replica(s) per device x {self.threads} thread(s); why: {'; '.join(self.reasons)}"
+        )
 
 
 def probe(device: str = "auto") -> Hardware:
@@ -115,8 +117,13 @@ def _nvidia_smi_free() -> list[int]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout.split()
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.split()
         return [int(x) * MIB for x in out]
     except (OSError, subprocess.SubprocessError, ValueError):
         return []
@@ -156,8 +163,13 @@ def gpu_budget(free: int, replicas: int, weights_bytes: int) -> int:
     return budget if budget >= MIN_GPU_BATCH_TOKENS else 0
 
 
-def choose(hw: Hardware, runtime: "RuntimeSettings", quantization: str = "auto", weights_bytes: int | None = None,
-           supported: Iterable[str] | None = None) -> Choice:
+def choose(
+    hw: Hardware,
+    runtime: "RuntimeSettings",
+    quantization: str = "auto",
+    weights_bytes: int | None = None,
+    supported: Iterable[str] | None = None,
+) -> Choice:
     """Every runtime setting, resolved for ``hw``: explicit values as given, ``auto`` (0, empty)
     ones chosen, each with its reason. ``supported``: the compute types CTranslate2 offers on the
     device (asked from CTranslate2 when None)."""
@@ -182,8 +194,10 @@ def choose(hw: Hardware, runtime: "RuntimeSettings", quantization: str = "auto",
     index = tuple(runtime.device_index) or tuple(range(hw.gpus))
     bad = [i for i in index if hw.gpus and not 0 <= i < hw.gpus]
     if bad or not index:
-        raise ValueError(f"device_index {','.join(map(str, bad or index))}: this machine has {hw.gpus} GPU(s) "
-                         f"(ids 0-{max(hw.gpus - 1, 0)}); pass ids among them")
+        raise ValueError(
+            f"device_index {','.join(map(str, bad or index))}: this machine has {hw.gpus} GPU(s) "
+            f"(ids 0-{max(hw.gpus - 1, 0)}); pass ids among them"
+        )
     reasons.append(f"GPUs {','.join(map(str, index))} as asked" if runtime.device_index else f"all {len(index)} GPU(s)")
     weights = weights_bytes or DEFAULT_WEIGHTS_BYTES
     free = min(hw.free_bytes[i] for i in index) if len(hw.free_bytes) == hw.gpus and hw.free_bytes else None
@@ -209,8 +223,10 @@ def _gpu_layout(runtime: "RuntimeSettings", free: int | None, weights: int, reas
                 return replicas, runtime.max_batch_tokens
         elif runtime.inter_threads or replicas == 1 or fits >= GPU_BATCH_TOKENS // 2:
             budget = fits or MIN_GPU_BATCH_TOKENS
-            reasons.append(f"{replicas} replica(s) per GPU and {budget}-token batches fit {GPU_MEMORY_SHARE:.0%} of "
-                           f"{gib:.1f} GiB free ({weights / (1 << 30):.1f} GiB weights each)")
+            reasons.append(
+                f"{replicas} replica(s) per GPU and {budget}-token batches fit {GPU_MEMORY_SHARE:.0%} of "
+                f"{gib:.1f} GiB free ({weights / (1 << 30):.1f} GiB weights each)"
+            )
             return replicas, budget
     raise AssertionError("unreachable: GPU_REPLICA_CHOICES ends with 1")
 

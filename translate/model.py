@@ -90,8 +90,9 @@ def fingerprint(folder: Path, names: tuple[str, ...] | None = None) -> str:
     return digest.hexdigest()
 
 
-def resolve(model: str = DEFAULT_MODEL, quantization: str = "auto", revision: str | None = None,
-            cache_dir: Path | None = None) -> ResolvedModel:
+def resolve(
+    model: str = DEFAULT_MODEL, quantization: str = "auto", revision: str | None = None, cache_dir: Path | None = None
+) -> ResolvedModel:
     """Return a ready CTranslate2 folder for ``model`` (see the module docstring). ``quantization``
     auto: float16 where CTranslate2 sees a GPU, int8 on CPU (``device.conversion_quantization``)."""
     if quantization == "auto":
@@ -105,7 +106,9 @@ def resolve(model: str = DEFAULT_MODEL, quantization: str = "auto", revision: st
     if local.exists():
         if is_ct2_folder(local):
             if not any((local / f).exists() for f in TOKENIZER_FILES):
-                raise ModelUnavailableError(f"{local}: a CTranslate2 model without a tokenizer; save the NLLB tokenizer into that folder")
+                raise ModelUnavailableError(
+                    f"{local}: a CTranslate2 model without a tokenizer; save the NLLB tokenizer into that folder"
+                )
             return ResolvedModel(local.resolve(), str(local), fingerprint(local), _ct2_quantization(local, quantization))
         if is_transformers_folder(local):
             rev = fingerprint(local)

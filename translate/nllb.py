@@ -42,13 +42,13 @@ class DecodeSettings:
     beam_size: int = setting(1, "beam width (1 = greedy, as mBLIP ran NLLB)")
     sampling_topk: int = setting(1, "sample among the k most likely tokens (1 = no sampling)")
     sampling_temperature: float = setting(1.0, "temperature when sampling (with sampling_topk > 1)")
-    no_repeat_ngram_size: int = setting(4, "forbid repeating any n-gram of this size (0 = off): the guard against "
-                                           "\"I'm sorry, I'm sorry, ...\" loops")
+    no_repeat_ngram_size: int = setting(
+        4, "forbid repeating any n-gram of this size (0 = off): the guard against \"I'm sorry, I'm sorry, ...\" loops"
+    )
     repetition_penalty: float = setting(1.0, "penalty on tokens already generated (1.0 = off)")
     length_ratio: float = setting(2.0, "output tokens <= length_ratio x input tokens + length_extra")
     length_extra: int = setting(10, "see length_ratio")
-    max_input_tokens: int = setting(200, "longer inputs are split into sentences (then runs of words), translated "
-                                         "and joined")
+    max_input_tokens: int = setting(200, "longer inputs are split into sentences (then runs of words), translated and joined")
     seed: int = setting(0, "random seed of sampling (independent of the language assignment's seed)")
 
     def __post_init__(self) -> None:
@@ -67,16 +67,25 @@ class RuntimeSettings:
     device: str = setting("auto", "auto | cpu | cuda (auto: CUDA when CTranslate2 sees a GPU)")
     device_index: tuple[int, ...] = setting(
         help="GPU ids, each with its own model replicas (a comma list on the command line; empty or auto: every GPU)",
-        factory=tuple, cli_default="auto")
-    compute_type: str = setting("auto", "CTranslate2 compute type (auto: float16 on CUDA, int8_float16 for int8 "
-                                        "weights; int8 on CPU)")
+        factory=tuple,
+        cli_default="auto",
+    )
+    compute_type: str = setting(
+        "auto", "CTranslate2 compute type (auto: float16 on CUDA, int8_float16 for int8 weights; int8 on CPU)"
+    )
     threads: int = setting(0, "CPU threads translation may use in all (0: every core), split into replicas x threads each")
-    inter_threads: int = setting(0, "model replicas per device translating batches in parallel (0: auto; on CPU "
-                                    "threads / intra_threads, measured 1.4x faster than one replica on all threads; on "
-                                    "a GPU 2 where its free memory holds them)")
+    inter_threads: int = setting(
+        0,
+        "model replicas per device translating batches in parallel (0: auto; on CPU "
+        "threads / intra_threads, measured 1.4x faster than one replica on all threads; on "
+        "a GPU 2 where its free memory holds them)",
+    )
     intra_threads: int = setting(0, "CPU threads per replica (0: auto, min(4, threads // 2), at least 1)")
-    max_batch_tokens: int = setting(0, f"padded source tokens per batch (0: auto, {CPU_BATCH_TOKENS} on CPU; on a GPU "
-                                       f"up to {GPU_BATCH_TOKENS}, as its free memory allows)")
+    max_batch_tokens: int = setting(
+        0,
+        f"padded source tokens per batch (0: auto, {CPU_BATCH_TOKENS} on CPU; on a GPU "
+        f"up to {GPU_BATCH_TOKENS}, as its free memory allows)",
+    )
 
     def __post_init__(self) -> None:
         self.device_index = parse_device_index(self.device_index)
@@ -97,8 +106,13 @@ def parse_device_index(value: str | Sequence[int]) -> tuple[int, ...]:
 class NllbTranslator:
     """Translate English strings into NLLB target languages (no cache; see service.py)."""
 
-    def __init__(self, model: ResolvedModel, decode: DecodeSettings | None = None,
-                 runtime: RuntimeSettings | None = None, src_lang: str = SOURCE_LANG):
+    def __init__(
+        self,
+        model: ResolvedModel,
+        decode: DecodeSettings | None = None,
+        runtime: RuntimeSettings | None = None,
+        src_lang: str = SOURCE_LANG,
+    ):
         self.model = model
         self.decode = decode or DecodeSettings()
         self.runtime = runtime or RuntimeSettings()
@@ -111,9 +125,20 @@ class NllbTranslator:
         self._pool: DecodePool | None = None
         self.replicas = 1
         self.last_timing: CallTiming | None = None
-        self.stats = {"sentences": 0, "pieces": 0, "split_texts": 0, "tokens_in": 0, "tokens_out": 0,
-                      "hit_length_bound": 0, "seconds": 0.0,
-                      "batches": 0, "decode_seconds": 0.0, "idle_lead": 0.0, "idle_gaps": 0.0, "idle_tail": 0.0}
+        self.stats = {
+            "sentences": 0,
+            "pieces": 0,
+            "split_texts": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "hit_length_bound": 0,
+            "seconds": 0.0,
+            "batches": 0,
+            "decode_seconds": 0.0,
+            "idle_lead": 0.0,
+            "idle_gaps": 0.0,
+            "idle_tail": 0.0,
+        }
         """running totals; ``decode_seconds`` and ``idle_*`` are replica-seconds (see translate/pipeline.py)"""
 
     # -- lazy loading: models load inside the worker that uses them ---------------------------
@@ -130,7 +155,9 @@ class NllbTranslator:
             tok.src_lang = self.src_lang
             unk = tok.unk_token_id
             if tok.convert_tokens_to_ids(self.src_lang) in (None, unk):
-                raise ValueError(f"{self.model.path}: the tokenizer has no language code {self.src_lang}; is it an NLLB tokenizer?")
+                raise ValueError(
+                    f"{self.model.path}: the tokenizer has no language code {self.src_lang}; is it an NLLB tokenizer?"
+                )
             self._tokenizer = tok
         return self._tokenizer
 
@@ -144,8 +171,12 @@ class NllbTranslator:
             import ctranslate2
 
             c = self.choice
-            kwargs: dict[str, Any] = {"device": c.device, "compute_type": c.compute_type, "inter_threads": c.replicas,
-                                      "intra_threads": c.threads}
+            kwargs: dict[str, Any] = {
+                "device": c.device,
+                "compute_type": c.compute_type,
+                "inter_threads": c.replicas,
+                "intra_threads": c.threads,
+            }
             if c.device == "cuda":
                 kwargs["device_index"] = list(c.device_index)
             log.info("loading %s on %s", self.model.path, c.describe())
@@ -159,8 +190,12 @@ class NllbTranslator:
         with self._load_lock:
             if self._choice is None:
                 weights = self.model.path / "model.bin"
-                self._choice = choose(probe(self.runtime.device), self.runtime, self.model.quantization,
-                                      weights.stat().st_size if weights.is_file() else None)
+                self._choice = choose(
+                    probe(self.runtime.device),
+                    self.runtime,
+                    self.model.quantization,
+                    weights.stat().st_size if weights.is_file() else None,
+                )
             return self._choice
 
     def _decode_pool(self) -> DecodePool:
@@ -197,8 +232,9 @@ class NllbTranslator:
         with self._tok_lock:
             return len(tok(text, add_special_tokens=True)["input_ids"])
 
-    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str,
-                  src_langs: Sequence[str] | str | None = None) -> list[str]:
+    def translate(
+        self, texts: Sequence[str], tgt_langs: Sequence[str] | str, src_langs: Sequence[str] | str | None = None
+    ) -> list[str]:
         """Translate ``texts[i]`` from ``src_langs[i]`` (default English) into ``tgt_langs[i]``;
         a single code stands for all texts. Back-translation passes ``tgt_langs="eng_Latn"``."""
         if isinstance(tgt_langs, str):
@@ -301,8 +337,11 @@ class NllbTranslator:
         def jobs():
             for batch in self._batches(lengths, self.replicas):
                 longest = max(lengths[i] for i in batch)
-                yield batch, ([tokens[i] for i in batch],), dict(
-                    target_prefix=[[langs[i]] for i in batch], max_decoding_length=bound(longest) + 1, **options)  # +1: the prefix
+                yield (
+                    batch,
+                    ([tokens[i] for i in batch],),
+                    dict(target_prefix=[[langs[i]] for i in batch], max_decoding_length=bound(longest) + 1, **options),
+                )  # +1: the prefix
 
         outputs: list[str | None] = [None] * len(tokens)
         spans: list[tuple[float, float]] = []
@@ -326,7 +365,12 @@ class NllbTranslator:
                     outputs[i] = tok.decode(tok.convert_tokens_to_ids(hyp), skip_special_tokens=True).strip()
         timing = CallTiming.of(pool.workers, started, time.perf_counter(), spans)
         self.last_timing = timing
-        for key, value in (("batches", len(spans)), ("decode_seconds", timing.decoding), ("idle_lead", timing.lead),
-                           ("idle_gaps", timing.gaps), ("idle_tail", timing.tail)):
+        for key, value in (
+            ("batches", len(spans)),
+            ("decode_seconds", timing.decoding),
+            ("idle_lead", timing.lead),
+            ("idle_gaps", timing.gaps),
+            ("idle_tail", timing.tail),
+        ):
             self.stats[key] += value
         return outputs  # type: ignore[return-value]

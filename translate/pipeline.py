@@ -43,8 +43,14 @@ class CallTiming:
             return cls(workers, ended - started, lead=workers * (ended - started))
         first, last = min(s for s, _ in spans), max(e for _, e in spans)
         busy = sum(e - s for s, e in spans)
-        return cls(workers, ended - started, busy, workers * (first - started), max(0.0, workers * (last - first) - busy),
-                   workers * (ended - last))
+        return cls(
+            workers,
+            ended - started,
+            busy,
+            workers * (first - started),
+            max(0.0, workers * (last - first) - busy),
+            workers * (ended - last),
+        )
 
     @property
     def idle_share(self) -> float:

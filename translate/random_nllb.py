@@ -68,10 +68,19 @@ def _train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
 
     buf = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus), model_writer=buf, vocab_size=vocab_size, model_type="bpe",
-        character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1,
-        hard_vocab_limit=False, minloglevel=2,
-    )  # fmt: skip
+        sentence_iterator=iter(corpus),
+        model_writer=buf,
+        vocab_size=vocab_size,
+        model_type="bpe",
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     return buf.getvalue()
 
 
@@ -92,9 +101,12 @@ def _nllb_tokenizer(spm_dir: Path, languages: list[str]):
     for code in [*languages, "<mask>"]:
         vocab[code] = len(vocab)
     tok = NllbTokenizer(
-        vocab=vocab, merges=merges, _spm_precompiled_charsmap=base64.b64decode(charsmap),
-        extra_special_tokens=list(languages), src_lang="eng_Latn" if "eng_Latn" in languages else languages[0],
-    )  # fmt: skip
+        vocab=vocab,
+        merges=merges,
+        _spm_precompiled_charsmap=base64.b64decode(charsmap),
+        extra_special_tokens=list(languages),
+        src_lang="eng_Latn" if "eng_Latn" in languages else languages[0],
+    )
     if len(tok) != len(vocab):
         raise RuntimeError(f"tokenizer has {len(tok)} entries, expected {len(vocab)}")
     return tok
@@ -148,13 +160,31 @@ def nllb_config(vocab_size: int, *, d_model: int, layers: int, ffn: int, heads: 
     from transformers import M2M100Config
 
     return M2M100Config(
-        vocab_size=vocab_size, d_model=d_model, encoder_layers=layers, decoder_layers=layers,
-        encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, encoder_attention_heads=heads, decoder_attention_heads=heads,
-        max_position_embeddings=1024, activation_function="relu", scale_embedding=True,
-        dropout=dropout, attention_dropout=dropout, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
-        init_std=0.02, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-        tie_word_embeddings=True, tokenizer_class="NllbTokenizer", use_cache=True,
-    )  # fmt: skip
+        vocab_size=vocab_size,
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_ffn_dim=ffn,
+        decoder_ffn_dim=ffn,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        max_position_embeddings=1024,
+        activation_function="relu",
+        scale_embedding=True,
+        dropout=dropout,
+        attention_dropout=dropout,
+        activation_dropout=0.0,
+        encoder_layerdrop=0.0,
+        decoder_layerdrop=0.0,
+        init_std=0.02,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        tie_word_embeddings=True,
+        tokenizer_class="NllbTokenizer",
+        use_cache=True,
+    )
 
 
 def build_random_nllb(

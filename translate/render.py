@@ -27,7 +27,7 @@ def _core(literal: str) -> tuple[str, str, str]:
     if not stripped:
         return literal, "", ""
     start = literal.index(stripped)
-    return literal[:start], stripped, literal[start + len(stripped):]
+    return literal[:start], stripped, literal[start + len(stripped) :]
 
 
 def _template(example: Example) -> Template | None:

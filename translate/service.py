@@ -40,8 +40,13 @@ class TranslationService:
         pair = lang if src == ENGLISH else f"{src}>{lang}"
         return namespace(self.model_key, pair, self.translator.decode.cache_key())
 
-    def translate(self, texts: Sequence[str], tgt_langs: Sequence[str] | str,
-                  stats: dict[str, Counter[str]] | None = None, src_lang: str = ENGLISH) -> list[str]:
+    def translate(
+        self,
+        texts: Sequence[str],
+        tgt_langs: Sequence[str] | str,
+        stats: dict[str, Counter[str]] | None = None,
+        src_lang: str = ENGLISH,
+    ) -> list[str]:
         """Translations of ``texts[i]`` into ``tgt_langs[i]``. Counts go to ``self.counts`` and,
         when given, to ``stats`` (per-call counters, e.g. for one chunk while others run).
         ``src_lang`` other than English is for back-translation (round-trip checks)."""
@@ -52,6 +57,7 @@ class TranslationService:
         def count(lang: str, key: str, n: float = 1) -> None:
             for sink in sinks:
                 sink.setdefault(lang, Counter())[key] += n
+
         answers: dict[tuple[str, str], str] = {}
         todo: dict[str, set[str]] = defaultdict(set)
         for text, lang in zip(texts, tgt_langs):

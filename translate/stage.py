@@ -71,7 +71,8 @@ def get_service(settings: TranslateSettings) -> TranslationService:
 def _new_service(settings: TranslateSettings) -> TranslationService:
     hardware = probe(settings.runtime.device)
     quantization, why = conversion_quantization(
-        hardware.device if settings.runtime.device == "auto" else settings.runtime.device, settings.quantization)
+        hardware.device if settings.runtime.device == "auto" else settings.runtime.device, settings.quantization
+    )
     if settings.quantization == "auto":
         log.info("conversion quantization: %s (%s)", quantization, why)
     model = resolve_model(settings.model, quantization, settings.revision, settings.fallback_to_toy)
@@ -90,8 +91,13 @@ def resolve_model(name: str, quantization: str, revision: str | None = None, fal
     except ModelUnavailableError as err:
         if not fallback_to_toy:
             raise
-        log.warning("%s\n%s\nFALLING BACK TO THE OFFLINE TOY MODEL (shapes domain only, 7 languages): the rows are NOT "
-                    "real NLLB translations\n%s", "=" * 78, err, "=" * 78)
+        log.warning(
+            "%s\n%s\nFALLING BACK TO THE OFFLINE TOY MODEL (shapes domain only, 7 languages): the rows are NOT "
+            "real NLLB translations\n%s",
+            "=" * 78,
+            err,
+            "=" * 78,
+        )
         return toy_model()
 
 
@@ -109,28 +115,36 @@ def _english_files(input_root: Path, record: dict[str, Any]) -> list[Path]:
     return [input_root / f["path"] for f in record["files"] if f.get("lang") == ENGLISH]
 
 
-
-
 def plan(settings: TranslateSettings, model_key: str) -> dict[str, int]:
     """Check settings against an earlier run, write the language plan; return rows planned per chunk."""
     in_manifest = shards.load_manifest(settings.input)  # the input must be a finished mix
     if model_key.startswith("toy@"):  # the toy model knows one domain: refuse the rest rather than make noise
         check_toy_request(in_manifest.get("prepared", []), settings.lang_list)
     records = shards.read_records(settings.input)
-    damaged = [f"{settings.input / f['path']}: {problem}" for r in records for f in r["files"]
-               if (problem := shards.file_problem(settings.input, f)) is not None]
+    damaged = [
+        f"{settings.input / f['path']}: {problem}"
+        for r in records
+        for f in r["files"]
+        if (problem := shards.file_problem(settings.input, f)) is not None
+    ]
     if damaged:
-        raise shards.CorruptShardError(f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}; re-run "
-                                       f"the prepare that built {settings.input}: it redoes chunks whose files differ from their records")
+        raise shards.CorruptShardError(
+            f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}; re-run "
+            f"the prepare that built {settings.input}: it redoes chunks whose files differ from their records"
+        )
     fingerprint = settings.fingerprint(model_key, records)
     settings_file = settings.out / SETTINGS
     before = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.exists() else fingerprint
     changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])  # keys of older versions do not count
     if changed:
-        raise ConfigError(f"{settings.out} was translated from other input or with other settings (changed: {', '.join(changed)}; "
-                          f"see {settings_file}); use the same settings to resume, or another --out")
-    ids_by_chunk = {r["chunk"]: [i for p in _english_files(settings.input, r)
-                                 for i in shards.read_table(p, columns=["id"])["id"].to_pylist()] for r in records}
+        raise ConfigError(
+            f"{settings.out} was translated from other input or with other settings (changed: {', '.join(changed)}; "
+            f"see {settings_file}); use the same settings to resume, or another --out"
+        )
+    ids_by_chunk = {
+        r["chunk"]: [i for p in _english_files(settings.input, r) for i in shards.read_table(p, columns=["id"])["id"].to_pylist()]
+        for r in records
+    }
     ids = [i for chunk_ids in ids_by_chunk.values() for i in chunk_ids]
     langs = assign.expand(ids, settings.lang_list, settings.distribution, settings.english_share, settings.seed)
     locks.mark_incomplete(settings.out, "polymix translate")  # removed by finish() once the manifest checks out
@@ -156,8 +170,9 @@ def load_plan(out: Path) -> dict[str, list[str]]:
 
 
 # -- 2. one chunk ----------------------------------------------------------------------------
-def translate_examples(examples: list[Example], plan: dict[str, list[str]], service: TranslationService,
-                       stats: dict[str, Counter] | None = None) -> list[Example]:
+def translate_examples(
+    examples: list[Example], plan: dict[str, list[str]], service: TranslationService, stats: dict[str, Counter] | None = None
+) -> list[Example]:
     """The output rows of English examples (all their target languages, translated)."""
     requests: list[tuple[str, str]] = []
     for ex in examples:
@@ -173,8 +188,11 @@ def translate_examples(examples: list[Example], plan: dict[str, list[str]], serv
                 rows.append(ex)
                 continue
             instruction, target = render_translated(ex, lambda s, lang=lang: table[(s, lang)])
-            rows.append(ex.with_lang(lang, instruction=instruction, target=target, mt_model=service.model_key,
-                                     lid_label=None, lid_score=None))
+            rows.append(
+                ex.with_lang(
+                    lang, instruction=instruction, target=target, mt_model=service.model_key, lid_label=None, lid_score=None
+                )
+            )
     return rows
 
 
@@ -196,7 +214,10 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
     processes = settings.lid_processes or lid_processes(service.translator.choice, len(os.sched_getaffinity(0)))
     kept, rejected, lid_stats = filter_rows(rows, settings.lid(), back_translate=back, pool=shared_pool(processes))
     stats: dict[str, float] = {
-        "in": sum(len(plan_[e.id]) for e in examples), "out": len(kept), "english_in": len(examples), **lid_stats,
+        "in": sum(len(plan_[e.id]) for e in examples),
+        "out": len(kept),
+        "english_in": len(examples),
+        **lid_stats,
         **run_stats.planned_keys((e.source, lang) for e in examples for lang in plan_[e.id]),
         **run_stats.lang_keys(per_lang),
     }
@@ -207,18 +228,22 @@ def run_chunk(settings: TranslateSettings, chunk_id: str, service: TranslationSe
 # -- 3. finish -------------------------------------------------------------------------------
 def finish(settings: TranslateSettings, model_key: str) -> dict[str, Any]:
     in_manifest = shards.load_manifest(settings.input)
-    manifest = shards.ShardWriter(settings.out).finalize({
-        "image_roots": _rebase(in_manifest.get("image_roots", {}), settings.input, settings.out),
-        "translated_from": os.path.relpath(settings.input.resolve(), settings.out.resolve()),
-        "mt_model": model_key,
-        "mt_model_requested": settings.model,
-        "langs": settings.lang_list,
-        "distribution": settings.distribution,
-        "decode": settings.decode.cache_key(),
-    })
+    manifest = shards.ShardWriter(settings.out).finalize(
+        {
+            "image_roots": _rebase(in_manifest.get("image_roots", {}), settings.input, settings.out),
+            "translated_from": os.path.relpath(settings.input.resolve(), settings.out.resolve()),
+            "mt_model": model_key,
+            "mt_model_requested": settings.model,
+            "langs": settings.lang_list,
+            "distribution": settings.distribution,
+            "decode": settings.decode.cache_key(),
+        }
+    )
     planned = manifest["stats"].get("in", 0)
     if planned != manifest["rows"] + manifest["rejected"]:
-        raise RuntimeError(f"accounting broken: planned {planned} rows, wrote {manifest['rows']} + {manifest['rejected']} rejected")
+        raise RuntimeError(
+            f"accounting broken: planned {planned} rows, wrote {manifest['rows']} + {manifest['rejected']} rejected"
+        )
     lid_accounting.require_accounting(settings.out, manifest)  # per source and language, counted from the files
     shards.atomic_write_json(settings.out / "_manifest" / "lid.json", settings.lid().to_dict())  # for the data card
     locks.mark_complete(settings.out)
@@ -230,18 +255,28 @@ def summary(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Per language: rows in the mix, strings translated, cache hits, pass-through, model seconds."""
     per_lang = run_stats.Stats.parse(manifest["stats"]).per_lang
     untranslated = run_stats.LangCounts(seconds=0)  # English: no counters (an int 0, shown as "0" in the flow's table)
-    return [{"lang": lang, "rows": manifest["rows_per_lang"].get(lang, 0), **dataclasses.asdict(per_lang.get(lang, untranslated))}
-            for lang in sorted(set(manifest["rows_per_lang"]) | set(per_lang))]
+    return [
+        {"lang": lang, "rows": manifest["rows_per_lang"].get(lang, 0), **dataclasses.asdict(per_lang.get(lang, untranslated))}
+        for lang in sorted(set(manifest["rows_per_lang"]) | set(per_lang))
+    ]
 
 
 def _rebase(image_roots: dict[str, str | None], input_root: Path, out: Path) -> dict[str, str | None]:
     """The input mix's image roots as the output mix records them (roots are relative to their mix)."""
-    return {source: root if root is None or Path(root).is_absolute() else shards.root_record(out, input_root / root, near=[input_root])
-            for source, root in image_roots.items()}
+    return {
+        source: root
+        if root is None or Path(root).is_absolute()
+        else shards.root_record(out, input_root / root, near=[input_root])
+        for source, root in image_roots.items()
+    }
 
 
-def translate_mix(settings: TranslateSettings, service: TranslationService | None = None, progress: bool = True,
-                  on_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def translate_mix(
+    settings: TranslateSettings,
+    service: TranslationService | None = None,
+    progress: bool = True,
+    on_chunk: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run the whole stage in this process (see the module docstring); return the output manifest."""
     service = service or get_service(settings)
     for lang in settings.lang_list:
@@ -260,7 +295,9 @@ def translate_mix(settings: TranslateSettings, service: TranslationService | Non
             bar.update(rows)
             t = service.translator.stats
             # cache hits and model work apart: a warm cache must not read as a slow model
-            model = f"{run['translated']} ({t['sentences'] / t['seconds']:.0f} sent/s)" if t["seconds"] else str(run["translated"])
+            model = (
+                f"{run['translated']} ({t['sentences'] / t['seconds']:.0f} sent/s)" if t["seconds"] else str(run["translated"])
+            )
             bar.set_postfix_str(f"strings: {run['hits']} cached, {model} by the model")
             if on_chunk:
                 on_chunk(record)

@@ -103,15 +103,16 @@ NO_SPACE = {"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "Laoo"}
 PER_LANGUAGE = 150
 HELDOUT_SHARE = 0.4
 _SR_LATIN = {"lj": "љ", "nj": "њ", "dž": "џ", "Lj": "Љ", "Nj": "Њ", "Dž": "Џ", "LJ": "Љ", "NJ": "Њ", "DŽ": "Џ"}
-_SR_SINGLE = dict(zip("abvgdđežzijklmnoprstćufhcčšABVGDĐEŽZIJKLMNOPRSTĆUFHCČŠ",
-                      "абвгдђежзијклмнопрстћуфхцчшАБВГДЂЕЖЗИЈКЛМНОПРСТЋУФХЦЧШ"))
+_SR_SINGLE = dict(
+    zip("abvgdđežzijklmnoprstćufhcčšABVGDĐEŽZIJKLMNOPRSTĆUFHCČŠ", "абвгдђежзијклмнопрстћуфхцчшАБВГДЂЕЖЗИЈКЛМНОПРСТЋУФХЦЧШ")
+)
 
 
 def to_cyrillic(text: str) -> str:
     """Serbian Latin -> Cyrillic, digraphs first (the rare 'nj' across a morpheme boundary is missed)."""
     out, i = [], 0
     while i < len(text):
-        pair = text[i:i + 2]
+        pair = text[i : i + 2]
         if pair in _SR_LATIN:
             out.append(_SR_LATIN[pair])
             i += 2
@@ -126,8 +127,9 @@ def read_conllu(root: Path, repo: str, name: str) -> str:
     if plain.exists():
         return plain.read_text(encoding="utf-8")
     git_dir = root / f"UniversalDependencies+{repo}" / "repo"
-    return subprocess.run(["git", "--git-dir", str(git_dir), "show", f"HEAD:{name}"], check=True,
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", f"HEAD:{name}"], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def sentences(conllu: str) -> list[tuple[str, str]]:
@@ -146,8 +148,8 @@ def sentences(conllu: str) -> list[tuple[str, str]]:
 def caption_cut(text: str, lang: str, rng: random.Random) -> str:
     """The sentence's start, 3-12 words (5-30 characters in scripts without spaces): caption/question length."""
     if lang.rsplit("_", 1)[-1] in NO_SPACE or lang == "yue":
-        return text[:rng.randint(5, 30)].strip()
-    return " ".join(text.split()[:rng.randint(3, 12)])
+        return text[: rng.randint(5, 30)].strip()
+    return " ".join(text.split()[: rng.randint(3, 12)])
 
 
 # Languages that capitalise nouns: a capitalised word there is no sign of a name.
@@ -162,8 +164,11 @@ def words(text: str) -> list[str]:
     out = []
     for token in text.split():
         w = token.strip(_EDGE)
-        if len(w) >= 2 and not w.isupper() and all(
-                unicodedata.category(c)[0] in "LM" or c in _INNER or unicodedata.category(c) == "Pd" for c in w):
+        if (
+            len(w) >= 2
+            and not w.isupper()
+            and all(unicodedata.category(c)[0] in "LM" or c in _INNER or unicodedata.category(c) == "Pd" for c in w)
+        ):
             out.append(w)
     return out
 
@@ -200,9 +205,15 @@ def build(root: Path, out: Path) -> int:
             cut = caption_cut(text, lang, rng)
             if sum(ch.isalpha() for ch in cut) < 3:
                 continue
-            digest = int(hashlib.sha256(f"{lang}/{sent_id}".encode()).hexdigest()[:8], 16) / 2 ** 32
-            rows.append({"lang": lang, "source": f"{repo}#{sent_id}", "split": "heldout" if digest < HELDOUT_SHARE else "calib",
-                         "text": cut})
+            digest = int(hashlib.sha256(f"{lang}/{sent_id}".encode()).hexdigest()[:8], 16) / 2**32
+            rows.append(
+                {
+                    "lang": lang,
+                    "source": f"{repo}#{sent_id}",
+                    "split": "heldout" if digest < HELDOUT_SHARE else "calib",
+                    "text": cut,
+                }
+            )
             picked += 1
             if picked == PER_LANGUAGE:
                 break

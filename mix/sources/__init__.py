@@ -1,8 +1,8 @@
 """English sources, by registry name. Importing this package registers the built-in ones.
 
-    from polymix.mix.sources import get_source
-    src = get_source("coco")(image_root="/data/coco", path="dataset_coco.json")
-    for example_or_rejection in src.examples(tasks=["caption"]): ...
+from polymix.mix.sources import get_source
+src = get_source("coco")(image_root="/data/coco", path="dataset_coco.json")
+for example_or_rejection in src.examples(tasks=["caption"]): ...
 """
 
 from polymix.mix.sources.base import (  # noqa: F401

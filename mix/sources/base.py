@@ -144,7 +144,8 @@ class Source(ABC):
         if self.stats["items"] and self.stats["items_for_other_tasks"] == self.stats["items"]:
             raise ConfigError(
                 f"source {self.name!r}: none of its {self.stats['items']} items has the texts for task(s) "
-                f"{', '.join(chosen)} (slots {sorted({s for t in chosen for s in TASK_SLOTS[t]})}); check the field/column options"
+                f"{', '.join(chosen)}"
+                f" (slots {sorted({s for t in chosen for s in TASK_SLOTS[t]})}); check the field/column options"
             )
 
     def _reject(self, item: SourceItem, task: str, reason: str) -> Rejection:
@@ -200,7 +201,9 @@ def build_options(cls: type, given: dict[str, Any], source: str) -> Any:
             try:
                 value = kind(value)
             except ValueError:
-                problems.append(f"option {name}={value!r} is not a{'n integer' if kind is int else ' number'} (e.g. -o {name}={default})")
+                problems.append(
+                    f"option {name}={value!r} is not a{'n integer' if kind is int else ' number'} (e.g. -o {name}={default})"
+                )
         values[name] = value
     if problems:
         raise ConfigError(f"source {source!r}: {'; '.join(problems)}")

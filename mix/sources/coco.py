@@ -41,8 +41,13 @@ from polymix.mix.sources.base import (
     require_keys,
 )
 
-KARPATHY = 'Karpathy split JSON (dataset_coco.json: {"images": [{"filepath", "filename", "split", "sentences": [{"raw", "sentid"}]}]})'
-OFFICIAL = 'COCO captions JSON (captions_train2017.json: {"images": [{"id", "file_name"}], "annotations": [{"id", "image_id", "caption"}]})'
+KARPATHY = (
+    'Karpathy split JSON (dataset_coco.json: {"images": [{"filepath", "filename", "split", "sentences": [{"raw", "sentid"}]}]})'
+)
+OFFICIAL = (
+    'COCO captions JSON (captions_train2017.json: {"images": [{"id", "file_name"}], '
+    '"annotations": [{"id", "image_id", "caption"}]})'
+)
 _SPLIT_IN_NAME = re.compile(r"captions_(train|val|test)", re.IGNORECASE)
 
 
@@ -72,8 +77,10 @@ class CocoCaptions(Source):
         data = load_json(path, self.formats)
         if isinstance(data, dict) and "annotations" in data:
             yield from self._official(path, data)
-        elif isinstance(data, dict) and isinstance(data.get("images"), list) and (
-            not data["images"] or "sentences" in data["images"][0]
+        elif (
+            isinstance(data, dict)
+            and isinstance(data.get("images"), list)
+            and (not data["images"] or "sentences" in data["images"][0])
         ):
             yield from self._karpathy(path, data)
         else:

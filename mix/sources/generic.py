@@ -69,7 +69,9 @@ class GenericSource(Source):
         path: str = dataclasses.field(
             metadata={"help": f"the JSON Lines or CSV/TSV file (format by suffix: {ACCEPTED})"},
         )
-        image_field: str = dataclasses.field(default="image", metadata={"help": "field with the image path (relative to the image root) or URL"})
+        image_field: str = dataclasses.field(
+            default="image", metadata={"help": "field with the image path (relative to the image root) or URL"}
+        )
         caption_field: str = dataclasses.field(default="caption", metadata={"help": "field with the caption"})
         question_field: str = dataclasses.field(default="question", metadata={"help": "field with the question"})
         answer_field: str = dataclasses.field(default="answer", metadata={"help": "field with the answer"})

@@ -37,8 +37,14 @@ from polymix.mix.sources.generic import make_slots, pick_answer
 
 IMAGE_DIR = "hf_images"
 _DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
-_FILE_BUILDERS = {".parquet": ("parquet", {}), ".json": ("json", {}), ".jsonl": ("json", {}), ".csv": ("csv", {}),
-                  ".tsv": ("csv", {"delimiter": "\t"}), ".arrow": ("arrow", {})}
+_FILE_BUILDERS = {
+    ".parquet": ("parquet", {}),
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"delimiter": "\t"}),
+    ".arrow": ("arrow", {}),
+}
 _OFFLINE_HINTS = ("couldn't reach", "could not reach", "offline", "connection", "timed out", "name resolution")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -96,17 +102,30 @@ class HuggingFaceSource(Source):
     @dataclasses.dataclass
     class Options:
         dataset: str = dataclasses.field(
-            metadata={"help": "hub id (nlphuji/flickr30k) or local path: folder of parquet/json/csv files, one such file, or a save_to_disk folder"},
+            metadata={
+                "help": "hub id (nlphuji/flickr30k) or local path: folder of parquet/json/csv files, one such file,"
+                " or a save_to_disk folder"
+            },
         )
         config: str = dataclasses.field(default="", metadata={"help": "dataset configuration name (hub datasets with several)"})
         split: str = dataclasses.field(default="train", metadata={"help": "split to load; also stored as the row split"})
-        image_column: str = dataclasses.field(default="image", metadata={"help": "column with the image: path/URL string or embedded image"})
-        caption_column: str = dataclasses.field(default="caption", metadata={"help": "column with the caption (a string or a list of strings)"})
+        image_column: str = dataclasses.field(
+            default="image", metadata={"help": "column with the image: path/URL string or embedded image"}
+        )
+        caption_column: str = dataclasses.field(
+            default="caption", metadata={"help": "column with the caption (a string or a list of strings)"}
+        )
         question_column: str = dataclasses.field(default="", metadata={"help": "column with the question (VQA datasets)"})
-        answer_column: str = dataclasses.field(default="", metadata={"help": "column with the answer: string, list of strings, or list of {answer} dicts"})
-        id_column: str = dataclasses.field(default="", metadata={"help": "column with the row id (default: the 0-based row index)"})
+        answer_column: str = dataclasses.field(
+            default="", metadata={"help": "column with the answer: string, list of strings, or list of {answer} dicts"}
+        )
+        id_column: str = dataclasses.field(
+            default="", metadata={"help": "column with the row id (default: the 0-based row index)"}
+        )
         revision: str = dataclasses.field(default="", metadata={"help": "hub revision (branch, tag or commit)"})
-        streaming: bool = dataclasses.field(default=False, metadata={"help": "stream the hub dataset instead of downloading it first"})
+        streaming: bool = dataclasses.field(
+            default=False, metadata={"help": "stream the hub dataset instead of downloading it first"}
+        )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -140,7 +159,9 @@ class HuggingFaceSource(Source):
                 if local.suffix.lower() not in _FILE_BUILDERS:
                     raise SourceFormatError(f"{local}: unknown data file type; accepted suffixes: {', '.join(_FILE_BUILDERS)}")
                 builder, kwargs = _FILE_BUILDERS[local.suffix.lower()]
-                return datasets.load_dataset(builder, data_files={o.split: str(local)}, split=o.split, streaming=o.streaming, **kwargs)
+                return datasets.load_dataset(
+                    builder, data_files={o.split: str(local)}, split=o.split, streaming=o.streaming, **kwargs
+                )
             if o.dataset.startswith(("/", ".", "~")) and not local.exists():
                 raise SourceFormatError(f"{o.dataset}: no such file or folder (expected {self.formats})")
             return datasets.load_dataset(
@@ -176,11 +197,20 @@ class HuggingFaceSource(Source):
         o = self.options
         ds = self._load()
         columns = self._columns(ds)
-        wanted = {"image_column": o.image_column, "question_column": o.question_column,
-                  "answer_column": o.answer_column, "id_column": o.id_column, "caption_column": o.caption_column}
+        wanted = {
+            "image_column": o.image_column,
+            "question_column": o.question_column,
+            "answer_column": o.answer_column,
+            "id_column": o.id_column,
+            "caption_column": o.caption_column,
+        }
         # A VQA dataset (question and answer columns set) need not have the default caption column.
         optional = {"caption_column"} if o.caption_column == "caption" and o.question_column and o.answer_column else set()
-        missing = [f"{value!r} ({option})" for option, value in wanted.items() if value and value not in columns and option not in optional]
+        missing = [
+            f"{value!r} ({option})"
+            for option, value in wanted.items()
+            if value and value not in columns and option not in optional
+        ]
         if missing:
             raise ConfigError(
                 f"dataset {o.dataset!r} (split {o.split!r}): column(s) {', '.join(missing)} not found; "
@@ -265,7 +295,9 @@ class HuggingFaceSource(Source):
         rejects the row as ``bad_image``. A PIL image is saved as JPEG when it was one, else PNG.
         """
         if self.image_root is None:
-            raise ConfigError(f"dataset {self.options.dataset!r} embeds its images: pass --image-root (the folder to write them to)")
+            raise ConfigError(
+                f"dataset {self.options.dataset!r} embeds its images: pass --image-root (the folder to write them to)"
+            )
         if data is not None:
             ext = _sniff(data) or "png"
         else:

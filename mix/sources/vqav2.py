@@ -29,8 +29,14 @@ from typing import Any, Iterable, Iterator
 
 from polymix.mix.sources.base import Source, SourceFormatError, SourceItem, load_json, register, require_keys
 
-QUESTIONS = 'VQAv2 questions JSON (v2_OpenEnded_mscoco_<subtype>_questions.json: {"data_subtype", "questions": [{"image_id", "question", "question_id"}]})'
-ANNOTATIONS = 'VQAv2 annotations JSON (v2_mscoco_<subtype>_annotations.json: {"annotations": [{"question_id", "multiple_choice_answer", "answers": [{"answer"}]}]})'
+QUESTIONS = (
+    "VQAv2 questions JSON (v2_OpenEnded_mscoco_<subtype>_questions.json: "
+    '{"data_subtype", "questions": [{"image_id", "question", "question_id"}]})'
+)
+ANNOTATIONS = (
+    "VQAv2 annotations JSON (v2_mscoco_<subtype>_annotations.json: "
+    '{"annotations": [{"question_id", "multiple_choice_answer", "answers": [{"answer"}]}]})'
+)
 _SPLIT = re.compile(r"^(train|val|test)", re.IGNORECASE)
 
 
@@ -81,9 +87,7 @@ class VQAv2(Source):
 
     @dataclasses.dataclass
     class Options:
-        questions: str = dataclasses.field(
-            metadata={"help": "questions file, e.g. v2_OpenEnded_mscoco_train2014_questions.json"}
-        )
+        questions: str = dataclasses.field(metadata={"help": "questions file, e.g. v2_OpenEnded_mscoco_train2014_questions.json"})
         annotations: str = dataclasses.field(
             default="",
             metadata={"help": "annotations file, e.g. v2_mscoco_train2014_annotations.json (none for test splits)"},

@@ -32,8 +32,9 @@ def languages(bench: Benchmark, langs: list[str] | None) -> list[str]:
     return list(langs or bench.languages)
 
 
-def load(name: str, data: str | Path, images: str | Path, langs: list[str] | None = None,
-         limit: int | None = None) -> dict[str, list[Item]]:  # fmt: skip
+def load(
+    name: str, data: str | Path, images: str | Path, langs: list[str] | None = None, limit: int | None = None
+) -> dict[str, list[Item]]:
     """{lang: items} of benchmark ``name`` (the first ``limit`` per language), every image checked."""
     from polymix.training.benchmarks.base import check_images
 

@@ -33,8 +33,12 @@ class Generation:
     """mBLIP: 1 for captions, -1 (favours short answers under beam search) for VQA and classification."""
 
     def kwargs(self) -> dict[str, Any]:
-        return {"num_beams": self.num_beams, "max_new_tokens": self.max_new_tokens,
-                "min_new_tokens": self.min_new_tokens, "length_penalty": self.length_penalty}  # fmt: skip
+        return {
+            "num_beams": self.num_beams,
+            "max_new_tokens": self.max_new_tokens,
+            "min_new_tokens": self.min_new_tokens,
+            "length_penalty": self.length_penalty,
+        }
 
 
 CAPTION_GENERATION = Generation(max_new_tokens=50, length_penalty=1.0)
@@ -78,7 +82,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def field_of(row: dict[str, Any], key: str, where: str) -> Any:
     if key not in row:
-        raise BenchmarkError(f"{where}: no {key!r} field (keys: {', '.join(sorted(row)[:8])}); is this the official release file?")
+        raise BenchmarkError(
+            f"{where}: no {key!r} field (keys: {', '.join(sorted(row)[:8])}); is this the official release file?"
+        )
     return row[key]
 
 

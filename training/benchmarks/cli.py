@@ -40,46 +40,98 @@ def _files_help() -> str:
     from polymix.training.benchmarks import BENCHMARKS
 
     return "Benchmark files, as released:\n\n" + "\n\n".join(
-        f"{n}: --data {b.data_hint[5:]}; --images {b.images_hint[5:]}" for n, b in BENCHMARKS.items())
+        f"{n}: --data {b.data_hint[5:]}; --images {b.images_hint[5:]}" for n, b in BENCHMARKS.items()
+    )
 
 
-app = typer_app("eval", "Score a trained model on one of mBLIP's benchmarks (mBLIP's prompts, beam settings, normalisation "
-                "and metrics), or on a mix's held-out rows. Writes OUT/results.json, results.md (mBLIP's numbers beside "
-                "ours), results.png and predictions/<lang>.jsonl.")
+app = typer_app(
+    "eval",
+    "Score a trained model on one of mBLIP's benchmarks (mBLIP's prompts, beam settings, normalisation "
+    "and metrics), or on a mix's held-out rows. Writes OUT/results.json, results.md (mBLIP's numbers beside "
+    "ours), results.png and predictions/<lang>.jsonl.",
+)
 
 
 @app.command(epilog=_files_help())
 def evaluate_(
-    benchmark: Annotated[str, typer.Option(help="which benchmark: " + ", ".join(CHOICES) + "; 'mix': the held-out split of a "
-                                           "polymix mix (what `polymix train eval` scores)")],
-    data: Annotated[Path, typer.Option(help="the benchmark's annotation file or folder as released (below), or a mix folder for 'mix'")],
-    model: Annotated[str, typer.Option(help="a polymix run folder (its newest checkpoint), a checkpoint folder, or a BLIP-2 "
-                                       "model folder / hub id (a `polymix train export`, or Gregor/mblip-mt0-xl)")],
+    benchmark: Annotated[
+        str,
+        typer.Option(
+            help="which benchmark: " + ", ".join(CHOICES) + "; 'mix': the held-out split of a "
+            "polymix mix (what `polymix train eval` scores)"
+        ),
+    ],
+    data: Annotated[
+        Path, typer.Option(help="the benchmark's annotation file or folder as released (below), or a mix folder for 'mix'")
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="a polymix run folder (its newest checkpoint), a checkpoint folder, or a BLIP-2 "
+            "model folder / hub id (a `polymix train export`, or Gregor/mblip-mt0-xl)"
+        ),
+    ],
     images: Annotated[Optional[Path], typer.Option(help="the benchmark's image folder (not used by 'mix')")] = None,
-    config: Annotated[str, typer.Option(help="preset for a BLIP-2 folder/hub id (its dtype, 8-bit, batch); runs and "
-                                        "checkpoints use their own settings")] = "mblip-mt0-xl",
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="override a model setting, "
-                         "e.g. --set train.require_cuda=false --set model.quantization=none (repeatable)")] = None,
-    langs: Annotated[Optional[str], typer.Option(help="comma list of the benchmark's language codes (default: all of them); "
-                                                 "for a mix, any codes")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="evaluate only the first N items of each language (quick checks); for "
-                                                 "a mix, rows per language and task (default: eval.max_rows_per_lang)")] = None,
-    prompt: Annotated[Optional[str], typer.Option(help="prompt id, e.g. xgqa.v1 (default: the benchmark's newest; see "
-                                                  "training/benchmarks/prompts.yaml)")] = None,
-    batch_size: Annotated[str, typer.Option(metavar="N|auto", help="generation batch; auto: 64 on a GPU, halved whenever "
-                                            "memory runs out; 8 on CPU")] = "auto",
+    config: Annotated[
+        str,
+        typer.Option(
+            help="preset for a BLIP-2 folder/hub id (its dtype, 8-bit, batch); runs and checkpoints use their own settings"
+        ),
+    ] = "mblip-mt0-xl",
+    overrides: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="override a model setting, e.g. --set train.require_cuda=false --set model.quantization=none (repeatable)",
+        ),
+    ] = None,
+    langs: Annotated[
+        Optional[str],
+        typer.Option(help="comma list of the benchmark's language codes (default: all of them); for a mix, any codes"),
+    ] = None,
+    limit: Annotated[
+        Optional[int],
+        typer.Option(
+            help="evaluate only the first N items of each language (quick checks); for "
+            "a mix, rows per language and task (default: eval.max_rows_per_lang)"
+        ),
+    ] = None,
+    prompt: Annotated[
+        Optional[str],
+        typer.Option(help="prompt id, e.g. xgqa.v1 (default: the benchmark's newest; see training/benchmarks/prompts.yaml)"),
+    ] = None,
+    batch_size: Annotated[
+        str, typer.Option(metavar="N|auto", help="generation batch; auto: 64 on a GPU, halved whenever memory runs out; 8 on CPU")
+    ] = "auto",
     out: Annotated[Optional[Path], typer.Option(help="output folder (default: out/eval/<benchmark>-<model name>)")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="discard predictions in --out made with other settings instead of "
-                                        "stopping")] = False,
-    compare: Annotated[str, typer.Option(help="published numbers to print beside ours (training/benchmarks/published.yaml)")]
-    = "mblip-mt0-xl",
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="discard predictions in --out made with other settings instead of stopping")
+    ] = False,
+    compare: Annotated[
+        str, typer.Option(help="published numbers to print beside ours (training/benchmarks/published.yaml)")
+    ] = "mblip-mt0-xl",
 ) -> None:
     """Score a model; `--benchmark` names the benchmark, `--data`/`--images` its files as released."""
     if benchmark not in CHOICES:
         raise ConfigError(f"--benchmark {benchmark!r}: valid values are {', '.join(CHOICES)}")
-    _run(SimpleNamespace(benchmark=benchmark, data=str(data), images=None if images is None else str(images), model=model,
-                         config=config, overrides=overrides or [], langs=langs, limit=limit, prompt=prompt,
-                         batch_size=_batch(batch_size), out=None if out is None else str(out), fresh=fresh, compare=compare))
+    _run(
+        SimpleNamespace(
+            benchmark=benchmark,
+            data=str(data),
+            images=None if images is None else str(images),
+            model=model,
+            config=config,
+            overrides=overrides or [],
+            langs=langs,
+            limit=limit,
+            prompt=prompt,
+            batch_size=_batch(batch_size),
+            out=None if out is None else str(out),
+            fresh=fresh,
+            compare=compare,
+        )
+    )
 
 
 def _benchmarks():
@@ -107,12 +159,25 @@ def _run(args) -> int:
     if args.benchmark == "mix":
         results = evaluate.run_mix(loaded, args.data, out, compare=args.compare)
     else:
-        results = evaluate.run(loaded, args.benchmark, args.data, args.images, out, langs=_langs(args.langs), limit=args.limit,
-                               prompt=args.prompt, batch_size=args.batch_size, fresh=args.fresh, compare=args.compare)  # fmt: skip
+        results = evaluate.run(
+            loaded,
+            args.benchmark,
+            args.data,
+            args.images,
+            out,
+            langs=_langs(args.langs),
+            limit=args.limit,
+            prompt=args.prompt,
+            batch_size=args.batch_size,
+            fresh=args.fresh,
+            compare=args.compare,
+        )
     for t in results["tables"]:
         avg = "n/a" if t["average"] is None else f"{t['average']:.2f}"
-        print(f"{t['name']} {t['metric']}: average {avg} over {len(t['languages'])} languages  "
-              + json.dumps({lang: round(r["score"], 2) for lang, r in t["languages"].items()}))
+        print(
+            f"{t['name']} {t['metric']}: average {avg} over {len(t['languages'])} languages  "
+            + json.dumps({lang: round(r["score"], 2) for lang, r in t["languages"].items()})
+        )
     print(f"wrote {out / 'results.md'}, results.json, results.png and predictions/")
     return 0
 

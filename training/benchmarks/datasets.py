@@ -23,16 +23,62 @@ from __future__ import annotations
 from pathlib import Path
 
 from polymix.training.benchmarks import scores
-from polymix.training.benchmarks.base import (ANSWER_GENERATION, CAPTION_GENERATION, BenchmarkError, Generation, Item,
-                                              field_of, read_json, read_jsonl, require_file)  # fmt: skip
+from polymix.training.benchmarks.base import (
+    ANSWER_GENERATION,
+    CAPTION_GENERATION,
+    BenchmarkError,
+    Generation,
+    Item,
+    field_of,
+    read_json,
+    read_jsonl,
+    require_file,
+)
 
 # mBLIP's XM3600 languages and the names its prompt used (data/xm3600/convert_xm3600_to_coco.py), spelling kept.
-XM3600_NAMES = dict(zip(
-    "fa te ko fi fil mi hu id hr fr quz sv zh sw no vi da ja nl he th ru it hi uk de pt tr cs pl bn ar ro en es el".split(),
-    ["Farsi", "Telugu", "Korean", "Finnish", "Filipino", "Maori", "Hungarian", "Indonesian", "Croatian", "French", "Quechua",
-     "Swedish", "Chinese", "Swahili", "Norwegian", "Vietnamese", "Danish", "Japanese", "Dutch", "Hebrew", "Thai", "Russian",
-     "Italian", "Hindi", "Ukranian", "German", "Portugese", "Turkish", "Czech", "Polish", "Bengali", "Arabic", "Romanian",
-     "English", "Spanish", "Greek"]))  # fmt: skip
+XM3600_NAMES = dict(
+    zip(
+        "fa te ko fi fil mi hu id hr fr quz sv zh sw no vi da ja nl he th ru it hi uk de pt tr cs pl bn ar ro en es el".split(),
+        [
+            "Farsi",
+            "Telugu",
+            "Korean",
+            "Finnish",
+            "Filipino",
+            "Maori",
+            "Hungarian",
+            "Indonesian",
+            "Croatian",
+            "French",
+            "Quechua",
+            "Swedish",
+            "Chinese",
+            "Swahili",
+            "Norwegian",
+            "Vietnamese",
+            "Danish",
+            "Japanese",
+            "Dutch",
+            "Hebrew",
+            "Thai",
+            "Russian",
+            "Italian",
+            "Hindi",
+            "Ukranian",
+            "German",
+            "Portugese",
+            "Turkish",
+            "Czech",
+            "Polish",
+            "Bengali",
+            "Arabic",
+            "Romanian",
+            "English",
+            "Spanish",
+            "Greek",
+        ],
+    )
+)
 MAXM_NAMES = {"en": "English", "fr": "French", "hi": "Hindi", "iw": "Hebrew", "ro": "Romanian", "th": "Thai", "zh": "Chinese"}
 XVNLI_LABELS = {"neutral": "maybe", "entailment": "yes", "contradiction": "no"}
 
@@ -81,9 +127,16 @@ class XGQA(Benchmark):
         questions = read_json(path)
         if not isinstance(questions, dict):
             raise BenchmarkError(f"{path}: expected an object of question id -> question (GQA's format)")
-        return [Item(qid, lang, (str(images / f"{field_of(q, 'imageId', str(path))}.jpg"),),
-                     {"question": field_of(q, "question", str(path))}, (field_of(q, "answer", str(path)),))
-                for qid, q in questions.items()]  # fmt: skip
+        return [
+            Item(
+                qid,
+                lang,
+                (str(images / f"{field_of(q, 'imageId', str(path))}.jpg"),),
+                {"question": field_of(q, "question", str(path))},
+                (field_of(q, "answer", str(path)),),
+            )
+            for qid, q in questions.items()
+        ]
 
 
 class MaXM(Benchmark):
@@ -113,9 +166,17 @@ class XVNLI(Benchmark):
 
     def rows(self, data, images, lang):
         path = require_file(data / lang / "test.jsonl", f"xvnli {lang}", self.data_hint)
-        return [Item(str(field_of(r, "pairID", str(path))), lang, (str(images / f"{field_of(r, 'Flikr30kID', str(path))}.jpg"),),
-                     {"hypothesis": field_of(r, "sentence2", str(path))}, (XVNLI_LABELS[r["gold_label"]],))
-                for r in read_jsonl(path) if field_of(r, "gold_label", str(path)) in XVNLI_LABELS]  # fmt: skip
+        return [
+            Item(
+                str(field_of(r, "pairID", str(path))),
+                lang,
+                (str(images / f"{field_of(r, 'Flikr30kID', str(path))}.jpg"),),
+                {"hypothesis": field_of(r, "sentence2", str(path))},
+                (XVNLI_LABELS[r["gold_label"]],),
+            )
+            for r in read_jsonl(path)
+            if field_of(r, "gold_label", str(path)) in XVNLI_LABELS
+        ]
 
 
 class MaRVL(Benchmark):

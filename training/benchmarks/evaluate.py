@@ -22,8 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def _fingerprint(loaded, bench, prompt, limit) -> dict[str, Any]:
-    return {"benchmark": bench.name, "model": str(loaded.config.model.init_weights or loaded.config.model.llm),
-            "model_kind": loaded.kind, "prompt": prompt.versioned_id, "generation": bench.generation.kwargs(), "limit": limit}  # fmt: skip
+    return {
+        "benchmark": bench.name,
+        "model": str(loaded.config.model.init_weights or loaded.config.model.llm),
+        "model_kind": loaded.kind,
+        "prompt": prompt.versioned_id,
+        "generation": bench.generation.kwargs(),
+        "limit": limit,
+    }
 
 
 def _prepare(out: Path, fingerprint: dict[str, Any], fresh: bool) -> Path:
@@ -35,8 +41,10 @@ def _prepare(out: Path, fingerprint: dict[str, Any], fresh: bool) -> Path:
         before = json.loads(run_file.read_text(encoding="utf-8"))
         if before != fingerprint and not fresh:
             changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
-            raise BenchmarkError(f"--out {out} holds predictions made with other settings ({', '.join(changed)}); "
-                                 "give another --out, or --fresh to replace them")  # fmt: skip
+            raise BenchmarkError(
+                f"--out {out} holds predictions made with other settings ({', '.join(changed)}); "
+                "give another --out, or --fresh to replace them"
+            )
         if fresh:
             for f in preds.glob("*.jsonl"):
                 f.unlink()
@@ -56,15 +64,31 @@ def _predict(loaded, bench, prompt, lang: str, items: list[Item], path: Path, ba
             return [d["prediction"] for d in done]
     texts = [prompt.render(i.slots) for i in items]
     preds = generate(loaded, texts, items, bench.generation, batch_size, desc=f"{bench.name} {lang}")
-    lines = [json.dumps({"id": i.id, "lang": lang, "images": list(i.images), "prompt": t, "prediction": p,
-                         "references": list(i.references)}, ensure_ascii=False)  # fmt: skip
-             for i, t, p in zip(items, texts, preds)]
+    lines = [
+        json.dumps(
+            {"id": i.id, "lang": lang, "images": list(i.images), "prompt": t, "prediction": p, "references": list(i.references)},
+            ensure_ascii=False,
+        )
+        for i, t, p in zip(items, texts, preds)
+    ]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return preds
 
 
-def run(loaded, name: str, data, images, out: Path, *, langs=None, limit: int | None = None, prompt: str | None = None,
-        batch_size: int | None = None, fresh: bool = False, compare: str = "mblip-mt0-xl") -> dict[str, Any]:  # fmt: skip
+def run(
+    loaded,
+    name: str,
+    data,
+    images,
+    out: Path,
+    *,
+    langs=None,
+    limit: int | None = None,
+    prompt: str | None = None,
+    batch_size: int | None = None,
+    fresh: bool = False,
+    compare: str = "mblip-mt0-xl",
+) -> dict[str, Any]:
     """Evaluate ``loaded`` on benchmark ``name``; writes predictions and the report to ``out``."""
     bench = get(name)
     chosen = P.get(prompt or bench.name)
@@ -76,8 +100,12 @@ def run(loaded, name: str, data, images, out: Path, *, langs=None, limit: int | 
         preds = _predict(loaded, bench, chosen, lang, items, preds_dir / f"{lang}.jsonl", batch_size)
         per_lang[lang] = (len(items), bench.score(preds, items))
         tqdm.write(f"{name} {lang}: {bench.metric} {per_lang[lang][1]:.2f} ({len(items)} items)")
-    results = {**fingerprint, "model": loaded.name, "tables": [report.table(name, bench.metric, per_lang, compare)],
-               "compare": report.about(compare)}  # fmt: skip
+    results = {
+        **fingerprint,
+        "model": loaded.name,
+        "tables": [report.table(name, bench.metric, per_lang, compare)],
+        "compare": report.about(compare),
+    }
     report.write(results, Path(out))
     return results
 
@@ -94,9 +122,17 @@ def run_mix(loaded, data, out: Path, compare: str = "mblip-mt0-xl") -> dict[str,
         for metric in [m for m in next(iter(rows.values())) if m != "n"]:
             tables.append(report.table(f"{task}", metric, {lang: (r["n"], r[metric]) for lang, r in rows.items()}, compare))
     e = loaded.config.eval
-    results = {"benchmark": "mix", "model": loaded.name, "model_kind": loaded.kind, "prompt": None, "limit": e.max_rows_per_lang,
-               "generation": {"num_beams": e.num_beams, "max_new_tokens": e.max_new_tokens}, "tables": tables,
-               "rows": scores["rows"], "bad_images": scores["bad_images"],
-               "compare": report.about(compare)}  # fmt: skip
+    results = {
+        "benchmark": "mix",
+        "model": loaded.name,
+        "model_kind": loaded.kind,
+        "prompt": None,
+        "limit": e.max_rows_per_lang,
+        "generation": {"num_beams": e.num_beams, "max_new_tokens": e.max_new_tokens},
+        "tables": tables,
+        "rows": scores["rows"],
+        "bad_images": scores["bad_images"],
+        "compare": report.about(compare),
+    }
     report.write(results, out)
     return results

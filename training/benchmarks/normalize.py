@@ -16,8 +16,20 @@ import functools
 import re
 import unicodedata
 
-NUMBERS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-           "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}  # fmt: skip
+NUMBERS = {
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
 ARTICLES = {"a", "an", "the"}
 PUNCT = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
 # "(?!<=\d)" is the original's typo for a look-behind; kept, so the behaviour is the same.
@@ -84,8 +96,10 @@ def _spacy(lang: str):
     except ImportError as err:  # Japanese needs sudachipy + sudachidict-core, Thai pythainlp
         from polymix.training.benchmarks.base import BenchmarkError
 
-        raise BenchmarkError(f"segmenting {lang} captions for CIDEr needs {err.name}: pip install 'polymix[eval]' "
-                             "(spacy, sudachipy, sudachidict-core, pythainlp; `make install` has them)") from None  # fmt: skip
+        raise BenchmarkError(
+            f"segmenting {lang} captions for CIDEr needs {err.name}: pip install 'polymix[eval]' "
+            "(spacy, sudachipy, sudachidict-core, pythainlp; `make install` has them)"
+        ) from None
 
 
 def segment(texts: list[str], lang: str) -> list[str]:

@@ -38,7 +38,10 @@ class Prompt:
 
 @functools.cache
 def _all() -> dict[str, Prompt]:
-    prompts = [Prompt(str(p["id"]), int(p["version"]), str(p["text"])) for p in yaml.safe_load(FILE.read_text(encoding="utf-8"))["prompts"]]
+    prompts = [
+        Prompt(str(p["id"]), int(p["version"]), str(p["text"]))
+        for p in yaml.safe_load(FILE.read_text(encoding="utf-8"))["prompts"]
+    ]
     return {p.versioned_id: p for p in prompts}
 
 

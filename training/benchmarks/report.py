@@ -43,9 +43,14 @@ def table(name: str, metric: str, per_lang: dict[str, tuple[int, float]], compar
     theirs = (published(compare).get("scores") or {}).get(name) or {}
     langs = {lang: {"n": n, "score": score, "mblip": theirs.get(lang)} for lang, (n, score) in sorted(per_lang.items())}
     mblip = [theirs[lang] for lang in langs if theirs.get(lang) is not None]
-    return {"name": name, "metric": metric, "languages": langs, "average": _mean([r["score"] for r in langs.values()]),
-            "average_non_en": _mean([r["score"] for lang, r in langs.items() if lang not in ("en", "eng_Latn")]),
-            "mblip_average": _mean(mblip) if len(mblip) == len(langs) else None}  # fmt: skip
+    return {
+        "name": name,
+        "metric": metric,
+        "languages": langs,
+        "average": _mean([r["score"] for r in langs.values()]),
+        "average_non_en": _mean([r["score"] for lang, r in langs.items() if lang not in ("en", "eng_Latn")]),
+        "mblip_average": _mean(mblip) if len(mblip) == len(langs) else None,
+    }
 
 
 def _fmt(value: float | None) -> str:
@@ -54,14 +59,26 @@ def _fmt(value: float | None) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     comp = results["compare"]
-    lines = [f"# {results['benchmark']}: {results['model']}", "",
-             f"prompt `{results.get('prompt') or '-'}`, generation `{json.dumps(results.get('generation') or {})}`"
-             + (f", at most {results['limit']} items per language" if results.get("limit") else ""), ""]  # fmt: skip
+    lines = [
+        f"# {results['benchmark']}: {results['model']}",
+        "",
+        f"prompt `{results.get('prompt') or '-'}`, generation `{json.dumps(results.get('generation') or {})}`"
+        + (f", at most {results['limit']} items per language" if results.get("limit") else ""),
+        "",
+    ]
     for t in results["tables"]:
-        lines += [f"## {t['name']} ({t['metric']})", "", f"| language | items | polymix | {comp['model']} |", "| --- | ---: | ---: | ---: |"]
+        lines += [
+            f"## {t['name']} ({t['metric']})",
+            "",
+            f"| language | items | polymix | {comp['model']} |",
+            "| --- | ---: | ---: | ---: |",
+        ]
         lines += [f"| {lang} | {r['n']} | {_fmt(r['score'])} | {_fmt(r['mblip'])} |" for lang, r in t["languages"].items()]
-        lines += [f"| **average** | | **{_fmt(t['average'])}** | {_fmt(t['mblip_average'])} |",
-                  f"| average without English | | {_fmt(t['average_non_en'])} | |", ""]  # fmt: skip
+        lines += [
+            f"| **average** | | **{_fmt(t['average'])}** | {_fmt(t['mblip_average'])} |",
+            f"| average without English | | {_fmt(t['average_non_en'])} | |",
+            "",
+        ]
     source = comp.get("source") or "not filled in yet (see training/benchmarks/published.yaml)"
     return "\n".join(lines + [f"{comp['model']} numbers: {source}.", ""])
 
@@ -83,7 +100,9 @@ def bar_chart(results: dict[str, Any], path: Path) -> Path:
         width = 0.4 if any(v is not None for v in theirs) else 0.8
         ax.bar([x - (width / 2 if width < 0.8 else 0) for x in xs], ours, width, color="#3b75af", label="polymix")
         if width < 0.8:
-            ax.bar([x + width / 2 for x in xs], [v or 0 for v in theirs], width, color="#aaaaaa", label=results["compare"]["model"])
+            ax.bar(
+                [x + width / 2 for x in xs], [v or 0 for v in theirs], width, color="#aaaaaa", label=results["compare"]["model"]
+            )
             ax.legend(fontsize=7)
         ax.set_ylim(0, 1.15 * max([*ours, *(v or 0 for v in theirs), 1.0]))  # an all-zero score still shows its axis
         ax.set_xticks(list(xs), langs, fontsize=7, rotation=90 if len(langs) > 12 else 0)

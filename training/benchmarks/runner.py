@@ -72,11 +72,18 @@ def resolve_config(model: str, preset: str = "mblip-mt0-xl", overrides: list[str
         if not sources.is_blip2(cfg):
             raise BenchmarkError(f"--model {model}: neither a polymix run/checkpoint nor a BLIP-2 model ({cfg.model_type})")
         kind = "blip2"  # ViT, Q-Former, projection and LLM all from the one folder; LoRA starts as a no-op
-        base = [f"model.blip2={model}", f"model.llm={model}", "model.projection=checkpoint", f"data.image_size={cfg.vision_config.image_size}"]
+        base = [
+            f"model.blip2={model}",
+            f"model.llm={model}",
+            "model.projection=checkpoint",
+            f"data.image_size={cfg.vision_config.image_size}",
+        ]
         config = load_config(preset, base + overrides)
     if config.train.require_cuda and not torch.cuda.is_available():
-        raise BenchmarkError(f"--model {model}: its settings load the LLM in {config.model.quantization} on a CUDA GPU and none "
-                             "is visible; evaluate on a GPU, or add --set train.require_cuda=false (float32 on CPU, slow)")  # fmt: skip
+        raise BenchmarkError(
+            f"--model {model}: its settings load the LLM in {config.model.quantization} on a CUDA GPU and none "
+            "is visible; evaluate on a GPU, or add --set train.require_cuda=false (float32 on CPU, slow)"
+        )
     return config, kind
 
 
@@ -117,19 +124,40 @@ def generate_batch(loaded: Loaded, prompts: list[str], items: list[Item], genera
 
     built, tok = loaded.built, loaded.built.tokenizer
     limit = max(MBLIP_MAX_PROMPT_TOKENS, loaded.config.data.max_text_tokens)
-    collate = Collator(tok, decoder_only=built.model.decoder_only, max_text_tokens=limit,
-                       answer_prefix=loaded.config.data.answer_prefix, train=False)  # fmt: skip
-    rows = [{"pixel_values": _pixels(built.image_processor, item.images), "instruction": prompt, "target": "",
-             "image": item.images[0], "id": item.id, "lang": item.lang, "task": "benchmark", "answers_en": None}
-            for prompt, item in zip(prompts, items)]  # fmt: skip
+    collate = Collator(
+        tok,
+        decoder_only=built.model.decoder_only,
+        max_text_tokens=limit,
+        answer_prefix=loaded.config.data.answer_prefix,
+        train=False,
+    )
+    rows = [
+        {
+            "pixel_values": _pixels(built.image_processor, item.images),
+            "instruction": prompt,
+            "target": "",
+            "image": item.images[0],
+            "id": item.id,
+            "lang": item.lang,
+            "task": "benchmark",
+            "answers_en": None,
+        }
+        for prompt, item in zip(prompts, items)
+    ]
     inputs = to_device(collate(rows), built.device)
     with _autocast(loaded):
         ids = built.model.generate(**inputs, **generation.kwargs(), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     return [t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True)]
 
 
-def generate(loaded: Loaded, prompts: list[str], items: list[Item], generation: Generation, batch_size: int | None = None,
-             desc: str = "generate") -> list[str]:  # fmt: skip
+def generate(
+    loaded: Loaded,
+    prompts: list[str],
+    items: list[Item],
+    generation: Generation,
+    batch_size: int | None = None,
+    desc: str = "generate",
+) -> list[str]:
     """Predictions for ``items`` in order; ``batch_size`` None: auto (halved on CUDA out-of-memory)."""
     cuda = loaded.built.device.type == "cuda"
     size = batch_size or (AUTO_CUDA_BATCH if cuda else CPU_BATCH)

@@ -22,15 +22,18 @@ def _pycocoevalcap():
     try:
         import pycocoevalcap
     except ImportError:
-        raise BenchmarkError("CIDEr is computed with pycocoevalcap, which is not installed: pip install 'polymix[eval]' "
-                             "(`make install` has it)") from None
+        raise BenchmarkError(
+            "CIDEr is computed with pycocoevalcap, which is not installed: pip install 'polymix[eval]' (`make install` has it)"
+        ) from None
     return pycocoevalcap
 
 
 def _java() -> None:
     if shutil.which("java") is None:
-        raise BenchmarkError("CIDEr needs Java: pycocoevalcap's PTB tokenizer is Stanford CoreNLP (a jar); "
-                             "install a JRE (apt-get install default-jre-headless) and put `java` on PATH")  # fmt: skip
+        raise BenchmarkError(
+            "CIDEr needs Java: pycocoevalcap's PTB tokenizer is Stanford CoreNLP (a jar); "
+            "install a JRE (apt-get install default-jre-headless) and put `java` on PATH"
+        )
 
 
 def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -58,4 +58,3 @@ def require_accounting(root: str | Path, manifest: dict[str, Any] | None = None)
     problems = check_accounting(root, manifest)
     if problems:
         raise AccountingError("accounting broken (rows planned != kept + rejected): " + "; ".join(problems))
-

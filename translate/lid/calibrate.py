@@ -17,7 +17,6 @@ length-ratio bounds (paragraphs aligned with English by article) come from the U
 Deterministic: the same files give the same settings. Rates: :mod:`lid_measure`; report: lid_report.py.
 """
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -74,11 +73,16 @@ def _length_settings(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for lang in [x.nllb for x in L.languages(include_english=False)]:  # languages the file lacks
         if lang not in expected:
             same = by_script.get(L.get(lang).script) or [1.0]
-            expected[lang] = expected.get("zho_Hant") if lang == "zho_Hans" and "zho_Hant" in expected else round(statistics.median(same), 3)
+            expected[lang] = (
+                expected.get("zho_Hant") if lang == "zho_Hans" and "zho_Hant" in expected else round(statistics.median(same), 3)
+            )
     normal = sorted(x / expected[lang] for lang, v in ratios.items() for x in v)
     q = lambda p: normal[min(len(normal) - 1, int(p * len(normal)))]  # noqa: E731
-    return {"length_ratio_expected": dict(sorted(expected.items())),
-            "length_ratio_min": round(q(0.001) * 0.8, 2), "length_ratio_max": round(q(0.999) * 1.2, 2)}
+    return {
+        "length_ratio_expected": dict(sorted(expected.items())),
+        "length_ratio_min": round(q(0.001) * 0.8, 2),
+        "length_ratio_max": round(q(0.999) * 1.2, 2),
+    }
 
 
 def _repetition_settings(texts: list[str], langs: list[str]) -> dict[str, Any]:
@@ -90,17 +94,27 @@ def _repetition_settings(texts: list[str], langs: list[str]) -> dict[str, Any]:
         return m if m == start else m + 1  # one unit of margin past the longest run seen in real text
 
     long_ratios = [Q.compression_ratio(t) for t in texts if len(t.encode("utf-8")) >= 256]
-    return {"repeat_min": 3, "repeat_min_words": smallest(False, 3), "repeat_min_chars": smallest(True, 6),
-            "min_compression": round(min(long_ratios) * 0.8, 2) if long_ratios else 0.2}
+    return {
+        "repeat_min": 3,
+        "repeat_min_words": smallest(False, 3),
+        "repeat_min_chars": smallest(True, 6),
+        "min_compression": round(min(long_ratios) * 0.8, 2) if long_ratios else 0.2,
+    }
 
 
 def _digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, base: LidSettings | None = None,
-              processes: int = 2, pairs_per_target: int | None = None, seed: int = 0,
-              write: str | Path | None = None) -> dict[str, Any]:
+def calibrate(
+    dev_file: str | Path,
+    short_file: str | Path | None = SHORT_DEV,
+    base: LidSettings | None = None,
+    processes: int = 2,
+    pairs_per_target: int | None = None,
+    seed: int = 0,
+    write: str | Path | None = None,
+) -> dict[str, Any]:
     """Measure, choose the settings, optionally write them; return the report (see lid_report.render)."""
     started = time.perf_counter()
     rows = read_dev(dev_file)
@@ -112,12 +126,14 @@ def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, b
     texts = paras + caps + [r["text"] for name in ("calib", "heldout") for r in parts_rows[name]]
     with LidPool(processes) as pool:
         scores = pool.score(texts)
-    parts: dict[str, tuple[list[str], list[str], list]] = {"paragraph": (paras, langs, scores[:len(rows)]),
-                                                            "caption": (caps, langs, scores[len(rows):2 * len(rows)])}
+    parts: dict[str, tuple[list[str], list[str], list]] = {
+        "paragraph": (paras, langs, scores[: len(rows)]),
+        "caption": (caps, langs, scores[len(rows) : 2 * len(rows)]),
+    }
     at = 2 * len(rows)
     for name, part in parts_rows.items():
         if part:
-            parts[name] = ([r["text"] for r in part], [r["lang"] for r in part], scores[at:at + len(part)])
+            parts[name] = ([r["text"] for r in part], [r["lang"] for r in part], scores[at : at + len(part)])
         at += len(part)
     # repetition on UDHR only: the short texts hold exclamations ("Barna, barna, barna!") that would
     # let "zwei zwei zwei" loops through
@@ -132,25 +148,42 @@ def calibrate(dev_file: str | Path, short_file: str | Path | None = SHORT_DEV, b
     credits = {x: v if x in short_langs else max(v, s.group_credit) for x, v in credits.items()}
     s = dataclasses.replace(s, min_evidence=thresholds, group_credits=credits)
     rates = {name: measure(*part, s, pairs_per_target, seed) for name, part in parts.items()}
-    summary = {"dev_file": Path(dev_file).name, "dev_sha256_16": _digest(dev_file), "rows": len(rows),
-               "languages": len(set(langs)),
-               **({"short_dev_file": Path(short_file).name, "short_dev_sha256_16": _digest(short_file),
-                   "short_rows": {n: len(p) for n, p in parts_rows.items()}} if short_file else {}),
-               "overall": {name: {k: round(v, 4) for k, v in overall(r).items()} for name, r in rates.items()}}
+    summary = {
+        "dev_file": Path(dev_file).name,
+        "dev_sha256_16": _digest(dev_file),
+        "rows": len(rows),
+        "languages": len(set(langs)),
+        **(
+            {
+                "short_dev_file": Path(short_file).name,
+                "short_dev_sha256_16": _digest(short_file),
+                "short_rows": {n: len(p) for n, p in parts_rows.items()},
+            }
+            if short_file
+            else {}
+        ),
+        "overall": {name: {k: round(v, 4) for k, v in overall(r).items()} for name, r in rates.items()},
+    }
     chosen = dataclasses.replace(s, calibration=summary)
     if write:
-        header = ("# Language-ID filter settings, calibrated on real text by\n"
-                  "#   polymix lid-calibrate --write   (UDHR paragraphs + data/lid-dev/ud-lid-dev.jsonl, its calib part)\n"
-                  "# Edit detectors, varieties, groups and the rule's constants here (the command keeps them); it rewrites\n"
-                  "# min_evidence, group_credits and the repetition and length thresholds. See translate/lid/decide.py.\n"
-                  "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
-                  "# label for Cebuano, Nynorsk). groups: languages every detector confuses on real text (id/ms,\n"
-                  "# zu/xh, af/nl, nb/da/sv, hi/mr/ne, sr/mk, bg/mk, su/jv/id, pt/gl, cs/sk, az/tr, ceb/tl): they count\n"
-                  "# group_credits (per target, calibrated: the lowest that keeps the target's text), not in full.\n"
-                  "# Not transitive: Bulgarian accepts Macedonian, not Serbian.\n")
+        header = (
+            "# Language-ID filter settings, calibrated on real text by\n"
+            "#   polymix lid-calibrate --write   (UDHR paragraphs + data/lid-dev/ud-lid-dev.jsonl, its calib part)\n"
+            "# Edit detectors, varieties, groups and the rule's constants here (the command keeps them); it rewrites\n"
+            "# min_evidence, group_credits and the repetition and length thresholds. See translate/lid/decide.py.\n"
+            "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
+            "# label for Cebuano, Nynorsk). groups: languages every detector confuses on real text (id/ms,\n"
+            "# zu/xh, af/nl, nb/da/sv, hi/mr/ne, sr/mk, bg/mk, su/jv/id, pt/gl, cs/sk, az/tr, ceb/tl): they count\n"
+            "# group_credits (per target, calibrated: the lowest that keeps the target's text), not in full.\n"
+            "# Not transitive: Bulgarian accepts Macedonian, not Serbian.\n"
+        )
         chosen.save(write, header)
-    return {"settings": chosen, **rates, "seconds": round(time.perf_counter() - started, 1),
-            "written": str(write) if write else None}
+    return {
+        "settings": chosen,
+        **rates,
+        "seconds": round(time.perf_counter() - started, 1),
+        "written": str(write) if write else None,
+    }
 
 
 if __name__ == "__main__":

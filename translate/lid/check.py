@@ -61,8 +61,14 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def check_frame(frame: pl.DataFrame, text_field: str = "text", lang_field: str = "lang", source_field: str | None = None,
-                settings: LidSettings | None = None, processes: int = 1) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+def check_frame(
+    frame: pl.DataFrame,
+    text_field: str = "text",
+    lang_field: str = "lang",
+    source_field: str | None = None,
+    settings: LidSettings | None = None,
+    processes: int = 1,
+) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """The frame with the check's columns added, and per-language counts (lang, rows, kept, keep_rate, reasons)."""
     missing = [f for f in (text_field, lang_field, source_field) if f and f not in frame.columns]
     if missing:
@@ -74,8 +80,10 @@ def check_frame(frame: pl.DataFrame, text_field: str = "text", lang_field: str =
     sources = frame[source_field].to_list() if source_field else [None] * len(texts)
     with LidPool(processes) as pool:
         scores = pool.score(texts)
-    reasons = [text_reason(t, lang, sc, s, None if src is None else str(src))[0]
-               for t, lang, sc, src in zip(texts, langs, scores, sources)]
+    reasons = [
+        text_reason(t, lang, sc, s, None if src is None else str(src))[0]
+        for t, lang, sc, src in zip(texts, langs, scores, sources)
+    ]
     out = frame.with_columns(
         pl.Series("lid_label", [sc.label for sc in scores], dtype=pl.String),
         pl.Series("lid_score", [sc.score for sc in scores], dtype=pl.Float32),
@@ -87,21 +95,41 @@ def check_frame(frame: pl.DataFrame, text_field: str = "text", lang_field: str =
     per_lang: dict[str, Outcome] = {}
     for lang, reason in zip(langs, reasons):
         per_lang.setdefault(lang, Outcome()).add(reason)
-    summary = [{"lang": lang, "rows": c.total, "kept": c.kept, "keep_rate": c.kept / c.total, "reasons": dict(sorted(c.rejected.items()))}
-               for lang, c in sorted(per_lang.items())]
+    summary = [
+        {
+            "lang": lang,
+            "rows": c.total,
+            "kept": c.kept,
+            "keep_rate": c.kept / c.total,
+            "reasons": dict(sorted(c.rejected.items())),
+        }
+        for lang, c in sorted(per_lang.items())
+    ]
     return out, summary
 
 
-def lid_check(input: str | Path, output: str | Path, text_field: str = "text", lang_field: str = "lang",
-              source_field: str | None = None, settings: LidSettings | None = None, processes: int = 1) -> dict[str, Any]:
+def lid_check(
+    input: str | Path,
+    output: str | Path,
+    text_field: str = "text",
+    lang_field: str = "lang",
+    source_field: str | None = None,
+    settings: LidSettings | None = None,
+    processes: int = 1,
+) -> dict[str, Any]:
     """Read ``input``, check every row, write ``output``; return the summary (see the module docstring)."""
     started = time.perf_counter()
     _format(Path(output))  # a bad output suffix fails before the work
     frame, summary = check_frame(read_rows(input), text_field, lang_field, source_field, settings, processes)
     write_rows(frame, output)
     kept = int(frame["keep"].sum())
-    return {"rows": frame.height, "kept": kept, "per_lang": summary, "output": str(output),
-            "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "rows": frame.height,
+        "kept": kept,
+        "per_lang": summary,
+        "output": str(output),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def format_summary(result: dict[str, Any]) -> str:
@@ -111,6 +139,8 @@ def format_summary(result: dict[str, Any]) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in row["reasons"].items())
         lines.append(f"{row['lang']:<10} {row['rows']:>7} {row['kept']:>7} {row['keep_rate']:>6.1%}  {reasons}")
     total = result["rows"] or 1
-    lines.append(f"{result['rows']} rows, {result['kept']} kept ({result['kept'] / total:.1%}) -> {result['output']} "
-                 f"in {result['seconds']} s")
+    lines.append(
+        f"{result['rows']} rows, {result['kept']} kept ({result['kept'] / total:.1%}) -> {result['output']} "
+        f"in {result['seconds']} s"
+    )
     return "\n".join(lines)

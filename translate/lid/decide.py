@@ -84,8 +84,11 @@ def _tally(score: LidScore, lang: str, s: LidSettings) -> tuple[float, float, bo
     """(weighted sum of votes, sum of weights, some voter was silenced as blind)."""
     own, accepted = s.same(lang), s.accepted(lang)
     ranked = {d: probs(score, d, s) for d in s.detectors}
-    named = [(d, r[0][0]) for d, r in ranked.items() if r and r[0][1] >= s.blind_veto_prob
-             and r[0][0] not in accepted and r[0][0] in _registry()]
+    named = [
+        (d, r[0][0])
+        for d, r in ranked.items()
+        if r and r[0][1] >= s.blind_veto_prob and r[0][0] not in accepted and r[0][0] in _registry()
+    ]
     total = weight = 0.0
     blind = False
     for d in s.voters(lang):

@@ -73,8 +73,9 @@ def length_reason(output: str, source: str | None, lang: str, s: LidSettings) ->
     return "length_ratio" if not s.length_ratio_min <= ratio <= s.length_ratio_max else None
 
 
-def text_reason(text: str, lang: str, score: LidScore, s: LidSettings, source: str | None = None,
-                stats: Counter | None = None) -> tuple[str | None, bool]:
+def text_reason(
+    text: str, lang: str, score: LidScore, s: LidSettings, source: str | None = None, stats: Counter | None = None
+) -> tuple[str | None, bool]:
     """(reason or None, language checked) for one text, e.g. a row of ``polymix lid-check``."""
     reason = field_reason(text, source, lang, s, stats)
     if reason:
@@ -115,20 +116,28 @@ def _round_trip(rows: Sequence[Example], back_translate: BackTranslate, s: LidSe
     picked = []
     for i, row in enumerate(rows):
         words = row.target_en.split()
-        if 0 < len(words) <= s.round_trip_max_words and any(ch.isalpha() for ch in row.target) \
-                and Q.normalize(row.target) != Q.normalize(row.target_en):
+        if (
+            0 < len(words) <= s.round_trip_max_words
+            and any(ch.isalpha() for ch in row.target)
+            and Q.normalize(row.target) != Q.normalize(row.target_en)
+        ):
             wanted[row.lang][row.target] = None
             picked.append(i)
     back: dict[tuple[str, str], str] = {}
     for lang, texts in wanted.items():
         back.update(zip(((lang, t) for t in texts), back_translate(list(texts), lang)))
     stats["round_trip_checked"] += len(picked)
-    return {i: Q.round_trip_matches(back[(rows[i].lang, rows[i].target)], rows[i].answers_en or [rows[i].target_en])
-            for i in picked}
+    return {
+        i: Q.round_trip_matches(back[(rows[i].lang, rows[i].target)], rows[i].answers_en or [rows[i].target_en]) for i in picked
+    }
 
 
-def filter_rows(rows: Sequence[Example], settings: LidSettings | None = None, back_translate: BackTranslate | None = None,
-                pool: LidPool | None = None) -> FilterResult:
+def filter_rows(
+    rows: Sequence[Example],
+    settings: LidSettings | None = None,
+    back_translate: BackTranslate | None = None,
+    pool: LidPool | None = None,
+) -> FilterResult:
     """Score and decide translated rows; English rows pass unchecked. See the module docstring."""
     s = settings or default_settings()
     stats: Counter = Counter(lid_in=len(rows))

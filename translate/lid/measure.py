@@ -53,8 +53,14 @@ def _main_script(score: LidScore) -> str | None:
     return max(score.scripts, key=score.scripts.get) if score.scripts else None
 
 
-def measure(texts: Sequence[str], langs: Sequence[str], scores: Sequence[LidScore], s: LidSettings,
-            pairs_per_target: int | None = None, seed: int = 0) -> dict[str, dict[str, float]]:
+def measure(
+    texts: Sequence[str],
+    langs: Sequence[str],
+    scores: Sequence[LidScore],
+    s: LidSettings,
+    pairs_per_target: int | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """Per target language: keep, and the reject rates english, other, same_script (see the module docstring)."""
     by_lang: dict[str, list[int]] = defaultdict(list)
     for i, lang in enumerate(langs):
@@ -104,16 +110,18 @@ CREDITS = (0.1, 0.2, 0.3, 0.5)
 """candidate group credits, tried per language with confusable neighbours, lowest first"""
 
 
-def choose_thresholds(parts: list[tuple[Sequence[str], Sequence[str], Sequence[LidScore], float]],
-                      s: LidSettings) -> tuple[dict[str, float], dict[str, float]]:
+def choose_thresholds(
+    parts: list[tuple[Sequence[str], Sequence[str], Sequence[LidScore], float]], s: LidSettings
+) -> tuple[dict[str, float], dict[str, float]]:
     """Per language, one step below the highest min_evidence whose keep rate meets each part's target;
     for a language with confusable neighbours (``groups``) also the lowest group credit at which a
     threshold still meets them. Returns (min_evidence, group_credits).
 
     ``parts``: (texts, langs, scores, keep target) -- e.g. short real texts (0.99), UDHR
-    paragraphs (0.98) and UDHR captions (0.90); texts shorter than ``min_letters`` are left out. A higher threshold rejects more wrong-language
-    text, so the highest one that still keeps the language's own text is the best; where even
-    the lowest misses a target (a detector-poor language), the lowest is taken.
+    paragraphs (0.98) and UDHR captions (0.90); texts shorter than ``min_letters`` are left out. A
+    higher threshold rejects more wrong-language text, so the highest one that still keeps the
+    language's own text is the best; where even the lowest misses a target (a detector-poor
+    language), the lowest is taken.
     """
     own: dict[str, list[tuple[LidScore, int]]] = defaultdict(list)
     targets = [t for *_, t in parts]

@@ -27,8 +27,17 @@ from polymix import languages as L
 DETECTORS = ("langid", "py3langid", "cld2", "fasttext")
 TOP_K = 5
 # Spellings the registry does not hold: CLD2 writes iw/jw/zh-Hant, py3langid no, langid nb.
-_ALIASES = {"no": "nob_Latn", "nb": "nob_Latn", "iw": "heb_Hebr", "he": "heb_Hebr", "jw": "jav_Latn",
-            "zh": "zho_Hans", "zh-Hant": "zho_Hant", "fil": "tgl_Latn", "ceb": "ceb_Latn"}
+_ALIASES = {
+    "no": "nob_Latn",
+    "nb": "nob_Latn",
+    "iw": "heb_Hebr",
+    "he": "heb_Hebr",
+    "jw": "jav_Latn",
+    "zh": "zho_Hans",
+    "zh-Hant": "zho_Hant",
+    "fil": "tgl_Latn",
+    "ceb": "ceb_Latn",
+}
 
 
 @functools.cache
@@ -63,9 +72,16 @@ def _langid_identifier():
             z = np.load(path, allow_pickle=False)
             out = z["out_values"].tolist()
             bounds = z["out_bounds"].tolist()
-            output = {int(k): tuple(out[bounds[j]:bounds[j + 1]]) for j, k in enumerate(z["out_keys"].tolist())}
-            return langid_mod.LanguageIdentifier(z["ptc"], z["pc"], int(z["ptc"].shape[0]), z["classes"].tolist(),
-                                                 array.array("H", z["nextmove"].tobytes()), output, norm_probs=True)
+            output = {int(k): tuple(out[bounds[j] : bounds[j + 1]]) for j, k in enumerate(z["out_keys"].tolist())}
+            return langid_mod.LanguageIdentifier(
+                z["ptc"],
+                z["pc"],
+                int(z["ptc"].shape[0]),
+                z["classes"].tolist(),
+                array.array("H", z["nextmove"].tobytes()),
+                output,
+                norm_probs=True,
+            )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # a damaged cache file: rebuilt below
             from polymix.translate.cache import move_aside
 
@@ -76,9 +92,16 @@ def _langid_identifier():
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, ptc=ident.nb_ptc, pc=ident.nb_pc, classes=np.array(ident.nb_classes),
-                 nextmove=np.frombuffer(ident.tk_nextmove, dtype=np.uint16), out_keys=np.array(keys),
-                 out_bounds=bounds, out_values=np.array([v for k in keys for v in ident.tk_output[k]], dtype=np.int64))
+        np.savez(
+            tmp,
+            ptc=ident.nb_ptc,
+            pc=ident.nb_pc,
+            classes=np.array(ident.nb_classes),
+            nextmove=np.frombuffer(ident.tk_nextmove, dtype=np.uint16),
+            out_keys=np.array(keys),
+            out_bounds=bounds,
+            out_values=np.array([v for k in keys for v in ident.tk_output[k]], dtype=np.int64),
+        )
         os.replace(tmp, path)
     except OSError:  # a read-only cache only costs time
         pass
@@ -110,7 +133,8 @@ class _Models:
         self.coverage = {
             "langid": frozenset(self.langid_labels),
             "py3langid": frozenset(to_nllb(c) for c in self.py3.labels),
-            "cld2": frozenset(to_nllb(code) for name, code in pycld2.LANGUAGES if name in set(pycld2.DETECTED_LANGUAGES)) | {"zho_Hant"},
+            "cld2": frozenset(to_nllb(code) for name, code in pycld2.LANGUAGES if name in set(pycld2.DETECTED_LANGUAGES))
+            | {"zho_Hant"},
             # fasttext-predict cannot list labels: all 176 come back for k=-1
             "fasttext": frozenset(to_nllb(x[9:]) for x in self.fasttext.predict("a", k=-1)[0]),
         }

@@ -88,7 +88,7 @@ def repeat_run(tokens: list[str], max_n: int = 8, min_units: int = 1) -> int:
         i = 0
         while i + 2 * n <= size:
             k = 1
-            while tokens[i + k * n:i + (k + 1) * n] == tokens[i:i + n]:
+            while tokens[i + k * n : i + (k + 1) * n] == tokens[i : i + n]:
                 k += 1
             if k > 1 and k * n >= min_units:
                 best = max(best, k)

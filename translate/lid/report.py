@@ -18,7 +18,9 @@ from polymix.translate.lid.scoring import coverage, to_nllb
 from polymix.translate.lid.settings import LidSettings
 
 SCRIPT_FAMILIES = {
-    "Latin": {"Latn"}, "Cyrillic": {"Cyrl"}, "Arabic": {"Arab"},
+    "Latin": {"Latn"},
+    "Cyrillic": {"Cyrl"},
+    "Arabic": {"Arab"},
     "Indic": {"Deva", "Beng", "Guru", "Gujr", "Taml", "Telu", "Knda", "Mlym", "Sinh"},
     "CJK": {"Hans", "Hant", "Jpan", "Hang"},
     "other scripts": {"Grek", "Hebr", "Armn", "Geor", "Ethi", "Thai", "Laoo", "Khmr", "Mymr"},
@@ -30,6 +32,7 @@ def language_groups(langs: list[str], s: LidSettings) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"all": list(langs)}
     for name, scripts in SCRIPT_FAMILIES.items():
         out[f"script: {name}"] = [x for x in langs if x.rsplit("_", 1)[-1] in scripts]
+
     def own(x: str) -> set[str]:  # the language itself, by code (zho_Hant is langid's zh), not its group
         lang = L.get(x)
         return {x, to_nllb(lang.iso639_1 or lang.mc4_code)}
@@ -46,8 +49,13 @@ def language_groups(langs: list[str], s: LidSettings) -> dict[str, list[str]]:
 
 
 PARTS = ("paragraph", "caption", "calib", "heldout")
-RATES = (("keep", "keep (own language)"), ("english", "English rejected"), ("other", "other rejected"),
-         ("same_script", "same script rejected"), ("near", "confusable rejected"))
+RATES = (
+    ("keep", "keep (own language)"),
+    ("english", "English rejected"),
+    ("other", "other rejected"),
+    ("same_script", "same script rejected"),
+    ("near", "confusable rejected"),
+)
 
 
 def _cell(rates: dict[str, dict[str, float]], members: list[str], key: str) -> str:
@@ -64,18 +72,24 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
     parts = [p for p in PARTS if p in report]
     langs = sorted({x for p in parts for x in report[p]})
     cal = s.calibration
-    lines = [f"language-ID calibration: {cal.get('rows')} UDHR paragraphs, short texts {cal.get('short_rows', {})}, "
-             f"{len(langs)} languages, {report['seconds']} s",
-             "parts: paragraph/caption = UDHR (thresholds chosen on them), calib = short real texts (chosen on them), "
-             "heldout = short real texts never used to choose",
-             "rates: min (language with it) mean, over the group's languages",
-             f"{'group':<26}{'n':>3}  {'part':<9} " + " ".join(f"{title:<24}" for _, title in RATES)]
+    lines = [
+        f"language-ID calibration: {cal.get('rows')} UDHR paragraphs, short texts {cal.get('short_rows', {})}, "
+        f"{len(langs)} languages, {report['seconds']} s",
+        "parts: paragraph/caption = UDHR (thresholds chosen on them), calib = short real texts (chosen on them), "
+        "heldout = short real texts never used to choose",
+        "rates: min (language with it) mean, over the group's languages",
+        f"{'group':<26}{'n':>3}  {'part':<9} " + " ".join(f"{title:<24}" for _, title in RATES),
+    ]
     for name, members in language_groups(langs, s).items():
         for part in parts:
-            lines.append(f"{name:<26}{len(members):>3}  {part:<9} " + " ".join(
-                f"{_cell(report[part], members, key):<24}" for key, _ in RATES))
-    lines.append("targets: keep >= 0.98 (paragraph) / 0.90 (caption) / 0.99 (short texts); English rejected >= 0.995, "
-                 "other >= 0.98, same script >= 0.90 (confusable: no target, the higher the better)")
+            lines.append(
+                f"{name:<26}{len(members):>3}  {part:<9} "
+                + " ".join(f"{_cell(report[part], members, key):<24}" for key, _ in RATES)
+            )
+    lines.append(
+        "targets: keep >= 0.98 (paragraph) / 0.90 (caption) / 0.99 (short texts); English rejected >= 0.995, "
+        "other >= 0.98, same script >= 0.90 (confusable: no target, the higher the better)"
+    )
     for part in parts:
         o = cal.get("overall", {}).get(part, {})
         lines.append(f"overall {part:<9}: " + ", ".join(f"{k} {v:.4f}" for k, v in o.items()))
@@ -84,10 +98,12 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
         for key, title in (("same_script", "same-script"), ("near", "confusable")):
             weakest = sorted((r[key], x) for x, r in report[part].items() if r.get(key, float("nan")) == r.get(key))[:5]
             lines.append(f"  weakest {title} reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
-    lines.append(f"chosen: min_evidence for {len(s.min_evidence)} languages (median "
-                 f"{sorted(s.min_evidence.values())[len(s.min_evidence) // 2] if s.min_evidence else '-'}), "
-                 f"repeat_min_words={s.repeat_min_words}, repeat_min_chars={s.repeat_min_chars}, "
-                 f"min_compression={s.min_compression}, length_ratio=[{s.length_ratio_min}, {s.length_ratio_max}]")
+    lines.append(
+        f"chosen: min_evidence for {len(s.min_evidence)} languages (median "
+        f"{sorted(s.min_evidence.values())[len(s.min_evidence) // 2] if s.min_evidence else '-'}), "
+        f"repeat_min_words={s.repeat_min_words}, repeat_min_chars={s.repeat_min_chars}, "
+        f"min_compression={s.min_compression}, length_ratio=[{s.length_ratio_min}, {s.length_ratio_max}]"
+    )
     if report.get("written"):
         lines.append(f"wrote {report['written']}")
     if per_language:

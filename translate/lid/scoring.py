@@ -33,8 +33,12 @@ from polymix.translate.lid.models import DETECTORS, TOP_K, coverage, models, to_
 
 # Unicode name prefixes (first word of unicodedata.name) that count as each registry script.
 # Korean counts Hangul only: a text of Han characters claimed as Korean is Chinese (or Japanese).
-_SCRIPT_WORDS = {"Hans": {"CJK"}, "Hant": {"CJK"}, "Jpan": {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"},
-                 "Hang": {"HANGUL"}}
+_SCRIPT_WORDS = {
+    "Hans": {"CJK"},
+    "Hant": {"CJK"},
+    "Jpan": {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"},
+    "Hang": {"HANGUL"},
+}
 KANA = frozenset({"HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"})
 # A letter's weight in :attr:`LidScore.length`: about the English letters one character stands for
 # (UDHR length ratios: Chinese 0.32, Korean 0.42, Japanese 0.49 characters per English character),
@@ -125,7 +129,9 @@ def score_text(text: str) -> LidScore:
     if not scripts:  # no letters: nothing for a detector to go on
         return LidScore(0, {}, (), (), ())
     cld2, cld2_score = m.cld2_rank(text)
-    return LidScore(sum(scripts.values()), scripts, m.langid_rank(text), m.py3_rank(text), cld2, cld2_score, m.fasttext_rank(text))
+    return LidScore(
+        sum(scripts.values()), scripts, m.langid_rank(text), m.py3_rank(text), cld2, cld2_score, m.fasttext_rank(text)
+    )
 
 
 def score_batch(texts: Sequence[str]) -> list[LidScore]:
@@ -209,15 +215,17 @@ class LidPool:
         if self._pool is None or len(distinct) < 2 * self.batch_size:
             parts = [_timed_batch(distinct)]
         else:
-            batches = [distinct[i:i + self.batch_size] for i in range(0, len(distinct), self.batch_size)]
+            batches = [distinct[i : i + self.batch_size] for i in range(0, len(distinct), self.batch_size)]
             try:
                 parts = list(self._pool.map(_timed_batch, batches))
             except BrokenProcessPool as err:
                 self.__exit__()
                 self._start()  # a fresh pool for whoever retries (a Prefect task retry, the next chunk)
-                raise RuntimeError(f"a language-ID worker process died ({err}); the chunk was not written: "
-                                   "rerun the command (finished chunks are kept), with fewer --lid-processes "
-                                   "if memory ran out") from err
+                raise RuntimeError(
+                    f"a language-ID worker process died ({err}); the chunk was not written: "
+                    "rerun the command (finished chunks are kept), with fewer --lid-processes "
+                    "if memory ran out"
+                ) from err
         done = [s for part, _ in parts for s in part]
         self.texts += len(distinct)
         self.cpu_seconds += sum(cpu for _, cpu in parts)

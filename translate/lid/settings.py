@@ -113,11 +113,24 @@ class LidSettings:
         bad = [d for d in (*self.vote_min_prob, *self.detector_weights) if d not in DETECTORS]
         if bad:
             problems.append(f"vote_min_prob / detector_weights name unknown detectors {bad}")
-        if not all(0 <= x <= 1 for x in (self.group_credit, self.english_evidence, self.mixed_script_evidence,
-                                         self.min_evidence_default, self.weak_evidence, self.rival_evidence,
-                                         self.kana_evidence, *self.min_evidence.values(), *self.group_credits.values())):
-            problems.append("group_credit, english_evidence, mixed_script_evidence, weak_evidence, rival_evidence, "
-                            "kana_evidence and min_evidence must lie in [0, 1]")
+        if not all(
+            0 <= x <= 1
+            for x in (
+                self.group_credit,
+                self.english_evidence,
+                self.mixed_script_evidence,
+                self.min_evidence_default,
+                self.weak_evidence,
+                self.rival_evidence,
+                self.kana_evidence,
+                *self.min_evidence.values(),
+                *self.group_credits.values(),
+            )
+        ):
+            problems.append(
+                "group_credit, english_evidence, mixed_script_evidence, weak_evidence, rival_evidence, "
+                "kana_evidence and min_evidence must lie in [0, 1]"
+            )
         if self.round_trip_action not in ROUND_TRIP_ACTIONS:
             problems.append(f"round_trip_action {self.round_trip_action!r}: choose from {', '.join(ROUND_TRIP_ACTIONS)}")
         if not 0 < self.length_ratio_min < 1 < self.length_ratio_max:

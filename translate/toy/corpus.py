@@ -140,8 +140,10 @@ def main() -> None:
     langs = list(LEXICONS)
     train, held = training_pairs(langs), heldout_pairs(langs)
     n_captions = len(all_scenes())
-    print(f"{n_captions} captions ({sum(is_heldout(shapes.caption(s)) for s in all_scenes())} held out), "
-          f"{len(short_strings())} questions/answers, {len(template_pieces())} template pieces")
+    print(
+        f"{n_captions} captions ({sum(is_heldout(shapes.caption(s)) for s in all_scenes())} held out), "
+        f"{len(short_strings())} questions/answers, {len(template_pieces())} template pieces"
+    )
     print(f"{len(train)} training pairs, {len(held)} held-out pairs, languages: {', '.join(langs)}")
     for lang in langs:
         table = reference_table(lang)

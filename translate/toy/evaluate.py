@@ -87,12 +87,16 @@ def evaluate(model_dir: Path | str, langs: Sequence[str] | None = None, threads:
 
 def table(report: dict[str, dict]) -> str:
     """The report as a Markdown table."""
-    lines = ["| language | held-out chrF | exact | LID langid / py3langid / CLD2 (CLD2 abstained) | closed set exact |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| language | held-out chrF | exact | LID langid / py3langid / CLD2 (CLD2 abstained) | closed set exact |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for lang, r in report.items():
         lid = " / ".join(str(r["lid"][t]) for t in LID_TOOLS)
-        lines.append(f"| {lang} | {r['chrf']:.2f} | {r['exact']}/{r['heldout']} | {lid} of {r['heldout']} ({r['cld2_abstained']}) "
-                     f"| {r['closed_exact']}/{r['closed_set']} |")
+        lines.append(
+            f"| {lang} | {r['chrf']:.2f} | {r['exact']}/{r['heldout']} | {lid} of {r['heldout']} ({r['cld2_abstained']}) "
+            f"| {r['closed_exact']}/{r['closed_set']} |"
+        )
     return "\n".join(lines)
 
 

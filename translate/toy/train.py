@@ -49,7 +49,10 @@ class TrainSettings:
     d_model: int = _opt(128, "model width")
     layers: int = _opt(2, "encoder layers = decoder layers")
     ffn: int = _opt(256, "feed-forward width")
-    heads: int = _opt(8, "attention heads (8 of width 16: the alignment of colours and shapes to objects is found in far fewer steps than with 4)")
+    heads: int = _opt(
+        8,
+        "attention heads (8 of width 16: the alignment of colours and shapes to objects is found in far fewer steps than with 4)",
+    )
     vocab_size: int = _opt(1000, "sentencepiece pieces (the model adds pad, 202 language codes, <mask>)")
     three_object_captions: int = _opt(CorpusSettings.three_object_captions, "3-object captions sampled per language")
     short_repeats: int = _opt(CorpusSettings.short_repeats, "repeats of each question, answer and template piece per language")
@@ -64,8 +67,11 @@ class TrainSettings:
     quantization: str = _opt("int8", "CTranslate2 quantization of the written model")
 
     def __post_init__(self) -> None:
-        problems = [f"{name} must be >= 1" for name in ("d_model", "layers", "ffn", "heads", "steps", "batch_size", "threads")
-                    if getattr(self, name) < 1]
+        problems = [
+            f"{name} must be >= 1"
+            for name in ("d_model", "layers", "ffn", "heads", "steps", "batch_size", "threads")
+            if getattr(self, name) < 1
+        ]
         if self.d_model % max(self.heads, 1):
             problems.append("d_model must be a multiple of heads")
         if problems:
@@ -124,8 +130,9 @@ def exact_rate(model, tok, pairs: list[tuple[str, str, str]]) -> float:
         for lang in sorted({lang for lang, _, _ in pairs}):
             rows = [(en, ref) for lg, en, ref in pairs if lg == lang]
             inputs = tok([en for en, _ in rows], return_tensors="pt", padding=True)
-            out = model.generate(**inputs, forced_bos_token_id=tok.convert_tokens_to_ids(lang), num_beams=1,
-                                 do_sample=False, max_new_tokens=64)
+            out = model.generate(
+                **inputs, forced_bos_token_id=tok.convert_tokens_to_ids(lang), num_beams=1, do_sample=False, max_new_tokens=64
+            )
             hits += sum(h.strip() == ref for h, (_, ref) in zip(tok.batch_decode(out, skip_special_tokens=True), rows))
     model.train()
     return hits / len(pairs)
@@ -152,8 +159,9 @@ def train(model, data: list, settings: TrainSettings, check=None) -> dict[str, f
     for step, batch in enumerate(bar, 1):
         src, mask, dec, labels = collate([data[i] for i in batch])
         logits = model(input_ids=src, attention_mask=mask, decoder_input_ids=dec).logits
-        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100,
-                               label_smoothing=settings.label_smoothing)
+        loss = F.cross_entropy(
+            logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100, label_smoothing=settings.label_smoothing
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -167,7 +175,12 @@ def train(model, data: list, settings: TrainSettings, check=None) -> dict[str, f
     model.eval()
     seconds = time.perf_counter() - started
     log.info("trained %d steps in %.0f s (%.0f tokens/s), loss %.3f", total, seconds, tokens / seconds, smoothed)
-    return {"steps": total, "seconds": round(seconds, 1), "tokens_per_second": round(tokens / seconds), "loss": round(smoothed, 4)}
+    return {
+        "steps": total,
+        "seconds": round(seconds, 1),
+        "tokens_per_second": round(tokens / seconds),
+        "loss": round(smoothed, 4),
+    }
 
 
 def build(settings: TrainSettings) -> dict:
@@ -190,14 +203,21 @@ def build(settings: TrainSettings) -> dict:
         tok = write_tokenizer(hf, texts, settings.vocab_size)
         data = encode(tok, pairs)
         log.info("%d training pairs in %d languages, vocabulary %d", len(data), len(TOY_LANGUAGES), len(tok))
-        config = nllb_config(len(tok), d_model=settings.d_model, layers=settings.layers, ffn=settings.ffn,
-                             heads=settings.heads, dropout=settings.dropout)
+        config = nllb_config(
+            len(tok),
+            d_model=settings.d_model,
+            layers=settings.layers,
+            ffn=settings.ffn,
+            heads=settings.heads,
+            dropout=settings.dropout,
+        )
         torch.manual_seed(settings.seed)
         model = M2M100ForConditionalGeneration(config)
         sample = heldout_pairs(list(TOY_LANGUAGES))[::25]
         timing = train(model, data, settings, check=lambda: exact_rate(model, tok, sample))
-        model.generation_config = GenerationConfig(bos_token_id=0, pad_token_id=1, eos_token_id=2,
-                                                   decoder_start_token_id=2, max_length=200)
+        model.generation_config = GenerationConfig(
+            bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2, max_length=200
+        )
         model.save_pretrained(str(hf), safe_serialization=True)
         ct2 = convert_to_ct2(hf, Path(tmp) / "ct2", quantization=settings.quantization)
         report = {
@@ -224,15 +244,23 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__,
-            "ctranslate2": ctranslate2.__version__, "sentencepiece": sentencepiece.__version__}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "ctranslate2": ctranslate2.__version__,
+        "sentencepiece": sentencepiece.__version__,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m polymix.translate.toy.train", description=TrainSettings.__doc__)
     for f in dataclasses.fields(TrainSettings):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                            help=f"{f.metadata['help']} (default: {f.default})")
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=type(f.default),
+            default=f.default,
+            help=f"{f.metadata['help']} (default: {f.default})",
+        )
     settings = TrainSettings(**vars(parser.parse_args(argv)))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     started = time.perf_counter()
@@ -241,8 +269,10 @@ def main(argv: list[str] | None = None) -> None:
 
     print(table(report["evaluation"]))
     size = sum(p.stat().st_size for p in Path(settings.out).iterdir())
-    print(f"wrote {settings.out} ({size / 1e6:.1f} MB, model.bin sha256 {report['sha256']['model.bin'][:16]}...) "
-          f"in {time.perf_counter() - started:.0f} s; training {report['training']}")
+    print(
+        f"wrote {settings.out} ({size / 1e6:.1f} MB, model.bin sha256 {report['sha256']['model.bin'][:16]}...) "
+        f"in {time.perf_counter() - started:.0f} s; training {report['training']}"
+    )
 
 
 if __name__ == "__main__":
