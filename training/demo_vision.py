@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from polymix.training.demo import SLOT_WORDS, DemoModels, mix_rows, _train, scene_labels, scene_of
+from polymix.training.demo import SLOT_WORDS, DemoModels, mix_rows, _train, scene_labels, scene_of, scene_words
 
 
 def image_processor(size: int):
@@ -24,7 +24,7 @@ def image_processor(size: int):
 
 
 class SceneHeads(nn.Module):
-    """Query k of the Q-Former names slot k of the scene (count, background, 3 x (colour, shape))."""
+    """Query k of the Q-Former names slot k of the scene (:data:`polymix.training.demo.SLOT_WORDS`)."""
 
     def __init__(self, hidden: int):
         super().__init__()
@@ -93,7 +93,7 @@ def fit_projection(vit, qformer, queries, x: torch.Tensor, y: torch.Tensor, llm,
         image = vit(pixel_values=chunk).last_hidden_state
         outputs.append(qformer(query_embeds=queries.expand(len(chunk), -1, -1), encoder_hidden_states=image).last_hidden_state)
     q = torch.cat(outputs).flatten(0, 1)
-    ids = [[tokenizer.convert_tokens_to_ids(SLOT_WORDS[k][label]) for k, label in enumerate(row)] for row in y[:1024].tolist()]
+    ids = [tokenizer.convert_tokens_to_ids(scene_words(row).split()) for row in y[:1024].tolist()]
     target = llm.get_input_embeddings().weight[torch.tensor(ids)].flatten(0, 1)
     solution = torch.linalg.lstsq(torch.cat([q, torch.ones(len(q), 1)], 1), target).solution
     return {"weight": solution[:-1].T.contiguous(), "bias": solution[-1].contiguous()}
