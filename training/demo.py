@@ -52,7 +52,7 @@ class DemoModels:
     qformer_hidden: int = 64
     llm_hidden: int = 128
     llm_layers: int = 2
-    llm_steps: int = 1000
+    llm_steps: int = 600
     vocab_size: int = 1200
     fresh_scenes: int = 20_000
     """scenes drawn (as labels only) to re-pose the mix's VQA rows on (:mod:`polymix.training.demo_text`)"""
@@ -150,11 +150,14 @@ def _train(module: nn.Module, step_loss, steps: int, lr: float, desc: str) -> fl
 
 def pretrain_llm(examples, tokenizer, s: DemoModels):
     """A small mT5 trained on (scene words + instruction -> target) drawn from ``examples``
-    (:class:`polymix.training.demo_text.TextExamples`); returns (model, last batch's token accuracy).
+    (:class:`polymix.training.demo_text.TextExamples`); returns (model, last batch's token accuracy,
+    the slot tokens' input vectors in :func:`slot_tokens` order).
 
-    The scene is exactly one token per slot word, where the query tokens will stand."""
+    The scene is one slot token per slot, where the query tokens will stand, embedded by a
+    :class:`~polymix.training.demo_text.SceneEmbedding` while training."""
     from transformers import MT5Config, MT5ForConditionalGeneration
 
+    from polymix.training.demo_text import SceneEmbedding
     from polymix.training.tiny import _rescale_head, padded_vocab
 
     config = MT5Config(vocab_size=padded_vocab(len(tokenizer)), d_model=s.llm_hidden, d_kv=32, d_ff=2 * s.llm_hidden,
@@ -163,7 +166,8 @@ def pretrain_llm(examples, tokenizer, s: DemoModels):
                        tie_word_embeddings=False)  # fmt: skip
     llm = MT5ForConditionalGeneration(config)
     _rescale_head(llm)
-    llm.train()
+    scene_embedding = SceneEmbedding(s.llm_hidden)
+    row_of = {token: i for i, token in enumerate(slot_tokens())}
     order = torch.Generator().manual_seed(s.seed + 1)
 
     def pad(seqs, value):
@@ -172,17 +176,20 @@ def pretrain_llm(examples, tokenizer, s: DemoModels):
 
     def step_loss(step):
         batch = examples.sample(s.batch_size, order)
-        scene = [tokenizer.convert_tokens_to_ids(w.split()) for w, _, _ in batch]
-        enc = tokenizer([i for _, i, _ in batch], truncation=True, max_length=48)["input_ids"]
-        ids = pad([p + q for p, q in zip(scene, enc)], 0)
+        scene = scene_embedding.table()[torch.tensor([[row_of[w] for w in words.split()] for words, _, _ in batch])]
+        ids = pad(tokenizer([i for _, i, _ in batch], truncation=True, max_length=48)["input_ids"], 0)
+        embeds = torch.cat([scene, llm.get_input_embeddings()(ids)], 1)
+        mask = torch.cat([torch.ones(scene.shape[:2], dtype=torch.long), (ids != 0).long()], 1)
         labels = pad(tokenizer([t for _, _, t in batch], truncation=True, max_length=48)["input_ids"], -100)
-        out = llm(input_ids=ids, attention_mask=(ids != 0).long(), labels=labels)
-        mask = labels != -100
-        acc = ((out.logits.argmax(-1) == labels) & mask).sum() / mask.sum()
-        return out.loss, acc
+        out = llm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
+        known = labels != -100
+        return out.loss, ((out.logits.argmax(-1) == labels) & known).sum() / known.sum()
 
-    acc = _train(llm, step_loss, s.llm_steps, 3e-3, "pre-train LLM")
-    return llm.eval(), acc
+    parts = torch.nn.ModuleList([llm, scene_embedding]).train()
+    acc = _train(parts, step_loss, s.llm_steps, 3e-3, "pre-train LLM")
+    # The projection maps query k onto these vectors. They are not written into the LLM's slot-token
+    # rows: mT5 ties its LM head to the embeddings, and rows that large would be generated.
+    return llm.eval(), acc, scene_embedding.table().detach()
 
 
 def build(data: str | Path, out: str | Path, settings: DemoModels | None = None) -> dict[str, float]:
@@ -204,7 +211,7 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
         (out / "llm").mkdir(parents=True, exist_ok=True)
         # Every scene word is one token, so each of the 12 query tokens stands for one word.
         tokenizer = build_tokenizer(out / "llm", s.vocab_size, examples.texts, symbols=slot_tokens())
-        llm, llm_acc = pretrain_llm(examples, tokenizer, s)
+        llm, llm_acc, scene_table = pretrain_llm(examples, tokenizer, s)
         llm.save_pretrained(str(out / "llm"))
         x, y = demo_vision.draw_scenes(data, s)
         vit, qformer, queries, vit_acc = demo_vision.pretrain(x, y, s)
@@ -216,7 +223,7 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
         blip2.vision_model.load_state_dict(vit.state_dict())
         blip2.qformer.load_state_dict(qformer.state_dict())
         blip2.language_model.load_state_dict(llm.state_dict())
-        blip2.language_projection.load_state_dict(demo_vision.fit_projection(vit, qformer, queries, x, y, llm, tokenizer))
+        blip2.language_projection.load_state_dict(demo_vision.fit_projection(vit, qformer, queries, x, y, scene_table))
     blip2.save_pretrained(str(out / "blip2"))
     demo_vision.image_processor(s.image_size).save_pretrained(str(out / "blip2"))
     tokenizer.save_pretrained(str(out / "blip2"))
