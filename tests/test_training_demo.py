@@ -47,7 +47,7 @@ def test_scene_words_are_one_token_per_slot_and_answer_the_questions():
 def test_text_examples_repose_vqa_rows_on_fresh_scenes_with_true_answers(shapes_mix):
     import torch
 
-    from polymix.mix.sources.shapes import questions
+    from polymix.mix.sources.shapes import SHAPES
     from polymix.training.demo_text import TextExamples
 
     examples = TextExamples(shapes_mix, seed=0, fresh_scenes=300)
@@ -60,9 +60,12 @@ def test_text_examples_repose_vqa_rows_on_fresh_scenes_with_true_answers(shapes_
     assert len(fresh) > 100 and not any(w in held_out for w, _, _ in fresh)
     for words, instruction, target in fresh:  # a fresh scene's answer is the one its words give
         slot = dict(w.split("=") for w in words.split())
-        english = target.removeprefix("[de] ")
-        labels = [slot[n] for n in demo.SLOT_NAMES]
-        assert english in {"yes", "no", "one", "two", "three", *labels}, (words, instruction, target)
+        question = instruction.removeprefix("[de] ")
+        shape = next((s for s in SHAPES if s in question), None)
+        expected = (slot["count"] if "How many" in question else slot["bg"] if "background" in question
+                    else slot[shape] if "What color" in question else ("yes" if slot[shape] != "none" else "no")
+                    if "Is there" in question else slot["s1"] if "on the left" in question else slot["right"])  # fmt: skip
+        assert target.removeprefix("[de] ") == expected, (words, instruction, target)
 
 
 def test_demo_preset_runs_both_stages_with_lora_on_cpu():
@@ -118,10 +121,10 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
     assert set(table) == {"eng_Latn", "deu_Latn"}
     chances = {lang: _blind_exact_match(mix, lang) for lang in table}
     for lang, row in table.items():
-        # chance is the best image-blind answer (~0.36); seen: English 0.70, German 0.53, 0.40, 0.475 (40 held-out
-        # rows a language, and the shortened run is not bit-for-bit repeatable: one language's margin is noisy)
+        # chance is the best image-blind answer (~0.36); 40 held-out rows a language, so one language's margin
+        # is noisy between seeds (a seed's run is bit-for-bit repeatable: see the test below)
         assert row["exact_match"] > chances[lang], (lang, row, chances[lang])
-        assert row["chrf"] >= 60, (lang, row)  # seen: 74.5 English, 77.3 German
+        assert row["chrf"] >= 60, (lang, row)  # the full demo reaches 87-96
     mean = sum(row["exact_match"] for row in table.values()) / len(table)
     assert mean >= sum(chances.values()) / len(chances) + 0.12, (table, chances)  # well above chance over the languages
 
