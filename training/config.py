@@ -135,6 +135,12 @@ class TrainSettings:
     probe_steps: int = _f(3, "plan: auto times this many steps per candidate (after one untimed step)")
     require_cuda: bool = _f(True, "stop with a clear error when no CUDA GPU is present")
     seed: int = _f(42, "seed of weights init, dropout and data order")
+    deterministic: bool = _f(
+        False,
+        "bit-for-bit repeatable runs from the seed on CPU: torch.use_deterministic_algorithms "
+        "during fit (on a GPU it also needs CUBLAS_WORKSPACE_CONFIG=:4096:8)",
+    )
+    threads: int = _f(0, "torch CPU threads during fit (0: torch's default); a fixed count fixes the order of sums")
     log_every: int = _f(10, "optimizer steps between metric lines")
     save_every: int = _f(1000, "optimizer steps between checkpoints (0: only at the end)")
     keep_checkpoints: int = _f(3, "how many step checkpoints to keep (0: all)")

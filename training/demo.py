@@ -8,14 +8,14 @@ learning. This module builds the two starting points the ``demo`` preset reads, 
 ``make toy-model`` builds the offline translator: small, on CPU, deterministic in the seed.
 
     OUT/blip2   a Blip2ForConditionalGeneration folder: BLIP-2's two pre-training stages in small.
-                A ViT (64 px), a Q-Former and its 8 query tokens trained together so that query
+                A ViT (64 px), a Q-Former and its 12 query tokens trained together so that query
                 k names slot k of the scene (count, background, colour and shape of each object),
                 on freshly drawn scenes, never one of the mix's held-out scenes; then the linear
                 projection from query k to the LLM's embedding of slot k's word, fitted by least
                 squares (the ``demo`` preset starts its warm-up stage from it).
     OUT/llm     an mT5-style LLM and a sentencepiece tokenizer built from the mix's own text
                 (each slot word one token), pre-trained on the training split's rows as text:
-                the scene's 8 slot words, then the instruction -> the target. It knows every
+                the scene's 12 slot words, then the instruction -> the target. It knows every
                 language's words and answer formats before it ever sees an image.
 
 The ViT and the LLM stay frozen during ``polymix train`` (the LLM gets LoRA), as in the mBLIP recipe.
@@ -52,15 +52,38 @@ class DemoModels:
     qformer_hidden: int = 64
     llm_hidden: int = 128
     llm_layers: int = 2
-    llm_steps: int = 800
+    llm_steps: int = 600
     vocab_size: int = 1200
+    fresh_scenes: int = 20_000
+    """scenes drawn (as labels only) to re-pose the mix's VQA rows on (:mod:`polymix.training.demo_text`)"""
     batch_size: int = 128
     seed: int = 0
+    threads: int = 1
+    """torch CPU threads while building: a fixed count (and deterministic kernels) makes the models
+    a function of the seed alone."""
 
 
 NONE = "none"
-SLOT_WORDS = (("one", "two", "three"), BACKGROUNDS) + ((NONE, *COLORS), (NONE, *SHAPES)) * 3
-"""The words of the 8 scene slots: count, background, then colour and shape of objects 1..3."""
+SLOT_WORDS = (("one", "two", "three"), BACKGROUNDS) + ((NONE, *COLORS), (NONE, *SHAPES)) * 3 + ((NONE, *COLORS),) * 3 + (SHAPES,)
+"""The words of the 12 scene slots: count, background, colour and shape of objects 1..3 (left to
+right, what a caption lists), then the colour of the first circle, square and triangle (none: no
+such shape) and the rightmost shape. The last four are facts the questions ask for ("What color is
+the circle?", "Is there a square?", "What shape is on the right?"), so every short answer is one
+slot's word, not a search across the object slots."""
+SLOT_NAMES = ("count", "bg", "c1", "s1", "c2", "s2", "c3", "s3", "circle", "square", "triangle", "right")
+"""Each slot's words are its own tokens (``c1=red``, ``circle=red``): T5's cross-attention has no
+positions, so the LLM can find the circle's colour only by what the token says, not where it stands.
+With shared word tokens ("red" in any slot) it answered held-out colour questions 13-55% right."""
+
+
+def slot_token(slot: int, label: int) -> str:
+    """The token of label ``label`` in slot ``slot``, e.g. ``circle=red``."""
+    return f"{SLOT_NAMES[slot]}={SLOT_WORDS[slot][label]}"
+
+
+def slot_tokens() -> list[str]:
+    """Every slot token, in slot order (the tokenizer keeps each one piece)."""
+    return [slot_token(k, i) for k, words in enumerate(SLOT_WORDS) for i in range(len(words))]
 
 
 def scene_of(image: str):
@@ -72,19 +95,26 @@ def scene_of(image: str):
 
 
 def scene_words(labels: list[int]) -> str:
-    """The 8 slot words of a scene's labels, e.g. "two white red circle blue square none none"."""
-    return " ".join(words[k] for words, k in zip(SLOT_WORDS, labels))
+    """The slot tokens of a scene's labels, e.g. "count=two bg=white c1=red s1=circle ... right=square"."""
+    return " ".join(slot_token(k, label) for k, label in enumerate(labels))
 
 
 def scene_labels(caption_en: str) -> list[int] | None:
-    """[count, background, colour/shape of object 1..3 (0 = no object)] from an English shapes caption."""
+    """The slot labels of :data:`SLOT_WORDS` (indices into each slot's words) from an English shapes caption."""
     words = re.findall(r"[a-z]+", caption_en.lower())
     objects = [(words[i - 1], w) for i, w in enumerate(words) if w in SHAPES and i and words[i - 1] in COLORS]
     background = next((w for w in words if w in BACKGROUNDS), None)
     if not 1 <= len(objects) <= 3 or background is None:
         return None
     slots = [(COLORS.index(c) + 1, SHAPES.index(s) + 1) for c, s in objects] + [(0, 0)] * (3 - len(objects))
-    return [len(objects) - 1, BACKGROUNDS.index(background), *(x for slot in slots for x in slot)]
+    first = [next((COLORS.index(c) + 1 for c, s in objects if s == shape), 0) for shape in SHAPES]
+    return [
+        len(objects) - 1,
+        BACKGROUNDS.index(background),
+        *(x for slot in slots for x in slot),
+        *first,
+        SHAPES.index(objects[-1][1]),
+    ]
 
 
 def mix_rows(data: Path, split: str | None = "train") -> list[dict]:
@@ -124,26 +154,16 @@ def _train(module: nn.Module, step_loss, steps: int, lr: float, desc: str) -> fl
     return float(metric)
 
 
-def _text_pairs(data: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """(scene words, instruction, target) of the train split, and every text for the tokenizer.
+def pretrain_llm(examples, tokenizer, s: DemoModels):
+    """A small mT5 trained on (scene words + instruction -> target) drawn from ``examples``
+    (:class:`polymix.training.demo_text.TextExamples`); returns (model, last batch's token accuracy,
+    the slot tokens' input vectors in :func:`slot_tokens` order).
 
-    The source is the image's 8 scene words (:data:`SLOT_WORDS`) followed by the instruction: the
-    LLM learns to answer and describe in every language from a scene put in front of the
-    instruction, where the image's 8 query tokens go later. The Q-Former's query k names slot k,
-    so the warm-up stage's linear projection alone can already map it near word k."""
-    from polymix.mix.sources.shapes import caption
-
-    rows = [r for r in mix_rows(data) if scene_of(r["image"]) is not None]
-    words = {r["image"]: scene_words(scene_labels(caption(scene_of(r["image"])))) for r in rows}
-    pairs = [(words[r["image"]], r["instruction"], r["target"]) for r in rows]
-    texts = [t for r in rows for t in (r["instruction"], r["target"], r["target_en"]) if t]
-    return pairs, texts
-
-
-def pretrain_llm(pairs, tokenizer, s: DemoModels):
-    """A small mT5 trained on (scene words + instruction -> target); returns (model, last batch's token accuracy)."""
+    The scene is one slot token per slot, where the query tokens will stand, embedded by a
+    :class:`~polymix.training.demo_text.SceneEmbedding` while training."""
     from transformers import MT5Config, MT5ForConditionalGeneration
 
+    from polymix.training.demo_text import SceneEmbedding
     from polymix.training.random_models import _rescale_head, padded_vocab
 
     config = MT5Config(
@@ -162,11 +182,8 @@ def pretrain_llm(pairs, tokenizer, s: DemoModels):
     )
     llm = MT5ForConditionalGeneration(config)
     _rescale_head(llm)
-    llm.train()
-    # The scene as exactly one token per slot word, where the query tokens will stand.
-    scene = [tokenizer.convert_tokens_to_ids(w.split()) for w, _, _ in pairs]
-    enc = [p + q for p, q in zip(scene, tokenizer([i for _, i, _ in pairs], truncation=True, max_length=48)["input_ids"])]
-    dec = tokenizer([t for _, _, t in pairs], truncation=True, max_length=48)["input_ids"]
+    scene_embedding = SceneEmbedding(s.llm_hidden)
+    row_of = {token: i for i, token in enumerate(slot_tokens())}
     order = torch.Generator().manual_seed(s.seed + 1)
 
     def pad(seqs, value):
@@ -174,16 +191,21 @@ def pretrain_llm(pairs, tokenizer, s: DemoModels):
         return torch.tensor([q + [value] * (width - len(q)) for q in seqs])
 
     def step_loss(step):
-        idx = torch.randint(len(pairs), (s.batch_size,), generator=order).tolist()
-        ids = pad([enc[i] for i in idx], 0)
-        labels = pad([dec[i] for i in idx], -100)
-        out = llm(input_ids=ids, attention_mask=(ids != 0).long(), labels=labels)
-        mask = labels != -100
-        acc = ((out.logits.argmax(-1) == labels) & mask).sum() / mask.sum()
-        return out.loss, acc
+        batch = examples.sample(s.batch_size, order)
+        scene = scene_embedding.table()[torch.tensor([[row_of[w] for w in words.split()] for words, _, _ in batch])]
+        ids = pad(tokenizer([i for _, i, _ in batch], truncation=True, max_length=48)["input_ids"], 0)
+        embeds = torch.cat([scene, llm.get_input_embeddings()(ids)], 1)
+        mask = torch.cat([torch.ones(scene.shape[:2], dtype=torch.long), (ids != 0).long()], 1)
+        labels = pad(tokenizer([t for _, _, t in batch], truncation=True, max_length=48)["input_ids"], -100)
+        out = llm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
+        known = labels != -100
+        return out.loss, ((out.logits.argmax(-1) == labels) & known).sum() / known.sum()
 
-    acc = _train(llm, step_loss, s.llm_steps, 3e-3, "pre-train LLM")
-    return llm.eval(), acc
+    parts = torch.nn.ModuleList([llm, scene_embedding]).train()
+    acc = _train(parts, step_loss, s.llm_steps, 3e-3, "pre-train LLM")
+    # The projection maps query k onto these vectors. They are not written into the LLM's slot-token
+    # rows: mT5 ties its LM head to the embeddings, and rows that large would be generated.
+    return llm.eval(), acc, scene_embedding.table().detach()
 
 
 def build(data: str | Path, out: str | Path, settings: DemoModels | None = None) -> dict[str, float]:
@@ -191,19 +213,21 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
     from transformers import Blip2Config, Blip2ForConditionalGeneration
 
     from polymix.training import demo_vision
+    from polymix.training.demo_text import TextExamples
+    from polymix.training.loop import repeatable
     from polymix.training.random_models import build_tokenizer
 
     s = settings or DemoModels()
     data, out = Path(data), Path(out)
     if not data.is_dir():
         raise ConfigError(f"--data {data}: no such mix folder (build one with `make demo-train`)")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), repeatable(s.threads, deterministic=True):
         torch.manual_seed(s.seed)
-        pairs, texts = _text_pairs(data)
+        examples = TextExamples(data, s.seed, s.fresh_scenes)
         (out / "llm").mkdir(parents=True, exist_ok=True)
-        # Every scene word is one token, so each of the 8 query tokens stands for one word.
-        tokenizer = build_tokenizer(out / "llm", s.vocab_size, texts, symbols=sorted({w for ws in SLOT_WORDS for w in ws}))
-        llm, llm_acc = pretrain_llm(pairs, tokenizer, s)
+        # Every scene word is one token, so each of the 12 query tokens stands for one word.
+        tokenizer = build_tokenizer(out / "llm", s.vocab_size, examples.texts, symbols=slot_tokens())
+        llm, llm_acc, scene_table = pretrain_llm(examples, tokenizer, s)
         llm.save_pretrained(str(out / "llm"))
         x, y = demo_vision.draw_scenes(data, s)
         vit, qformer, queries, vit_acc = demo_vision.pretrain(x, y, s)
@@ -219,11 +243,11 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
         blip2.vision_model.load_state_dict(vit.state_dict())
         blip2.qformer.load_state_dict(qformer.state_dict())
         blip2.language_model.load_state_dict(llm.state_dict())
-        blip2.language_projection.load_state_dict(demo_vision.fit_projection(vit, qformer, queries, x, y, llm, tokenizer))
+        blip2.language_projection.load_state_dict(demo_vision.fit_projection(vit, qformer, queries, x, y, scene_table))
     blip2.save_pretrained(str(out / "blip2"))
     demo_vision.image_processor(s.image_size).save_pretrained(str(out / "blip2"))
     tokenizer.save_pretrained(str(out / "blip2"))
-    return {"vision_scene_accuracy": vit_acc, "llm_token_accuracy": llm_acc, "text_pairs": len(pairs)}
+    return {"vision_scene_accuracy": vit_acc, "llm_token_accuracy": llm_acc, "text_rows": len(examples)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ def image_processor(size: int):
 
 
 class SceneHeads(nn.Module):
-    """Query k of the Q-Former names slot k of the scene (count, background, 3 x (colour, shape))."""
+    """Query k of the Q-Former names slot k of the scene (:data:`polymix.training.demo.SLOT_WORDS`)."""
 
     def __init__(self, hidden: int):
         super().__init__()
@@ -101,15 +101,16 @@ def pretrain(x: torch.Tensor, y: torch.Tensor, s: DemoModels):
 
 
 @torch.no_grad()
-def fit_projection(vit, qformer, queries, x: torch.Tensor, y: torch.Tensor, llm, tokenizer) -> dict[str, torch.Tensor]:
+def fit_projection(vit, qformer, queries, x: torch.Tensor, y: torch.Tensor, scene_table: torch.Tensor) -> dict[str, torch.Tensor]:
     """BLIP-2's second stage in small, in closed form: the linear map (least squares) from query k's
-    output to the LLM's input embedding of slot k's word; the warm-up stage starts from it."""
+    output to the LLM's input vector of slot k's token (``scene_table``, rows in
+    :func:`polymix.training.demo.slot_tokens` order); the warm-up stage starts from it."""
     outputs = []
     for chunk in x[:1024].split(256):
         image = vit(pixel_values=chunk).last_hidden_state
         outputs.append(qformer(query_embeds=queries.expand(len(chunk), -1, -1), encoder_hidden_states=image).last_hidden_state)
     q = torch.cat(outputs).flatten(0, 1)
-    ids = [[tokenizer.convert_tokens_to_ids(SLOT_WORDS[k][label]) for k, label in enumerate(row)] for row in y[:1024].tolist()]
-    target = llm.get_input_embeddings().weight[torch.tensor(ids)].flatten(0, 1)
+    first = torch.tensor([0, *(len(words) for words in SLOT_WORDS)]).cumsum(0)[:-1]  # slot k's first row
+    target = scene_table[(y[:1024] + first).flatten()]
     solution = torch.linalg.lstsq(torch.cat([q, torch.ones(len(q), 1)], 1), target).solution
     return {"weight": solution[:-1].T.contiguous(), "bias": solution[-1].contiguous()}

@@ -47,6 +47,22 @@ def _accelerator(precision: str):
     return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
 
 
+@contextlib.contextmanager
+def repeatable(threads: int = 0, deterministic: bool = False):
+    """Fix torch's CPU thread count (the order of float sums) and ask for deterministic kernels;
+    both are put back on exit, so one run does not change the rest of a process (tests, notebooks)."""
+    before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    if threads:
+        torch.set_num_threads(threads)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
+
+
 class Trainer:
     def __init__(self, config: RunConfig, data: str | Path, *, resume: bool | str | Path = False, accelerator=None):
         self.data = Path(data)
@@ -220,7 +236,11 @@ class Trainer:
     # -- the run -----------------------------------------------------------------------------------
     def fit(self, max_steps: int | None = None) -> dict[str, Any]:
         """Train every stage to its end (or stop after ``max_steps`` optimizer steps in this call)."""
-        with shards.ReadLock(self.data, "polymix train"):  # no prepare --overwrite under a running training
+        t = self.config.train
+        with (
+            shards.ReadLock(self.data, "polymix train"),
+            repeatable(t.threads, t.deterministic),
+        ):  # no prepare --overwrite under it
             return self._fit(max_steps)
 
     def _fit(self, max_steps: int | None) -> dict[str, Any]:
