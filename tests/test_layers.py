@@ -100,7 +100,9 @@ KNOWN_CIRCLES = [
         "polymix.training.plan",
         "polymix.training.probe",
     },
-    {"polymix.training.demo", "polymix.training.demo_vision"},
+    # the demo modules take the scene helpers of demo.py lazily; demo.py drives them (a shared
+    # scene module would untie it)
+    {"polymix.training.demo", "polymix.training.demo_text", "polymix.training.demo_vision"},
 ]
 
 
