@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from polymix import locks, shards
 from polymix.schema import Example, to_table
 from polymix.stats import Stats, count_rejected
+from polymix.mix.settings import PrepareSettings
 from polymix.mix.sources.base import ConfigError, Rejection, get_source
 from polymix.templates import render
 
@@ -37,59 +38,6 @@ log = logging.getLogger(__name__)
 
 class DuplicateIdError(ValueError):
     """Two examples with the same id: the source lists the same item twice."""
-
-
-@dataclasses.dataclass
-class PrepareSettings:
-    """Settings of one ``prepare`` run (``polymix prepare``'s options in polymix/cli.py are written
-    out by hand and fill these)."""
-
-    source: str
-    """registry name of the English source (``polymix sources`` lists them)"""
-    out: Path
-    """output mix folder (created)"""
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """source options (``path=...``; ``polymix sources`` lists each source's options)"""
-    image_root: Path | None = None
-    """folder that the source's image paths are relative to (``shapes``: where to draw them)"""
-    tasks: tuple[str, ...] = ()
-    """tasks to make (default: the source's default tasks)"""
-    chunk_size: int = 10_000
-    """examples per chunk: the unit of atomic writing and resuming"""
-    limit: int | None = None
-    """stop after this many examples (for trying things out)"""
-    seed: int = 0
-    """seed of the template choice"""
-    image_check: str = "header"
-    """off: trust paths; exists: the file must exist; header: Pillow must recognise it"""
-
-    def __post_init__(self) -> None:
-        self.out = Path(self.out)
-        if self.image_root is not None:
-            self.image_root = Path(self.image_root)
-        problems = []
-        if self.chunk_size < 1:
-            problems.append(f"chunk_size must be >= 1 (got {self.chunk_size})")
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"limit must be >= 1 (got {self.limit})")
-        if problems:
-            raise ConfigError("; ".join(problems))
-
-    def fingerprint(self, tasks: tuple[str, ...]) -> dict[str, Any]:
-        """What decides the chunks' contents: a re-run must match it to resume. ``tasks`` are the
-        resolved ones (the source's defaults when none were given: asking for them by name is the
-        same run); the image root is recorded as the manifest records it (relative to the mix
-        when inside it), so a moved or copied mix resumes."""
-        return {
-            "source": self.source,
-            "options": {k: str(v) for k, v in sorted(self.options.items())},
-            "image_root": shards.root_record(self.out, self.image_root),
-            "tasks": list(tasks),
-            "chunk_size": self.chunk_size,
-            "limit": self.limit,
-            "seed": self.seed,
-            "image_check": self.image_check,
-        }
 
 
 def _same_run(before: dict[str, Any], now: dict[str, Any], default_tasks: tuple[str, ...]) -> dict[str, Any]:

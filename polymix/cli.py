@@ -20,6 +20,7 @@ from rich.table import Table
 
 from polymix.cli_support import informative_types_only
 from polymix.settings import help_of, nest, set_dotted, with_cli_options
+from polymix.mix.settings import PrepareSettings
 from polymix.translate.settings import TranslateSettings
 
 app = typer.Typer(
@@ -125,75 +126,47 @@ def templates(task: Annotated[Optional[str], typer.Argument(help="show one task 
         console.print(table)
 
 
-def _parse_options(pairs: list[str]) -> dict[str, str]:
-    from polymix.errors import ConfigError
-
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE (for example --option path=captions.json)")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value
-    return out
-
-
-@app.command()
-@_friendly
-def prepare(
-    source: Annotated[str, typer.Option(help="English source by registry name (`polymix sources` lists them)")] = "shapes",
-    out: Annotated[Path, typer.Option(help="output mix folder")] = Path("out/demo"),
-    path: Annotated[Optional[str], typer.Option(help="shortcut for --option path=PATH (the source's input file)")] = None,
-    option: Annotated[
-        list[str], typer.Option("--option", "-o", help="source option KEY=VALUE, repeatable (see `polymix sources`)")
-    ] = [],
-    image_root: Annotated[
-        Optional[Path],
-        typer.Option(help="folder the image paths are relative to (shapes: where images are drawn; default OUT/images/shapes)"),
-    ] = None,
-    tasks: Annotated[Optional[str], typer.Option(help="comma list of tasks (default: the source's defaults)")] = None,
-    chunk_size: Annotated[int, typer.Option(help="examples per chunk: the unit of atomic writes and of resuming")] = 10_000,
-    limit: Annotated[Optional[int], typer.Option(help="stop after this many examples")] = None,
-    seed: Annotated[int, typer.Option(help="seed of the per-example template choice")] = 0,
-    image_check: Annotated[str, typer.Option(help="off | exists | header: how hard to check each local image")] = "header",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="rebuild this source's chunks instead of resuming")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
-) -> None:
-    """Turn an English source into templated English instruction examples, written as Parquet shards.
-
-    Re-running with the same settings resumes: finished chunks are skipped.
-    """
-    from polymix.mix.prepare import PrepareSettings, prepare as run_prepare
-
-    options = _parse_options(option)
-    if path is not None:
-        options["path"] = path
-    settings = PrepareSettings(
-        source=source,
-        out=out,
-        options=options,
-        image_root=image_root,
-        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks else (),
-        chunk_size=chunk_size,
-        limit=limit,
-        seed=seed,
-        image_check=image_check,
-    )
-    manifest = run_prepare(settings, overwrite=overwrite, progress=not quiet)
-    run = manifest["run"]
-    console.print(
-        f"[green]prepared[/] {source} -> {out}: {manifest['rows']} rows, {manifest['rejected']} rejected "
-        f"({run.get('chunks_written', 0)} chunks written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s)",
-        highlight=False,
-    )
-    _print_rejections(manifest)
-
-
 QUIET = inspect.Parameter(
     "quiet",
     inspect.Parameter.KEYWORD_ONLY,
     default=False,
     annotation=Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")],
 )
+PATH = inspect.Parameter(
+    "path",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=None,
+    annotation=Annotated[Optional[str], typer.Option(help="shortcut for --option path=PATH (the source's input file)")],
+)
+OVERWRITE = inspect.Parameter(
+    "overwrite",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[bool, typer.Option("--overwrite", help="rebuild this source's chunks instead of resuming")],
+)
+
+
+@app.command()
+@_friendly
+@with_cli_options(PrepareSettings, PATH, OVERWRITE, QUIET)  # one option per setting, help and default from mix/prepare.py
+def prepare(path: Optional[str] = None, overwrite: bool = False, quiet: bool = False, **options) -> None:
+    """Turn an English source into templated English examples, written as Parquet shards.
+
+    Re-running with the same settings resumes: finished chunks are skipped.
+    """
+    from polymix.mix.prepare import prepare as run_prepare
+
+    settings = PrepareSettings(**nest(PrepareSettings, options))
+    if path is not None:
+        settings.options["path"] = path
+    manifest = run_prepare(settings, overwrite=overwrite, progress=not quiet)
+    run = manifest["run"]
+    console.print(
+        f"[green]prepared[/] {settings.source} -> {settings.out}: {manifest['rows']} rows, {manifest['rejected']} rejected "
+        f"({run.get('chunks_written', 0)} chunks written, {run.get('chunks_skipped', 0)} already done, {run['seconds']} s)",
+        highlight=False,
+    )
+    _print_rejections(manifest)
 
 
 @app.command()

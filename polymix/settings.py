@@ -30,12 +30,14 @@ def setting(
     *,
     factory: Callable[[], Any] | None = None,
     option: str | None = None,
+    short: str | None = None,
     cli_default: str | None = None,
 ) -> Any:
-    """A dataclass field with its help text. ``option`` renames its command-line flag (``--in``);
-    ``cli_default`` is what the command line shows and takes for a default that is not a scalar
-    (``device_index``: ``auto`` for the empty tuple; the dataclass parses the text)."""
-    metadata = {"help": help, "description": help, "option": option, "cli_default": cli_default}
+    """A dataclass field with its help text. ``option`` renames its command-line flag (``--in``),
+    ``short`` adds a one-letter one (``-o``); ``cli_default`` is what the command line shows and
+    takes where the dataclass has no scalar default (``device_index``: ``auto`` for the empty tuple,
+    the dataclass parses the text) or none at all (a required field the command line defaults)."""
+    metadata = {"help": help, "description": help, "option": option, "short": short, "cli_default": cli_default}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -63,6 +65,16 @@ class Leaf:
     @property
     def required(self) -> bool:
         return self.field.default is MISSING and self.field.default_factory is MISSING
+
+    @property
+    def cli_default(self) -> Any:
+        """The command line's default: ``cli_default`` where given, else the field's own."""
+        given = self.field.metadata.get("cli_default")
+        return self.default if given is None else given
+
+    @property
+    def cli_required(self) -> bool:
+        return self.required and self.field.metadata.get("cli_default") is None
 
     @property
     def default(self) -> Any:
@@ -98,13 +110,37 @@ def help_of(cls: type, name: str) -> str:
 
 
 def _cli_type(tp: Any) -> Any:
-    """The type typer parses the option as: scalars as they are, sequences as comma-list text."""
+    """The type typer parses the option as: scalars as they are, sequences as comma-list text,
+    mappings as a repeatable ``KEY=VALUE`` option (the dataclass parses both texts)."""
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return typing.Optional[_cli_type(args[0])]
     if typing.get_origin(tp) in (tuple, list):
         return str
+    if typing.get_origin(tp) is dict:
+        return list[str]
     return tp
+
+
+def key_values(pairs: Any, flag: str) -> dict[str, str]:
+    """``{"path": "a.json"}`` from ``["path=a.json"]`` (a repeatable ``KEY=VALUE`` option); a mapping
+    is returned as it is. A pair without ``=`` is a ValueError naming ``flag``."""
+    if isinstance(pairs, dict):
+        return pairs
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"{flag} {pair!r}: expected KEY=VALUE (for example {flag} path=captions.json)")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def comma_list(text: Any) -> tuple[str, ...]:
+    """``("a", "b")`` from ``"a, b"`` (a comma-list option); a sequence is returned as a tuple."""
+    if isinstance(text, str):
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    return tuple(text)
 
 
 def cli_options(cls: type) -> list[inspect.Parameter]:
@@ -115,14 +151,20 @@ def cli_options(cls: type) -> list[inspect.Parameter]:
     for leaf in leaves(cls):
         tp = _cli_type(leaf.type)
         decls = [f"{leaf.flag}/--no-{leaf.flag[2:]}"] if tp is bool else [leaf.flag]
-        default = leaf.field.metadata.get("cli_default") or leaf.default
-        info = typer.Option(*decls, help=leaf.help, show_default=not leaf.required)
+        if leaf.field.metadata.get("short"):
+            decls.append(leaf.field.metadata["short"])
+        default = leaf.cli_default
+        if isinstance(default, (tuple, dict)):  # an empty sequence or mapping: the option is simply not given
+            default = [] if isinstance(default, dict) else None
+        shown = not leaf.cli_required and default not in (None, [])
+        metavar = "KEY=VALUE" if typing.get_origin(tp) is list else None
+        info = typer.Option(*decls, help=leaf.help, show_default=shown, metavar=metavar)
         params.append(
             inspect.Parameter(
                 leaf.name,
                 inspect.Parameter.KEYWORD_ONLY,
                 annotation=Annotated[tp, info],
-                default=inspect.Parameter.empty if leaf.required else default,
+                default=inspect.Parameter.empty if leaf.cli_required else default,
             )
         )
     return params

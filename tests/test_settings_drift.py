@@ -179,3 +179,79 @@ def test_every_deployment_in_prefect_yaml_passes_the_flows_check():
     for name, spec in deployments().items():
         options = _validated(build_mix, dict(spec["parameters"]))["translate"]
         assert isinstance(options, TranslateOptions) and options.model == TranslateOptions().model, name  # the one default
+
+
+# --- prepare: mix/settings.py is the one source of `polymix prepare`'s options and of the flows' source specs
+PREPARE_VALUES = {
+    "source": "generic",
+    "options": ["path=captions.jsonl", "val_every=3"],
+    "tasks": "caption,vqa",
+    "chunk_size": 7,
+    "limit": 11,
+    "seed": 5,
+    "image_check": "exists",
+}
+
+
+def _prepare_expected(tmp_path: Path) -> dict:
+    return {
+        **PREPARE_VALUES,
+        "out": tmp_path / "mix",
+        "image_root": tmp_path / "images",
+        "options": {"path": "captions.jsonl", "val_every": "3"},
+        "tasks": ("caption", "vqa"),
+    }
+
+
+def test_every_prepare_setting_has_help_and_an_option_that_reaches_it(tmp_path):
+    from polymix.mix.settings import PrepareSettings
+    from polymix.settings import nest
+
+    found = leaves(PrepareSettings)
+    assert {leaf.name for leaf in found} == {f.name for f in dataclasses.fields(PrepareSettings)}
+    assert all(leaf.help for leaf in found), [leaf.name for leaf in found if not leaf.help]
+    command = typer.main.get_command(app).commands["prepare"]
+    help_by_flag = {param.opts[0]: param.help for param in command.params}
+    for leaf in found:
+        assert help_by_flag[leaf.flag] == leaf.help, leaf.name
+    flags = {flag for param in command.params for flag in (*param.opts, *param.secondary_opts)}
+    assert {"--source", "--out", "--path", "--option", "-o", "--tasks", "--overwrite", "--quiet", "-q"} <= flags
+
+    expected = _prepare_expected(tmp_path)
+    argv = ["--out", str(expected["out"]), "--image-root", str(expected["image_root"])]
+    for name, value in PREPARE_VALUES.items():
+        for item in value if isinstance(value, list) else [value]:
+            argv += ["-o" if name == "options" else "--" + name.replace("_", "-"), str(item)]
+    parsed = dict(command.make_context("prepare", argv).params)
+    assert (parsed.pop("path"), parsed.pop("overwrite"), parsed.pop("quiet")) == (None, False, False)
+    settings = PrepareSettings(**nest(PrepareSettings, parsed))
+    assert dataclasses.asdict(settings) == expected
+    # the command line's defaults: the demo's source and folder, the dataclass's defaults otherwise
+    bare = PrepareSettings(**nest(PrepareSettings, dict(command.make_context("prepare", []).params)))
+    assert (bare.source, bare.out) == ("shapes", Path("out/demo"))
+    assert dataclasses.asdict(bare) == dataclasses.asdict(PrepareSettings(source="shapes", out="out/demo"))
+
+
+def test_a_flow_source_spec_reaches_every_prepare_setting(tmp_path, monkeypatch):
+    from polymix.flows import build_mix as flows
+
+    seen = []
+    monkeypatch.setattr(flows, "prepare", lambda settings, progress: seen.append(settings) or {"rows": 0, "rejected": 0})
+    monkeypatch.setattr(flows, "get_run_logger", lambda: __import__("logging").getLogger("test"))
+    expected = _prepare_expected(tmp_path)
+    spec = {
+        "name": expected["source"],
+        "options": expected["options"],
+        "image_root": str(expected["image_root"]),
+        "tasks": list(expected["tasks"]),
+        "limit": expected["limit"],
+        "image_check": expected["image_check"],
+    }
+    flows.prepare_source.fn(spec, str(expected["out"]), expected["chunk_size"], expected["seed"])
+    assert dataclasses.asdict(seen[0]) == expected
+
+
+def test_prepare_names_a_bad_option_in_one_line(tmp_path):
+    bad = runner.invoke(app, ["prepare", "--out", str(tmp_path / "m"), "-o", "count"])
+    assert bad.exit_code == 2 and "--option 'count'" in bad.output and "KEY=VALUE" in bad.output, bad.output
+    assert "Traceback" not in bad.output
