@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from polymix.data_cards.card import CHART, LICENSE_FILE, read_metadata, write_card
 from polymix.data_cards.hub_rules import check_metadata
-from polymix import shards
+from polymix import integrity, shards
 from polymix.errors import ConfigError
 
 STAGING = ".publish"
@@ -134,7 +134,7 @@ def batches(uploads: list[Upload], max_files: int = MAX_FILES, max_bytes: int = 
 def check_ready(root: Path) -> None:
     """Refuse a mix that is unfinished, damaged, or whose card the Hub would reject."""
     shards.load_manifest(root)  # FileNotFoundError naming the fix when it is no mix
-    problems = shards.verify(root)
+    problems = integrity.verify(root)
     if problems:
         raise ConfigError(
             f"{root} does not verify ({problems[0]}{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); "

@@ -544,10 +544,10 @@ def inspect(
     """Show rows per language and task, rejections by reason, and a few sample rows."""
     import polars as pl
 
-    from polymix import languages as L, shards
+    from polymix import integrity, languages as L, shards
 
     if verify:  # first: a damaged file would stop the summary below
-        problems = shards.verify(path)
+        problems = integrity.verify(path)
         for p in problems:
             err_console.print(f"[red]{p}[/]", highlight=False)
         if problems:

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from polymix.atomic import atomic_write_bytes
+
 LOCK = ".polymix.lock"
 OWNER = ".polymix.lock.owner"
 INCOMPLETE = "INCOMPLETE"
@@ -104,8 +106,6 @@ class ReadLock(BuildLock):
 
 def mark_incomplete(root: str | Path, what: str) -> None:
     """Write ``OUT/INCOMPLETE`` before a build changes anything in ``root``."""
-    from polymix.shards import atomic_write_bytes
-
     text = (
         f"This mix is incomplete: {what} (pid {os.getpid()}) began writing it at {time.strftime('%Y-%m-%d %H:%M:%S')} "
         "and has not finished.\nRe-run the same command to finish it (finished chunks are kept and checked).\n"

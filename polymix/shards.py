@@ -42,6 +42,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from polymix import faults, stats as run_stats
+from polymix.atomic import atomic_write_bytes, atomic_write_json, sha256_file  # noqa: F401  (re-exported: shards.atomic_write_json)
 from polymix.locks import (  # re-exported: stages take the build lock and its errors from shards
     INCOMPLETE,  # noqa: F401
     BuildLock,  # noqa: F401
@@ -90,35 +91,6 @@ def file_split(name: str) -> str:
     """The Hub split of a row file from its name (``part-x.parquet`` -> ``train``)."""
     prefix = name.split("-", 1)[0]
     return "train" if prefix == TRAIN_PREFIX else ("part" if prefix == "part_split" else prefix)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        faults.point()
-        os.replace(tmp, path)
-        faults.point()
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> dict[str, Any]:
@@ -288,13 +260,6 @@ def load_manifest(root: str | Path, complete: bool = True) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: {root} is not a finished polymix mix (run `polymix prepare` first)")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def verify(root: str | Path) -> list[str]:
-    """Every problem of a mix (see :func:`polymix.integrity.verify`)."""
-    from polymix.integrity import verify as verify_tree
-
-    return verify_tree(root)
 
 
 def file_problem(root: Path, f: dict[str, Any], checksum: bool = True) -> str | None:

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from polymix import shards
+from polymix import integrity, shards
 from polymix.cli import app
 from polymix.training import checkpoint, metrics_log
 
@@ -90,14 +90,14 @@ def _probe(mix, tally):
     if result.exit_code == 2 and len(errors) == 1:
         tally.clear_errors += 1
     else:
-        assert result.exit_code == 0 and shards.verify(mix) == [], result.output
+        assert result.exit_code == 0 and integrity.verify(mix) == [], result.output
 
 
 def _same_mix(mix, reference, tally):
     want, got = _rows(reference), _rows(mix)
     tally.lost_rows += len(set(want["id"] + want["lang"]) - set(got["id"] + got["lang"]))
     tally.identical += (
-        shards.verify(mix) == []
+        integrity.verify(mix) == []
         and got.drop("lid_score").equals(want.drop("lid_score"))
         and got["lid_score"].fill_null(-1).round(6).equals(want["lid_score"].fill_null(-1).round(6))
     )

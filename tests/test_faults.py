@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from polymix import locks, shards
+from polymix import integrity, locks, shards
 from polymix.cli import app
 from polymix.mix.prepare import PrepareSettings, prepare
 from polymix.mix.sources.base import ConfigError, SourceFormatError
@@ -43,7 +43,7 @@ def test_failed_prepare_leaves_the_mix_visibly_incomplete(tmp_path):
     prepare(PrepareSettings(source="shapes", out=out, options={"count": 3}), progress=False)
     with pytest.raises(SourceFormatError, match="201"):  # a second source into the mix fails half-way
         prepare(_generic(tmp_path, 300, bad_line=201), progress=False)
-    assert any("INCOMPLETE" in p for p in shards.verify(out))
+    assert any("INCOMPLETE" in p for p in integrity.verify(out))
     with pytest.raises(shards.IncompleteMixError, match="re-run"):
         shards.load_manifest(out)
 
@@ -52,7 +52,7 @@ def test_prepare_killed_midway_is_incomplete_for_every_reader(tmp_path):
     out = tmp_path / "mix"
     prepare(_generic(tmp_path, 300), progress=False)
     locks.mark_incomplete(out, "polymix prepare --source generic")  # what a kill -9 mid-build leaves
-    assert any("INCOMPLETE" in p for p in shards.verify(out))
+    assert any("INCOMPLETE" in p for p in integrity.verify(out))
     shown = runner.invoke(app, ["inspect", str(out)])
     assert shown.exit_code == 2 and "not a finished mix" in shown.output and "re-run" in shown.output
     verified = runner.invoke(app, ["inspect", str(out), "--verify"])
@@ -64,7 +64,7 @@ def test_prepare_killed_midway_is_incomplete_for_every_reader(tmp_path):
     with pytest.raises(shards.IncompleteMixError):
         shards.shard_files(out)  # what training reads through
     prepare(_generic(tmp_path, 300), progress=False)  # the re-run finishes it
-    assert shards.verify(out) == [] and not (out / "INCOMPLETE").exists()
+    assert integrity.verify(out) == [] and not (out / "INCOMPLETE").exists()
 
 
 def test_failing_overwrite_keeps_the_old_mix_whole(tmp_path):
@@ -75,7 +75,7 @@ def test_failing_overwrite_keeps_the_old_mix_whole(tmp_path):
         prepare(_generic(tmp_path, 1000, bad_line=701), overwrite=True, progress=False)
     assert _rows(out).equals(rows_before)
     assert shards.load_manifest(out)["rows"] == before["rows"] == 1000
-    assert shards.verify(out) == []
+    assert integrity.verify(out) == []
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # nothing left aside
 
 
@@ -89,7 +89,7 @@ def test_overwrite_swaps_in_the_new_mix_and_keeps_other_sources(tmp_path):
     assert rows.filter(pl.col("source") == "generic").height == 120
     assert rows.filter(pl.col("source") == "shapes").equals(shapes_rows)
     assert manifest["rows"] == rows.height == shards.load_manifest(out)["rows"]
-    assert shards.verify(out) == []
+    assert integrity.verify(out) == []
     assert (out / "images" / "shapes").is_dir() and shards.load_manifest(out)["image_roots"]["shapes"] == "images/shapes"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     # the shapes source resumes in the swapped-in mix: its settings did not record the aside folder
@@ -103,7 +103,7 @@ def test_a_crash_between_the_swap_renames_is_undone(tmp_path):
     rows = _rows(out)
     out.rename(tmp_path / ".mix.polymix-old")  # killed after the first rename of swap_in
     prepare(_generic(tmp_path, 50), progress=False)  # the next run puts the old mix back, then resumes
-    assert _rows(out).equals(rows) and shards.verify(out) == []
+    assert _rows(out).equals(rows) and integrity.verify(out) == []
 
 
 def test_inputs_are_locked_for_reading(tmp_path):
@@ -174,7 +174,7 @@ def test_a_damaged_shard_is_named_by_verify_and_redone_by_the_rerun(pair, tmp_pa
     else:
         data = data[: len(data) // 2]
     shard.write_bytes(bytes(data))
-    problems = shards.verify(mix)
+    problems = integrity.verify(mix)
     assert len(problems) == 1 and problems[0].startswith(shard.relative_to(mix).as_posix())
     assert ("checksum" if damage == "flip" else "truncated") in problems[0]
     shown = runner.invoke(app, ["inspect", str(mix), "--verify"])
@@ -184,7 +184,7 @@ def test_a_damaged_shard_is_named_by_verify_and_redone_by_the_rerun(pair, tmp_pa
             _one_line_error(runner.invoke(app, command), shard.name, "unreadable")
     manifest = translate_mix(_toy(english, mix), progress=False)
     assert manifest["run"]["chunks_written"] == 1
-    assert shards.verify(mix) == [] and _rows(mix).equals(rows)
+    assert integrity.verify(mix) == [] and _rows(mix).equals(rows)
 
 
 def test_a_damaged_input_shard_is_refused_by_translate_in_one_line(pair, tmp_path):
@@ -221,7 +221,7 @@ def test_a_damaged_input_shard_is_refused_by_translate_in_one_line(pair, tmp_pat
         ]
         == 1
     )  # the prepare re-run redoes just that chunk
-    assert shards.verify(english) == []
+    assert integrity.verify(english) == []
 
 
 def test_verify_finds_strays_lost_records_and_an_edited_manifest(pair, tmp_path):
@@ -234,7 +234,7 @@ def test_verify_finds_strays_lost_records_and_an_edited_manifest(pair, tmp_path)
     manifest = json.loads((mix / "manifest.json").read_text())
     manifest["rows"] += 1
     (mix / "manifest.json").write_text(json.dumps(manifest))
-    problems = "\n".join(shards.verify(mix))
+    problems = "\n".join(integrity.verify(mix))
     assert "part-copy.parquet: in no chunk record" in problems
     assert all(f"{f['path']}: in no chunk record" in problems for f in lost["files"])
     assert "'rows' differs" in problems and "'chunks' differs" in problems
@@ -269,7 +269,7 @@ def test_a_moved_pair_resumes_translation(pair, tmp_path):
     rows = _rows(mix)
     (mix / "_manifest" / "chunks" / sorted(p.name for p in (mix / "_manifest" / "chunks").iterdir())[0]).unlink()
     manifest = translate_mix(_toy(english, mix), progress=False)
-    assert manifest["run"]["chunks_written"] == 1 and _rows(mix).equals(rows) and shards.verify(mix) == []
+    assert manifest["run"]["chunks_written"] == 1 and _rows(mix).equals(rows) and integrity.verify(mix) == []
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import time
 import polars as pl
 import pytest
 
-from polymix import shards
+from polymix import integrity, shards
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_build_mix_flow_equals_the_plain_stages(tmp_path, random_nllb_ct2):
     assert set(flow_rows["lang"].unique()) == {"eng_Latn", "deu_Latn", "fra_Latn"}
     card = (out / "README.md").read_text()
     assert card.startswith("---") and "deu_Latn" in card and (out / "rows_per_language.png").exists()
-    assert not list(out.rglob("*.tmp")) and shards.verify(out) == []
+    assert not list(out.rglob("*.tmp")) and integrity.verify(out) == []
     assert english_folder(out).is_dir() and not (out / "_english").exists()
 
     # the same rows from the plain functions, no Prefect
@@ -186,7 +186,7 @@ def test_dask_task_runner_on_a_local_cluster(tmp_path, random_nllb_ct2):
         out = tmp_path / "mix"
         result = build_mix(**_params(out, random_nllb_ct2, task_runner="dask", scheduler_address=cluster.scheduler_address))
     assert result["rows"] + result["rejected"] == _rows(out).height > 0
-    assert shards.verify(out) == []
+    assert integrity.verify(out) == []
 
 
 def test_default_deployment_offline_falls_back_to_the_toy_model_and_keeps_its_rows(tmp_path):

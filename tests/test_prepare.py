@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from polymix import shards
+from polymix import integrity, shards
 from polymix.mix.prepare import DuplicateIdError, PrepareSettings, prepare
 from polymix.errors import ConfigError
 
@@ -24,7 +24,7 @@ def test_shapes_prepare_writes_templated_english_shards(tmp_path):
     assert manifest["image_roots"] == {"shapes": "images/shapes"}
     assert all((out / "images" / "shapes" / name).exists() for name in frame["image"].unique())
     assert len(manifest["chunks"]) == -(-manifest["stats"]["in"] // 25)
-    assert shards.verify(out) == []
+    assert integrity.verify(out) == []
 
 
 def test_rerun_resumes_without_rewriting_or_duplicating(tmp_path):
@@ -122,4 +122,4 @@ def test_overwrite_with_fewer_rows_leaves_no_stale_split_files(tmp_path):
     prepare(PrepareSettings(source="shapes", out=fresh, options={"count": 20}, chunk_size=40), progress=False)
     got, want = (shards.scan(p).collect().sort("id") for p in (out, fresh))
     assert set(got["split"]) == {"train", "val"} and got["id"].to_list() == want["id"].to_list()
-    assert shards.verify(out) == []
+    assert integrity.verify(out) == []

@@ -4,7 +4,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from polymix import schema, shards
+from polymix import integrity, schema, shards
 
 
 def _rows(n, langs=("eng_Latn", "deu_Latn"), source="s"):
@@ -104,11 +104,11 @@ def test_verify_detects_changed_and_missing_files(tmp_path):
     writer = shards.ShardWriter(tmp_path)
     writer.write_chunk("s-000000", schema.to_table(_rows(2)))
     writer.finalize()
-    assert shards.verify(tmp_path) == []
+    assert integrity.verify(tmp_path) == []
     target = tmp_path / "lang=deu_Latn" / "part-s-000000.parquet"
     pq.write_table(schema.to_table(_rows(1, langs=("deu_Latn",))), target)
     (tmp_path / "lang=eng_Latn" / "part-s-000000.parquet").unlink()
-    problems = shards.verify(tmp_path)
+    problems = integrity.verify(tmp_path)
     assert any("deu_Latn" in p and "checksum" in p for p in problems)
     assert any("eng_Latn" in p and "missing" in p for p in problems)
     assert not writer.is_done("s-000000")
@@ -176,4 +176,4 @@ def test_rows_are_filed_by_hub_split_and_stale_split_files_removed(tmp_path):
     writer.write_chunk("s-000000", schema.to_table([r for r in rows if r.split == "train"]))
     assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == ["part-s-000000.parquet"]
     writer.finalize()
-    assert shards.verify(tmp_path) == []
+    assert integrity.verify(tmp_path) == []

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from polymix.errors import ConfigError
-from polymix.training.config_io import build, settings_help  # noqa: F401  (re-exported)
+from polymix.training.config_io import build, parse_size, settings_help  # noqa: F401  (re-exported)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_PRESET = "mblip-mt0-xl"
@@ -253,8 +253,6 @@ def validate(config: RunConfig, problems: list[str]) -> None:
 
         problems.extend(tracker_problems(t.report_to))
     if t.memory_budget is not None:
-        from polymix.training.plan import parse_size
-
         try:
             parse_size(t.memory_budget)
         except ValueError as err:

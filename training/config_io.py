@@ -10,6 +10,7 @@ problem (unknown keys list the valid ones) instead of stopping at the first.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any
@@ -102,3 +103,14 @@ def settings_help(cls: type, prefix: str = "") -> list[str]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         lines.append(f"  {key} ({_type_name(tp)}, default {default!r}): {f.metadata.get('help', '')}")
     return lines
+
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes of a size such as ``24GiB``, ``24 GB``, ``1.5TiB`` (GB: 10**9, GiB: 2**30)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*", str(text).lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a memory size; write it like 24GiB or 16GB")
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])

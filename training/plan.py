@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 from polymix.errors import ConfigError
+from polymix.training.config_io import parse_size  # noqa: F401  (re-exported: the planner's sizes)
 from polymix.training.probe import is_oom
 
 QUANTIZATIONS = ("none", "8bit", "4bit")  # fastest expected first: dequantizing costs time
 MIN_GAIN = 0.03  # a doubling of the micro-batch that gains less speed is not worth its memory
 VERSION = 1  # bump when the probe changes what it measures, so cached plans are re-probed
-_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
 
 
 @dataclass(frozen=True)
@@ -79,14 +78,6 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Plan":
         return cls(**{**data, "probes": [Probe(**p) for p in data.get("probes", [])]})
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes of a size such as ``24GiB``, ``24 GB``, ``1.5TiB`` (GB: 10**9, GiB: 2**30)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*", str(text).lower())
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a memory size; write it like 24GiB or 16GB")
-    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
 def gib(n: int) -> str:
