@@ -89,6 +89,14 @@ def test_calibration_is_reproducible(shared_data, tmp_path):
     text = render(report, per_language=True)  # calib and heldout side by side, with the confusable neighbours' reject
     assert "confusable rejected" in text and "weakest confusable reject:" in text
     assert "| calib" in text and "| heldout" in text and "slk_Latn" in text
+    # --misses: the rejected texts behind each keep rate, with each detector's top 3, as many as the rates say
+    for part in ("calib", "heldout"):
+        rows = report["misses"][part]
+        assert len(rows) == sum(misses(r)[0] for r in report[part].values()) > 0
+        assert all(report[part][lang]["keep"] < 1 for lang, *_ in rows)
+    listed = render(report, misses=True)
+    assert f"rejected texts of their own language, heldout ({len(report['misses']['heldout'])})" in listed
+    assert "| langid: " in listed and " | fasttext: " in listed
     for length, keep_target in (("paragraph", TARGETS["keep_para"]), ("caption", TARGETS["keep_cap"])):
         rates = report[length]
         assert min(r["keep"] for r in rates.values()) >= keep_target

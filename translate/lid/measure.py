@@ -96,6 +96,16 @@ def measure(
     return out
 
 
+def missed(texts: Sequence[str], langs: Sequence[str], scores: Sequence[LidScore], s: LidSettings) -> list[tuple]:
+    """(lang, text, reason, score) of every text of a target language the filter rejects as not its own:
+    what to read, and classify, before changing a rule (``polymix lid-calibrate --misses``)."""
+    out = []
+    for text, lang, score in zip(texts, langs, scores):
+        if is_target(lang) and (reason := field_reason(text, None, lang, s) or language_reason(score, lang, s)[0]):
+            out.append((lang, text, reason, score))
+    return out
+
+
 def wilson(kept: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson interval of a keep rate: with ~140 texts a language, 0.99 means at most one miss,
     and a language with none may still lie anywhere above ~0.97."""
