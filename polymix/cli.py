@@ -372,6 +372,13 @@ def lid_calibrate(
         Optional[int], typer.Option(help="sample this many other-language paragraphs per target (default: all)")
     ] = None,
     per_language: Annotated[bool, typer.Option("--per-language", help="also print every language's rates")] = False,
+    misses: Annotated[
+        bool,
+        typer.Option(
+            "--misses",
+            help="also print every short text (calib and heldout) rejected in its own language, with each detector's top 3",
+        ),
+    ] = False,
 ) -> None:
     """Calibrate the language-ID filter on real text; print keep and English / other / same-script /
     confusable-neighbour reject rates per language group, on the calibration and held-out parts."""
@@ -386,7 +393,7 @@ def lid_calibrate(
         pairs_per_target=pairs_per_target,
         write=out or (SETTINGS_FILE if write else None),
     )
-    console.print(render(report, per_language=per_language), highlight=False, soft_wrap=True)
+    console.print(render(report, per_language=per_language, misses=misses), highlight=False, soft_wrap=True)
 
 
 @app.command()

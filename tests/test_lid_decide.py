@@ -178,3 +178,25 @@ def test_confusable_neighbours_get_a_calibrated_credit():
     macedonian = score_text("Македонија е држава во Југоисточна Европа")
     assert language_reason(macedonian, "mkd_Cyrl", s) == (None, True)
     assert language_reason(macedonian, "bul_Cyrl", s) == ("wrong_language", True)
+
+
+@pytest.mark.parametrize(
+    "text, lang, expected",
+    [
+        # under min_letters (1-3 short words) the detectors scatter (Slovak, Lojban, Finnish, Fula) and give
+        # Cebuano ~0: kept, as no other language is confidently seen (calib texts; rejected before: e < 0.1)
+        ("Ako ra man", "ceb_Latn", None),
+        ("Pakitaa ko sa", "ceb_Latn", None),
+        # ... but rejected when the detectors agree on another language
+        ("Guten Morgen", "ceb_Latn", "wrong_language"),
+        ("Dobrý den", "ceb_Latn", "wrong_language"),
+        # from min_letters up, weak evidence is still needed
+        ("Mura'g naga-ulan.", "ceb_Latn", "wrong_language"),
+    ],
+)
+def test_short_texts_are_rejected_only_on_a_confident_rival(text, lang, expected):
+    s = default_settings()
+    score = score_text(text)
+    assert (score.length < s.min_letters) == (text != "Mura'g naga-ulan.")
+    assert evidence(score, lang, s) < s.weak_evidence
+    assert language_reason(score, lang, s) == (expected, True)

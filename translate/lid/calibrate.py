@@ -32,7 +32,7 @@ from polymix import languages as L
 from polymix.schema import ENGLISH
 from polymix.translate.lid import quality as Q
 from polymix.translate.lid.scoring import LidPool
-from polymix.translate.lid.measure import choose_thresholds, measure, overall  # noqa: F401  (measure re-exported)
+from polymix.translate.lid.measure import choose_thresholds, measure, missed, overall  # noqa: F401  (measure re-exported)
 from polymix.translate.lid.settings import SETTINGS_FILE, LidSettings, default_settings
 from polymix.translate.text import no_space
 
@@ -181,6 +181,7 @@ def calibrate(
     return {
         "settings": chosen,
         **rates,
+        "misses": {name: missed(*parts[name], s) for name in ("calib", "heldout") if name in parts},
         "seconds": round(time.perf_counter() - started, 1),
         "written": str(write) if write else None,
     }
@@ -197,6 +198,7 @@ if __name__ == "__main__":
     parser.add_argument("--write", action="store_true", help=f"rewrite {SETTINGS_FILE}")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--per-language", action="store_true", help="also print every language's rates")
+    parser.add_argument("--misses", action="store_true", help="also print every short text of its own language rejected")
     args = parser.parse_args()
     report = calibrate(args.dev_file, args.short_dev_file, processes=args.processes, write=SETTINGS_FILE if args.write else None)
-    print(render(report, per_language=args.per_language))
+    print(render(report, per_language=args.per_language, misses=args.misses))

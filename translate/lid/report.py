@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from polymix import languages as L
+from polymix.translate.lid.measure import misses as missed_of, wilson
 from polymix.translate.lid.scoring import coverage, to_nllb
 from polymix.translate.lid.settings import LidSettings
 
@@ -67,7 +68,31 @@ def _cell(rates: dict[str, dict[str, float]], members: list[str], key: str) -> s
     return f"{low:.3f} {who:<8} {mean:.3f}"
 
 
-def render(report: dict[str, Any], per_language: bool = False) -> str:
+def _short_keep(rates: dict[str, dict[str, float]]) -> str:
+    """How many languages keep < 0.99 of their short texts, with each one's misses and 95% interval."""
+    low = sorted((r["keep"], x) for x, r in rates.items() if r["keep"] < 0.99)
+    cells = []
+    for _, x in low:
+        missed, n = missed_of(rates[x])
+        lo, hi = wilson(n - missed, n)
+        cells.append(f"{x} {missed}/{n} [{lo:.2f}-{hi:.2f}]")
+    missed, n = map(sum, zip(*(missed_of(r) for r in rates.values())))
+    lo, hi = wilson(n - missed, n)
+    return (
+        f"keep < 0.99 in {len(low)} of {len(rates)} languages; {missed} of {n} texts missed in all "
+        f"(keep {1 - missed / n:.4f}, 95% [{lo:.4f}-{hi:.4f}]); missed/texts [95% interval]: " + ", ".join(cells)
+    )
+
+
+def top3(score: Any) -> str:
+    """Each detector's three best labels with their probabilities (CLD2: share of the text)."""
+    return " | ".join(
+        f"{d}: " + (", ".join(f"{x} {p:.2f}" for x, p in getattr(score, d)[:3]) or "-")
+        for d in ("langid", "py3langid", "cld2", "fasttext")
+    )
+
+
+def render(report: dict[str, Any], per_language: bool = False, misses: bool = False) -> str:
     s = report["settings"]
     parts = [p for p in PARTS if p in report]
     langs = sorted({x for p in parts for x in report[p]})
@@ -95,6 +120,8 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
         lines.append(f"overall {part:<9}: " + ", ".join(f"{k} {v:.4f}" for k, v in o.items()))
         weakest = sorted((report[part][x]["keep"], x) for x in report[part])[:5]
         lines.append("  weakest keep: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
+        if part in ("calib", "heldout"):  # short texts: ~100-250 a language, so say how sure each rate is
+            lines.append("  " + _short_keep(report[part]))
         for key, title in (("same_script", "same-script"), ("near", "confusable")):
             weakest = sorted((r[key], x) for x, r in report[part].items() if r.get(key, float("nan")) == r.get(key))[:5]
             lines.append(f"  weakest {title} reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
@@ -107,9 +134,23 @@ def render(report: dict[str, Any], per_language: bool = False) -> str:
     if report.get("written"):
         lines.append(f"wrote {report['written']}")
     if per_language:
-        lines.append(f"{'lang':<10} {'min_ev':>6}  " + " | ".join(f"{p:<33}" for p in parts))
+        short = [p for p in parts if p in ("calib", "heldout")]
+        lines.append(
+            f"{'lang':<10} {'min_ev':>6}  " + " | ".join(f"{p:<33}" for p in parts) + "".join(f" | {p} missed" for p in short)
+        )
         lines.append(f"{'':<10} {'':>6}  " + " | ".join(f"{'keep   eng  other same  near':<33}" for _ in parts))
         for x in langs:
             cells = [" ".join(f"{report[p].get(x, {}).get(k, float('nan')):5.3f}" for k, _ in RATES) for p in parts]
-            lines.append(f"{x:<10} {s.min_evidence.get(x, s.min_evidence_default):>6.2f}  " + " | ".join(cells))
+            missed = ["{}/{}".format(*missed_of(report[p][x])) if x in report[p] else "-" for p in short]
+            lines.append(
+                f"{x:<10} {s.min_evidence.get(x, s.min_evidence_default):>6.2f}  "
+                + " | ".join(cells)
+                + "".join(f" | {m:>7}" for m in missed)
+            )
+    if misses:  # the texts behind the keep rates, to classify (dev-set noise, close neighbour, rule weakness)
+        for part, rows in report.get("misses", {}).items():
+            lines.append(f"rejected texts of their own language, {part} ({len(rows)}): lang reason text | each detector's top 3")
+            lines += [
+                f"{lang} {reason} {text!r} | {top3(score)}" for lang, text, reason, score in sorted(rows, key=lambda r: r[:2])
+            ]
     return "\n".join(lines)
