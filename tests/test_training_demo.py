@@ -106,6 +106,33 @@ def test_text_examples_repose_vqa_rows_on_fresh_scenes_with_true_answers(shapes_
         assert target.removeprefix("[de] ") == expected, (words, instruction, target)
 
 
+def test_the_diagnosis_ceiling_is_the_share_of_held_out_answers_the_training_rows_teach(shapes_mix, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from polymix.training import demo_diagnose
+
+    assert demo_diagnose.kind("What color is the background? Answer in a few words.") == "background"
+    assert demo_diagnose.kind("What color is the circle?") == "colour" and demo_diagnose.kind("Is there a square?") == "yes/no"
+    # the fake German renders every English answer one way, so a model could match every held-out answer
+    assert demo_diagnose.ceiling(shapes_mix) == {"deu_Latn": 1.0, "eng_Latn": 1.0}
+    # a translator that renders held-out "yes" differently caps what any model can score
+    mix = tmp_path / "mix"
+    shutil.copytree(shapes_mix, mix)
+    for path in mix.rglob("*.parquet"):
+        table = pq.read_table(path)
+        rows = table.to_pylist()
+        for r in rows:
+            if r["split"] != "train" and r["lang"] == "deu_Latn" and r["target_en"] == "yes":
+                r["target"] = "jawohl"
+        pq.write_table(type(table).from_pylist(rows, schema=table.schema), path)
+    _, held = demo_diagnose.held_out_vqa(mix)
+    german = [r for r in held if r["lang"] == "deu_Latn"]
+    taught = sum(r["target"] != "jawohl" for r in german) / len(german)
+    assert demo_diagnose.ceiling(mix) == {"deu_Latn": round(taught, 3), "eng_Latn": 1.0} and taught < 1.0
+
+
 def test_demo_preset_runs_both_stages_with_lora_on_cpu():
     config = load_config("demo")
     assert [s.name for s in config.stages] == ["warmup", "instruct"]
@@ -212,5 +239,7 @@ def test_the_demo_repeats_bit_for_bit_from_its_seed(tmp_path):
         assert (tmp_path / "models0" / part / "model.safetensors").read_bytes() == (
             tmp_path / "models1" / part / "model.safetensors"
         ).read_bytes()
+    assert {"ceiling", "llm_true_scene", "vision_slots"} <= set(runs[0][0])  # the build's diagnosis
+    assert set(runs[0][0]["llm_true_scene"]) == {"eng_Latn", "deu_Latn"} and len(runs[0][0]["vision_slots"]) == 12
     assert len(runs[0][1]) == 8 and all(loss == loss and loss > 0 for _, loss, _ in runs[0][1])
     assert runs[0] == runs[1]
