@@ -180,8 +180,8 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
     """The demo recipe, cut to a few minutes: well above the image-blind answer in each language."""
     from polymix.training.loop import Trainer
 
-    mix = make_mix(tmp_path / "mix", count=300)  # English and a fake German, 64 px images
-    settings = demo.DemoModels(llm_steps=300, vision_steps=600, vision_images=1500, drawn_size=64)
+    mix = make_mix(tmp_path / "mix", count=200)  # English and a fake German, 64 px images
+    settings = demo.DemoModels(llm_steps=200, vision_steps=500, vision_images=1500, drawn_size=64, fresh_scenes=4000)
     info = demo.build(mix, tmp_path / "models", settings)
     assert info["vision_scene_accuracy"] > 0.6  # the pre-trained ViT + Q-Former read scenes
     config = load_config(
@@ -190,8 +190,8 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
             f"model.blip2={tmp_path / 'models' / 'blip2'}",
             f"model.llm={tmp_path / 'models' / 'llm'}",
             f"train.output_dir={tmp_path / 'run'}",
-            "stages.0.steps=30",
-            "stages.1.steps=150",
+            "stages.0.steps=20",
+            "stages.1.steps=100",
             "eval.max_rows_per_lang=40",
         ],
     )
@@ -199,13 +199,14 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
     table = demo_report.per_language(demo_report.last_eval(tmp_path / "run"))
     assert set(table) == {"eng_Latn", "deu_Latn"}
     chances = {lang: _blind_exact_match(mix, lang) for lang in table}
+    print("shortened demo:", table, "image-blind:", chances)
     for lang, row in table.items():
-        # chance is the best image-blind answer (~0.36); 40 held-out rows a language, so one language's margin
-        # is noisy between seeds (a seed's run is bit-for-bit repeatable: see the test below)
-        assert row["exact_match"] > chances[lang], (lang, row, chances[lang])
-        assert row["chrf"] >= 60, (lang, row)  # the full demo reaches 87-96
+        # chance is the best image-blind answer (~0.37); seed 0 reaches exact match deu 0.675, eng 0.950 and
+        # chrF 83.9 / 83.7 (bit-for-bit repeatable: see the test below), so the bounds leave a margin
+        assert row["exact_match"] >= chances[lang] + 0.15, (lang, row, chances[lang])
+        assert row["chrf"] >= 70, (lang, row)  # the full demo reaches 87-96
     mean = sum(row["exact_match"] for row in table.values()) / len(table)
-    assert mean >= sum(chances.values()) / len(chances) + 0.12, (table, chances)  # well above chance over the languages
+    assert mean >= sum(chances.values()) / len(chances) + 0.3, (table, chances)  # well above chance over the languages
 
 
 def test_the_demo_repeats_bit_for_bit_from_its_seed(tmp_path):
