@@ -94,7 +94,7 @@ KNOWN_CIRCLES = [
     },
     # the demo modules take the scene helpers of demo.py lazily; demo.py drives them (a shared
     # scene module would untie it)
-    {"polymix.training.demo", "polymix.training.demo_text", "polymix.training.demo_vision"},
+    {"polymix.training.demo", "polymix.training.demo_diagnose", "polymix.training.demo_text", "polymix.training.demo_vision"},
 ]
 
 

@@ -106,6 +106,33 @@ def test_text_examples_repose_vqa_rows_on_fresh_scenes_with_true_answers(shapes_
         assert target.removeprefix("[de] ") == expected, (words, instruction, target)
 
 
+def test_the_diagnosis_ceiling_is_the_share_of_held_out_answers_the_training_rows_teach(shapes_mix, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from polymix.training import demo_diagnose
+
+    assert demo_diagnose.kind("What color is the background? Answer in a few words.") == "background"
+    assert demo_diagnose.kind("What color is the circle?") == "colour" and demo_diagnose.kind("Is there a square?") == "yes/no"
+    # the fake German renders every English answer one way, so a model could match every held-out answer
+    assert demo_diagnose.ceiling(shapes_mix) == {"deu_Latn": 1.0, "eng_Latn": 1.0}
+    # a translator that renders held-out "yes" differently caps what any model can score
+    mix = tmp_path / "mix"
+    shutil.copytree(shapes_mix, mix)
+    for path in mix.rglob("*.parquet"):
+        table = pq.read_table(path)
+        rows = table.to_pylist()
+        for r in rows:
+            if r["split"] != "train" and r["lang"] == "deu_Latn" and r["target_en"] == "yes":
+                r["target"] = "jawohl"
+        pq.write_table(type(table).from_pylist(rows, schema=table.schema), path)
+    _, held = demo_diagnose.held_out_vqa(mix)
+    german = [r for r in held if r["lang"] == "deu_Latn"]
+    taught = sum(r["target"] != "jawohl" for r in german) / len(german)
+    assert demo_diagnose.ceiling(mix) == {"deu_Latn": round(taught, 3), "eng_Latn": 1.0} and taught < 1.0
+
+
 def test_demo_preset_runs_both_stages_with_lora_on_cpu():
     config = load_config("demo")
     assert [s.name for s in config.stages] == ["warmup", "instruct"]
@@ -153,8 +180,8 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
     """The demo recipe, cut to a few minutes: well above the image-blind answer in each language."""
     from polymix.training.loop import Trainer
 
-    mix = make_mix(tmp_path / "mix", count=300)  # English and a fake German, 64 px images
-    settings = demo.DemoModels(llm_steps=300, vision_steps=600, vision_images=1500, drawn_size=64)
+    mix = make_mix(tmp_path / "mix", count=200)  # English and a fake German, 64 px images
+    settings = demo.DemoModels(llm_steps=200, vision_steps=500, vision_images=1500, drawn_size=64, fresh_scenes=4000)
     info = demo.build(mix, tmp_path / "models", settings)
     assert info["vision_scene_accuracy"] > 0.6  # the pre-trained ViT + Q-Former read scenes
     config = load_config(
@@ -163,8 +190,8 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
             f"model.blip2={tmp_path / 'models' / 'blip2'}",
             f"model.llm={tmp_path / 'models' / 'llm'}",
             f"train.output_dir={tmp_path / 'run'}",
-            "stages.0.steps=30",
-            "stages.1.steps=150",
+            "stages.0.steps=20",
+            "stages.1.steps=100",
             "eval.max_rows_per_lang=40",
         ],
     )
@@ -172,13 +199,14 @@ def test_a_shortened_demo_training_learns_in_every_language(tmp_path):
     table = demo_report.per_language(demo_report.last_eval(tmp_path / "run"))
     assert set(table) == {"eng_Latn", "deu_Latn"}
     chances = {lang: _blind_exact_match(mix, lang) for lang in table}
+    print("shortened demo:", table, "image-blind:", chances)
     for lang, row in table.items():
-        # chance is the best image-blind answer (~0.36); 40 held-out rows a language, so one language's margin
-        # is noisy between seeds (a seed's run is bit-for-bit repeatable: see the test below)
-        assert row["exact_match"] > chances[lang], (lang, row, chances[lang])
-        assert row["chrf"] >= 60, (lang, row)  # the full demo reaches 87-96
+        # chance is the best image-blind answer (~0.37); seed 0 reaches exact match deu 0.675, eng 0.950 and
+        # chrF 83.9 / 83.7 (bit-for-bit repeatable: see the test below), so the bounds leave a margin
+        assert row["exact_match"] >= chances[lang] + 0.15, (lang, row, chances[lang])
+        assert row["chrf"] >= 70, (lang, row)  # the full demo reaches 87-96
     mean = sum(row["exact_match"] for row in table.values()) / len(table)
-    assert mean >= sum(chances.values()) / len(chances) + 0.12, (table, chances)  # well above chance over the languages
+    assert mean >= sum(chances.values()) / len(chances) + 0.3, (table, chances)  # well above chance over the languages
 
 
 def test_the_demo_repeats_bit_for_bit_from_its_seed(tmp_path):
@@ -212,5 +240,7 @@ def test_the_demo_repeats_bit_for_bit_from_its_seed(tmp_path):
         assert (tmp_path / "models0" / part / "model.safetensors").read_bytes() == (
             tmp_path / "models1" / part / "model.safetensors"
         ).read_bytes()
+    assert {"ceiling", "llm_true_scene", "vision_slots"} <= set(runs[0][0])  # the build's diagnosis
+    assert set(runs[0][0]["llm_true_scene"]) == {"eng_Latn", "deu_Latn"} and len(runs[0][0]["vision_slots"]) == 12
     assert len(runs[0][1]) == 8 and all(loss == loss and loss > 0 for _, loss, _ in runs[0][1])
     assert runs[0] == runs[1]

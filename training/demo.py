@@ -212,7 +212,7 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
     """Write ``out/blip2`` and ``out/llm`` pre-trained on the train split of the mix ``data``."""
     from transformers import Blip2Config, Blip2ForConditionalGeneration
 
-    from polymix.training import demo_vision
+    from polymix.training import demo_diagnose, demo_vision
     from polymix.training.demo_text import TextExamples
     from polymix.training.loop import repeatable
     from polymix.training.random_models import build_tokenizer
@@ -244,10 +244,16 @@ def build(data: str | Path, out: str | Path, settings: DemoModels | None = None)
         blip2.qformer.load_state_dict(qformer.state_dict())
         blip2.language_model.load_state_dict(llm.state_dict())
         blip2.language_projection.load_state_dict(demo_vision.fit_projection(vit, qformer, queries, x, y, scene_table))
+        # Where errors will come from, on the held-out scenes (none of them was trained on).
+        diagnosis = {
+            "ceiling": demo_diagnose.ceiling(data),
+            "llm_true_scene": demo_diagnose.llm_true_scene(data, llm, tokenizer, scene_table),
+            "vision_slots": demo_diagnose.vision_slots(data, blip2.eval(), scene_table, s.image_size, s.drawn_size),
+        }
     blip2.save_pretrained(str(out / "blip2"))
     demo_vision.image_processor(s.image_size).save_pretrained(str(out / "blip2"))
     tokenizer.save_pretrained(str(out / "blip2"))
-    return {"vision_scene_accuracy": vit_acc, "llm_token_accuracy": llm_acc, "text_rows": len(examples)}
+    return {"vision_scene_accuracy": vit_acc, "llm_token_accuracy": llm_acc, "text_rows": len(examples), **diagnosis}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and dropout (same seed, same models)")
     args = p.parse_args(argv)
     try:
-        print(build(args.data, args.out, DemoModels(seed=args.seed)))
+        for key, value in build(args.data, args.out, DemoModels(seed=args.seed)).items():
+            print(f"{key}: {value}")
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
