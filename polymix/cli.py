@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import os
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from polymix.cli_support import informative_types_only
-from polymix.settings import help_of, nest, set_dotted, with_cli_options
+from polymix.settings import extra_option, help_of, nest, set_dotted, with_cli_options
 from polymix.mix.settings import PrepareSettings
 from polymix.translate.settings import TranslateSettings
 
@@ -126,24 +125,9 @@ def templates(task: Annotated[Optional[str], typer.Argument(help="show one task 
         console.print(table)
 
 
-QUIET = inspect.Parameter(
-    "quiet",
-    inspect.Parameter.KEYWORD_ONLY,
-    default=False,
-    annotation=Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")],
-)
-PATH = inspect.Parameter(
-    "path",
-    inspect.Parameter.KEYWORD_ONLY,
-    default=None,
-    annotation=Annotated[Optional[str], typer.Option(help="shortcut for --option path=PATH (the source's input file)")],
-)
-OVERWRITE = inspect.Parameter(
-    "overwrite",
-    inspect.Parameter.KEYWORD_ONLY,
-    default=False,
-    annotation=Annotated[bool, typer.Option("--overwrite", help="rebuild this source's chunks instead of resuming")],
-)
+QUIET = extra_option("quiet", bool, False, "--quiet", "-q", help="no progress bar")
+PATH = extra_option("path", Optional[str], None, help="shortcut for --option path=PATH (the source's input file)")
+OVERWRITE = extra_option("overwrite", bool, False, "--overwrite", help="rebuild this source's chunks instead of resuming")
 
 
 @app.command()

@@ -170,6 +170,15 @@ def cli_options(cls: type) -> list[inspect.Parameter]:
     return params
 
 
+def extra_option(name: str, tp: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
+    """A command-only option (not a setting: ``--quiet``, ``--overwrite``) to pass to :func:`with_cli_options`."""
+    import typer
+
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[tp, typer.Option(*decls, help=help)]
+    )
+
+
 def with_cli_options(cls: type, *extra: inspect.Parameter) -> Callable[[Callable], Callable]:
     """Give a command the options of ``cls`` (plus ``extra``, such as ``--quiet``): typer reads the
     signature set here; the command receives them as keyword arguments and calls :func:`nest`."""
