@@ -30,7 +30,7 @@ from polymix import languages as L
 from polymix.schema import ENGLISH
 from polymix.translate.lid.scoring import LidScore, coverage, script_words
 from polymix.translate.lid.decide import language_reason
-from polymix.translate.lid.filter import field_reason
+from polymix.translate.lid.filter import field_reason, text_reason
 from polymix.translate.lid.settings import LidSettings
 from polymix.translate.text import no_space
 
@@ -101,7 +101,7 @@ def missed(texts: Sequence[str], langs: Sequence[str], scores: Sequence[LidScore
     what to read, and classify, before changing a rule (``polymix lid-calibrate --misses``)."""
     out = []
     for text, lang, score in zip(texts, langs, scores):
-        if is_target(lang) and (reason := field_reason(text, None, lang, s) or language_reason(score, lang, s)[0]):
+        if is_target(lang) and (reason := text_reason(text, lang, score, s)[0]):
             out.append((lang, text, reason, score))
     return out
 
