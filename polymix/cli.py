@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from polymix.cli_support import informative_types_only
-from polymix.settings import extra_option, help_of, nest, set_dotted, with_cli_options
+from polymix.settings import comma_list, extra_option, help_of, nest, set_dotted, with_cli_options
 from polymix.mix.settings import PrepareSettings
 from polymix.translate.settings import TranslateSettings
 
@@ -466,7 +466,7 @@ def cache_clear(
     from polymix.translate.cache import KINDS, clear, info
     from polymix.translate.model import cache_root
 
-    wanted = [k.strip() for k in kinds.split(",") if k.strip()]
+    wanted = list(comma_list(kinds))
     if not wanted or set(wanted) - set(KINDS):
         raise ConfigError(f"--what {kinds!r}: valid kinds are {', '.join(KINDS)} (comma list)")
     root = cache_root()

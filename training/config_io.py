@@ -15,6 +15,8 @@ import types
 import typing
 from typing import Any
 
+from polymix.settings import comma_list
+
 
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is not None:
@@ -37,7 +39,7 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         return build(tp, value, where, problems)
     if origin is list:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and args[0] is str:
-            value = [v.strip() for v in str(value).split(",") if v.strip()]  # "a,b" from the command line
+            value = list(comma_list(str(value)))  # "a,b" from the command line
         if not isinstance(value, list):
             problems.append(f"{where}: expected a list, got {value!r}")
             return []

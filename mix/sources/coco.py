@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from polymix.settings import comma_list
 from polymix.mix.sources.base import (
     ConfigError,
     Source,
@@ -112,7 +113,7 @@ class CocoCaptions(Source):
     def _split_filter(self, path: Path, present: set[str]) -> set[str] | None:
         if not self.options.split:
             return None
-        wanted = {s.strip() for s in self.options.split.split(",") if s.strip()}
+        wanted = set(comma_list(self.options.split))
         unknown = sorted(wanted - present)
         if unknown:
             raise ConfigError(

@@ -23,6 +23,7 @@ import typer
 
 from polymix.cli_support import run, typer_app
 from polymix.errors import ConfigError
+from polymix.settings import comma_list
 
 CHOICES = ("xm3600", "xgqa", "maxm", "xvnli", "marvl", "mix")
 
@@ -191,7 +192,7 @@ def _mix_overrides(args) -> list[str]:
 
 
 def _langs(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+    return list(comma_list(value)) if value else None
 
 
 def main(argv: list[str] | None = None) -> int:
