@@ -86,6 +86,23 @@ def slot_tokens() -> list[str]:
     return [slot_token(k, i) for k, words in enumerate(SLOT_WORDS) for i in range(len(words))]
 
 
+def slot_first_rows() -> torch.Tensor:
+    """Row of slot k's first token in a table of slot-token vectors in :func:`slot_tokens` order."""
+    return torch.tensor([0, *(len(words) for words in SLOT_WORDS)]).cumsum(0)[:-1]
+
+
+def with_scene(
+    llm, table: torch.Tensor, scenes: list[str], ids: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LLM's input (embeddings, attention mask): each scene's slot-token vectors from ``table``
+    (rows in :func:`slot_tokens` order; ``scenes`` as :func:`scene_words` writes them), then the
+    instruction's token embeddings ``ids`` with their ``mask``: where the query tokens will stand."""
+    row_of = {token: i for i, token in enumerate(slot_tokens())}
+    scene = table[torch.tensor([[row_of[w] for w in words.split()] for words in scenes])]
+    embeds = torch.cat([scene, llm.get_input_embeddings()(ids)], 1)
+    return embeds, torch.cat([torch.ones(scene.shape[:2], dtype=torch.long), mask], 1)
+
+
 def scene_of(image: str):
     """The shapes Scene drawn into an image named ``shapes-<seed>-<index>.png``, else None."""
     from polymix.mix.sources.shapes import make_scene
@@ -183,7 +200,6 @@ def pretrain_llm(examples, tokenizer, s: DemoModels):
     llm = MT5ForConditionalGeneration(config)
     _rescale_head(llm)
     scene_embedding = SceneEmbedding(s.llm_hidden)
-    row_of = {token: i for i, token in enumerate(slot_tokens())}
     order = torch.Generator().manual_seed(s.seed + 1)
 
     def pad(seqs, value):
@@ -192,10 +208,8 @@ def pretrain_llm(examples, tokenizer, s: DemoModels):
 
     def step_loss(step):
         batch = examples.sample(s.batch_size, order)
-        scene = scene_embedding.table()[torch.tensor([[row_of[w] for w in words.split()] for words, _, _ in batch])]
         ids = pad(tokenizer([i for _, i, _ in batch], truncation=True, max_length=48)["input_ids"], 0)
-        embeds = torch.cat([scene, llm.get_input_embeddings()(ids)], 1)
-        mask = torch.cat([torch.ones(scene.shape[:2], dtype=torch.long), (ids != 0).long()], 1)
+        embeds, mask = with_scene(llm, scene_embedding.table(), [words for words, _, _ in batch], ids, (ids != 0).long())
         labels = pad(tokenizer([t for _, _, t in batch], truncation=True, max_length=48)["input_ids"], -100)
         out = llm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
         known = labels != -100

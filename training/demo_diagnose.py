@@ -60,18 +60,15 @@ def llm_true_scene(data: Path, llm, tokenizer, scene_table: torch.Tensor) -> dic
     """Per language, per question kind: exact match of ``llm`` given the held-out scene's true slot tokens."""
     from polymix.metrics import normalize_answer
     from polymix.mix.sources.shapes import caption
-    from polymix.training.demo import scene_labels, scene_of, scene_words, slot_tokens
+    from polymix.training.demo import scene_labels, scene_of, scene_words, with_scene
 
     _, held = held_out_vqa(data)
-    row_of = {token: i for i, token in enumerate(slot_tokens())}
     hits: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for start in range(0, len(held), 64):
         batch = held[start : start + 64]
-        words = [scene_words(scene_labels(caption(scene_of(r["image"])))).split() for r in batch]
-        scene = scene_table[torch.tensor([[row_of[w] for w in ws] for ws in words])]
+        scenes = [scene_words(scene_labels(caption(scene_of(r["image"])))) for r in batch]
         text = tokenizer([r["instruction"] for r in batch], padding=True, truncation=True, max_length=48, return_tensors="pt")
-        embeds = torch.cat([scene, llm.get_input_embeddings()(text["input_ids"])], 1)
-        mask = torch.cat([torch.ones(scene.shape[:2], dtype=torch.long), text["attention_mask"]], 1)
+        embeds, mask = with_scene(llm, scene_table, scenes, text["input_ids"], text["attention_mask"])
         out = llm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=6, num_beams=1, do_sample=False)
         for r, answer in zip(batch, tokenizer.batch_decode(out, skip_special_tokens=True)):
             hits[r["lang"]][kind(r["instruction_en"])].append(normalize_answer(answer) == normalize_answer(r["target"]))
@@ -82,23 +79,18 @@ def llm_true_scene(data: Path, llm, tokenizer, scene_table: torch.Tensor) -> dic
 def vision_slots(data: Path, blip2, scene_table: torch.Tensor, size: int, drawn_size: int) -> dict[str, float]:
     """Per slot: share of held-out images whose projected query is nearest its true slot token."""
     from polymix.mix.sources.shapes import caption, draw
-    from polymix.training.demo import SLOT_NAMES, SLOT_WORDS, mix_rows, scene_labels, scene_of
-    from polymix.training.demo_vision import image_processor
+    from polymix.training.demo import SLOT_NAMES, SLOT_WORDS, mix_rows, scene_labels, scene_of, slot_first_rows
+    from polymix.training.demo_vision import image_processor, query_outputs
 
     scenes = sorted({scene_of(r["image"]) for r in mix_rows(data, split=None) if r["split"] != "train"} - {None}, key=repr)
     if not scenes:
         return {}
     processor = image_processor(size)
     pixels = torch.from_numpy(processor([draw(s, drawn_size) for s in scenes], return_tensors="np")["pixel_values"])
-    image = blip2.vision_model(pixel_values=pixels).last_hidden_state
-    queries = blip2.qformer(query_embeds=blip2.query_tokens.expand(len(scenes), -1, -1), encoder_hidden_states=image)
-    projected = blip2.language_projection(queries.last_hidden_state)
+    projected = blip2.language_projection(query_outputs(blip2.vision_model, blip2.qformer, blip2.query_tokens, pixels))
     labels = torch.tensor([scene_labels(caption(s)) for s in scenes])
-    first = 0
     shares = {}
-    for k, words in enumerate(SLOT_WORDS):
-        rows = scene_table[first : first + len(words)]
-        nearest = torch.cdist(projected[:, k], rows).argmin(-1)
+    for k, (words, first) in enumerate(zip(SLOT_WORDS, slot_first_rows().tolist())):
+        nearest = torch.cdist(projected[:, k], scene_table[first : first + len(words)]).argmin(-1)
         shares[SLOT_NAMES[k]] = round((nearest == labels[:, k]).float().mean().item(), 3)
-        first += len(words)
     return shares

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from polymix.training.demo import SLOT_WORDS, DemoModels, mix_rows, _train, scene_labels, scene_of
+from polymix.training.demo import SLOT_WORDS, DemoModels, mix_rows, _train, scene_labels, scene_of, slot_first_rows
 
 
 def image_processor(size: int):
@@ -100,17 +100,18 @@ def pretrain(x: torch.Tensor, y: torch.Tensor, s: DemoModels):
     return vit.eval(), qformer.eval(), queries.detach(), acc
 
 
+def query_outputs(vit, qformer, queries: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """The Q-Former's output for each query token on images ``pixels`` (what the projection maps)."""
+    image = vit(pixel_values=pixels).last_hidden_state
+    return qformer(query_embeds=queries.expand(len(pixels), -1, -1), encoder_hidden_states=image).last_hidden_state
+
+
 @torch.no_grad()
 def fit_projection(vit, qformer, queries, x: torch.Tensor, y: torch.Tensor, scene_table: torch.Tensor) -> dict[str, torch.Tensor]:
     """BLIP-2's second stage in small, in closed form: the linear map (least squares) from query k's
     output to the LLM's input vector of slot k's token (``scene_table``, rows in
     :func:`polymix.training.demo.slot_tokens` order); the warm-up stage starts from it."""
-    outputs = []
-    for chunk in x[:1024].split(256):
-        image = vit(pixel_values=chunk).last_hidden_state
-        outputs.append(qformer(query_embeds=queries.expand(len(chunk), -1, -1), encoder_hidden_states=image).last_hidden_state)
-    q = torch.cat(outputs).flatten(0, 1)
-    first = torch.tensor([0, *(len(words) for words in SLOT_WORDS)]).cumsum(0)[:-1]  # slot k's first row
-    target = scene_table[(y[:1024] + first).flatten()]
+    q = torch.cat([query_outputs(vit, qformer, queries, chunk) for chunk in x[:1024].split(256)]).flatten(0, 1)
+    target = scene_table[(y[:1024] + slot_first_rows()).flatten()]
     solution = torch.linalg.lstsq(torch.cat([q, torch.ones(len(q), 1)], 1), target).solution
     return {"weight": solution[:-1].T.contiguous(), "bias": solution[-1].contiguous()}
