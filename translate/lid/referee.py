@@ -112,6 +112,12 @@ def _confidences(members: tuple[str, ...], text: str) -> dict[str, float]:
     return {x: by_name.get(LINGUA[x], 0.0) for x in members}
 
 
+def lingua_calls() -> int:
+    """Distinct (family, text) questions lingua answered in this process (the benchmark's count)."""
+    info = _confidences.cache_info()
+    return info.misses
+
+
 def share(text: str, claimed: str, neighbour: str) -> float | None:
     """lingua's confidence in ``claimed`` over ``claimed`` + ``neighbour`` (0..1); None when it cannot say
     (not a pair of one family, or the text has no n-gram of the family's models)."""
