@@ -83,7 +83,9 @@ def main() -> None:
     score_batch(texts[:200])  # load the models in this process
     with LidPool(1) as one:
         single, scores = timed(one.score, texts)
-    warm = [f"{t} warm-up" for t in texts[:2000]]  # distinct texts: lingua loads the models they need, caches nothing used below
+    warm = [
+        f"{t} warm-up" for t in texts
+    ]  # distinct texts of every language: lingua loads the models they need, caches nothing used below
     for text, lang, score in zip(warm, langs, score_batch(warm)):
         text_reason(text, lang, score, settings)
     decide_cpu_off = _cpu(decide, scores, dataclasses.replace(settings, referee=False))

@@ -159,14 +159,12 @@ def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | N
 
 def vetoed_for(score: LidScore, lang: str, s: LidSettings) -> str | None:
     """The close neighbour of ``lang`` that lingua says the text is (share of ``lang`` < ``referee_veto``), asked
-    only when a detector names one: the language the detectors vouch for most, else the first detector's."""
+    only about neighbours that are some detector's top label (each family is one lingua question, cached).
+    Asking about every named neighbour rather than the detectors' favourite: +13 calib / +7 held-out
+    neighbour texts rejected, no own text more (measured)."""
     near = R.neighbours(lang) if s.referee and score.text else frozenset()
-    if not near:
-        return None
-    named = seen(score, s)
-    if named not in near:
-        named = next((x for d in s.detectors if (x := score.top(d)) in near), None)
-    return named if named and R.veto(score.text, lang, named, s.referee_veto) else None
+    named = sorted({x for d in s.detectors if (x := score.top(d)) in near})
+    return next((x for x in named if R.veto(score.text, lang, x, s.referee_veto)), None)
 
 
 def _rule(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]:
