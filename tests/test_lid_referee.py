@@ -100,7 +100,7 @@ def test_lid_check_names_the_neighbour_of_a_vetoed_row(calib):
     assert off["keep"].to_list() == [True]
 
 
-def test_without_lingua_one_line_says_how_to_install_it_or_turn_it_off(monkeypatch):
+def test_without_lingua_one_line_says_how_to_install_it_or_turn_it_off(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "lingua", None)  # `import lingua` now fails, as where it is not installed
     assert not R.available()
     with pytest.raises(ConfigError) as err:
@@ -108,6 +108,14 @@ def test_without_lingua_one_line_says_how_to_install_it_or_turn_it_off(monkeypat
     message = str(err.value)
     assert "\n" not in message and "pip install lingua-language-detector==2.1.1" in message and "referee: false" in message
     assert LidSettings.load(referee=False).referee is False  # turned off, nothing needs lingua
+    from typer.testing import CliRunner
+
+    from polymix.cli import app
+    from polymix.translate.lid.settings import SETTINGS_FILE
+
+    args = ["lid-check", "--input", str(SHORT_DEV), "--output", str(tmp_path / "out.jsonl"), "--settings", str(SETTINGS_FILE)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "pip install lingua-language-detector==2.1.1" in result.output, result.output
     R.detector.cache_clear()  # a process that built settings before lingua went away fails at the first question
     monkeypatch.setattr(R, "_confidences", R._confidences.__wrapped__)
     with pytest.raises(ConfigError, match="pip install lingua-language-detector"):

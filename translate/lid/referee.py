@@ -27,7 +27,8 @@ from polymix.errors import ConfigError
 
 INSTALL = (
     "the language-ID referee needs lingua-language-detector: `pip install lingua-language-detector==2.1.1`, "
-    "or turn it off with `referee: false` in the language-ID settings YAML (--settings / translate.lid_settings)"
+    "or turn it off with `referee: false` in a language-ID settings YAML "
+    "(lid-check --settings, build-mix --set lid_settings=FILE)"
 )
 
 # Detector labels (NLLB codes; ``hr``: Croatian is no registry language, the detectors write hr) -> lingua's names.
