@@ -36,7 +36,7 @@ English (evidence for English >= ``english_evidence``), else ``wrong_language``.
 Last, the referee (``referee``, :mod:`polymix.translate.lid.referee`): a text the rule keeps while a
 detector names a close neighbour of the target (Russian for Bulgarian, Danish for Norwegian) is
 ``wrong_language`` when lingua gives the target less than ``referee_veto`` of the pair; :func:`seen`
-with the claimed language then names that neighbour. lingua decides no other text.
+with the claimed language then names that neighbour. lingua rescues no text the rule rejects.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def _rule(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]
 def seen(score: LidScore, s: LidSettings, lang: str | None = None) -> str | None:
     """The language the detectors vouch for most (a top label of one of them; sum of votes, so that
     CLD2 alone naming a language the others cannot output does not win), for reports; with ``lang``
-    (the claimed language), the close neighbour the referee vetoed it for, where it did."""
+    (the claimed language), first the close neighbour of it that lingua says the text is (the veto's)."""
     if lang is not None and (near := vetoed_for(score, lang, s)):
         return near
     candidates = {r[0][0] for d in s.detectors if (r := getattr(score, d))}
