@@ -18,12 +18,15 @@ with NLLB-1.3B writes a few thousand short sentences per second: language ID mus
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import resource
 import time
 from pathlib import Path
 
 from polymix.translate.lid.scoring import DETECTORS, LidPool, models, score_batch
 from polymix.translate.lid.calibrate import SHORT_DEV, caption_cut, read_dev
+from polymix.translate.lid import referee
 from polymix.translate.lid.filter import text_reason
 from polymix.translate.lid.settings import default_settings
 
@@ -72,17 +75,25 @@ def main() -> None:
     sizes = [int(x) for x in args.processes.split(",")] if args.processes else list(range(2, (os.cpu_count() or 2) + 1))
     settings = default_settings()
 
-    def decide(scores: list) -> None:
+    def decide(scores: list, s=settings) -> None:
         for text, lang, score in zip(texts, langs, scores):
-            text_reason(text, lang, score, settings)
+            text_reason(text, lang, score, s)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     score_batch(texts[:200])  # load the models in this process
     with LidPool(1) as one:
         single, scores = timed(one.score, texts)
+    warm = [
+        f"{t} warm-up" for t in texts
+    ]  # distinct texts of every language: lingua loads the models they need, caches nothing used below
+    for text, lang, score in zip(warm, langs, score_batch(warm)):
+        text_reason(text, lang, score, settings)
+    decide_cpu_off = _cpu(decide, scores, dataclasses.replace(settings, referee=False))
+    asked = referee.lingua_calls()
     started, cpu_started = time.perf_counter(), time.process_time()
-    decide(scores)
+    decide(scores)  # the default: with the lingua referee
     decide_s, decide_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    asked = referee.lingua_calls() - asked
     print(
         f"{len(texts)} captions, mean {sum(map(len, texts)) / len(texts):.0f} characters, {os.cpu_count()} cores, "
         f"load average {load:.1f} at the start"
@@ -113,6 +124,23 @@ def main() -> None:
         "scores/s and decided/s: wall clock here; 'on idle cores': CPU-time rate x processes, what the pool "
         "reaches when its cores are free (this machine's other jobs share them)"
     )
+    print(
+        f"the decision alone, per CPU-second: referee off {len(texts) / decide_cpu_off:,.0f}, referee on "
+        f"{len(texts) / decide_cpu:,.0f} ({decide_cpu_off / decide_cpu:.2f}x; lingua asked about {asked} of {len(texts)} "
+        "texts, after a warm-up that loaded the models)"
+    )
+    both = {name: len(texts) / (len(texts) / per_cpu + cpu) for name, cpu in (("off", decide_cpu_off), ("on", decide_cpu))}
+    print(
+        f"scores and decision, single process, per CPU-second: referee off {both['off']:,.0f}, on {both['on']:,.0f} "
+        f"({both['on'] / both['off']:.2f}x); peak RSS of this process (it decides, so it holds lingua's models; "
+        f"the scoring workers do not) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+    )
+
+
+def _cpu(fn, *args) -> float:
+    started = time.process_time()
+    fn(*args)
+    return time.process_time() - started
 
 
 if __name__ == "__main__":

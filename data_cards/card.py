@@ -248,6 +248,9 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
             k: v for k, v in lid.items() if k not in ("length_ratio_expected", "min_evidence", "group_credits", "calibration")
         }
         detectors = ", ".join(lid.get("detectors") or ("langid", "py3langid", "cld2"))
+        if lid.get("referee"):  # translate/lid/referee.py
+            veto = lid.get("referee_veto")
+            detectors += f"; lingua re-checked texts a detector gave to a close neighbour, rejecting below a {veto} share"
         filter_text = (
             f"Every translated row was scored ({detectors}) and decided by polymix's filter "
             f"with these settings (calibrated on {calib.get('dev_file', 'the UDHR dev file')}; "

@@ -72,7 +72,11 @@ def test_held_out_short_texts():
     # confusable neighbours count in part: most Macedonian claimed as Bulgarian and Czech as Slovak still go
     assert total["near"] >= 0.3 and rates["bul_Cyrl"]["near"] >= 0.7 and rates["slk_Latn"]["near"] >= 0.7, total
     for x in ("rus_Cyrl", "bul_Cyrl", "jpn_Jpan", "zho_Hans"):  # the pairs of the issue
-        assert rates[x]["keep"] >= 0.95 and rates[x]["same_script"] >= 0.93, (x, rates[x])
+        assert rates[x]["keep"] >= 0.95 and rates[x]["same_script"] >= 0.97, (x, rates[x])
+    # the lingua referee (referee_veto 0.2) tells close neighbours apart where the detectors could not
+    # (held-out, without it: Turkish as Azerbaijani 0.08, Danish/Swedish as Norwegian 0.66, Macedonian as Serbian 0.59)
+    assert rates["azj_Latn"]["near"] >= 0.85 and rates["nob_Latn"]["near"] >= 0.75 and rates["srp_Cyrl"]["near"] >= 0.75, total
+    assert rates["srp_Cyrl"]["same_script"] >= 0.98 and rates["rus_Cyrl"]["same_script"] >= 0.98
 
 
 @pytest.mark.slow

@@ -176,6 +176,7 @@ def calibrate(
             "# zu/xh, af/nl, nb/da/sv, hi/mr/ne, sr/mk, bg/mk, su/jv/id, pt/gl, cs/sk, az/tr, ceb/tl): they count\n"
             "# group_credits (per target, calibrated: the lowest that keeps the target's text), not in full.\n"
             "# Not transitive: Bulgarian accepts Macedonian, not Serbian.\n"
+            "# referee / referee_veto: lingua's veto between close languages (translate/lid/referee.py), kept as set.\n"
         )
         chosen.save(write, header)
     return {

@@ -7,7 +7,8 @@
 Every input row is written to ``--output`` (JSONL or Parquet, by its suffix) with ``lid_label``
 and ``lid_score`` (langid's label as an NLLB code, and its probability), ``keep`` (bool),
 ``reason`` (null when kept, else one of the filter's reasons), ``lid_seen`` (the language the
-detectors vouch for most: what a wrong_language row really is) and ``lid_detail`` (each
+detectors vouch for most, or the close neighbour the lingua referee vetoed the row for: what a
+wrong_language row really is) and ``lid_detail`` (each
 detector's best label). ``lang`` holds NLLB codes (ISO 639-1 codes are accepted too). With
 ``--source-field`` (the English original) the untranslated and length-ratio checks run as well.
 """
@@ -89,7 +90,7 @@ def check_frame(
         pl.Series("lid_score", [sc.score for sc in scores], dtype=pl.Float32),
         pl.Series("keep", [r is None for r in reasons], dtype=pl.Boolean),
         pl.Series("reason", reasons, dtype=pl.String),
-        pl.Series("lid_seen", [seen(sc, s) for sc in scores], dtype=pl.String),
+        pl.Series("lid_seen", [seen(sc, s, lang) for sc, lang in zip(scores, langs)], dtype=pl.String),
         pl.Series("lid_detail", [sc.detail() for sc in scores], dtype=pl.String),
     )
     per_lang: dict[str, Outcome] = {}

@@ -32,6 +32,11 @@ kana, Korean is Hangul. Texts shorter than ``short_min_letters`` (:attr:`LidScor
 characters count 3) are too short to identify; up to ``min_letters`` they need only
 ``short_min_evidence``. A rejected text is ``untranslated`` only when the detectors read it as
 English (evidence for English >= ``english_evidence``), else ``wrong_language``.
+
+Last, the referee (``referee``, :mod:`polymix.translate.lid.referee`): a text the rule keeps while a
+detector names a close neighbour of the target (Russian for Bulgarian, Danish for Norwegian) is
+``wrong_language`` when lingua gives the target less than ``referee_veto`` of the pair; :func:`seen`
+with the claimed language then names that neighbour. lingua rescues no text the rule rejects.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import functools
 
 from polymix import languages as L
 from polymix.schema import ENGLISH
+from polymix.translate.lid import referee as R
 from polymix.translate.lid.scoring import KANA, LidScore, coverage, script_words
 from polymix.translate.lid.settings import LidSettings
 
@@ -144,7 +150,25 @@ def miss(score: LidScore, lang: str, s: LidSettings) -> str:
 
 
 def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]:
-    """(reason or None, checked) for one scored text that should be in ``lang``."""
+    """(reason or None, checked) for one scored text that should be in ``lang``: the rule, then the referee's veto."""
+    reason, checked = _rule(score, lang, s)
+    if reason is None and checked and vetoed_for(score, lang, s):
+        return "wrong_language", True
+    return reason, checked
+
+
+def vetoed_for(score: LidScore, lang: str, s: LidSettings) -> str | None:
+    """The close neighbour of ``lang`` that lingua says the text is (share of ``lang`` < ``referee_veto``), asked
+    only about neighbours that are some detector's top label (each family is one lingua question, cached).
+    Asking about every named neighbour rather than the detectors' favourite: +13 calib / +7 held-out
+    neighbour texts rejected, no own text more (measured)."""
+    near = R.neighbours(lang) if s.referee and score.text else frozenset()
+    named = sorted({x for d in s.detectors if (x := score.top(d)) in near})
+    return next((x for x in named if R.veto(score.text, lang, x, s.referee_veto)), None)
+
+
+def _rule(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]:
+    """The detectors' verdict, before the referee."""
     if score.letters == 0:
         return None, False
     cjk = _cjk(score, lang, s)
@@ -172,9 +196,12 @@ def language_reason(score: LidScore, lang: str, s: LidSettings) -> tuple[str | N
     return miss(score, lang, s), True
 
 
-def seen(score: LidScore, s: LidSettings) -> str | None:
+def seen(score: LidScore, s: LidSettings, lang: str | None = None) -> str | None:
     """The language the detectors vouch for most (a top label of one of them; sum of votes, so that
-    CLD2 alone naming a language the others cannot output does not win), for reports."""
+    CLD2 alone naming a language the others cannot output does not win), for reports; with ``lang``
+    (the claimed language), first the close neighbour of it that lingua says the text is (the veto's)."""
+    if lang is not None and (near := vetoed_for(score, lang, s)):
+        return near
     candidates = {r[0][0] for d in s.detectors if (r := getattr(score, d))}
     scored = [(_tally(score, x, s)[0], x) for x in sorted(candidates)]
     return max(scored)[1] if scored else None

@@ -18,7 +18,8 @@
 
 The language check (:func:`polymix.translate.lid.decide.language_reason`) weighs the
 detectors' votes against the target's calibrated threshold, after script rules (Han vs kana vs
-Hangul); texts too short to identify are checked by script only. Languages that no enabled
+Hangul), then lingua's veto where a detector names a close neighbour of the target (the referee);
+texts too short to identify are checked by script only. Languages that no enabled
 detector knows are checked by script only and counted as ``lid_unchecked``: with the default
 detectors there are none (CLD2 knows all 95).
 """

