@@ -250,7 +250,9 @@ def test_the_demo_repeats_bit_for_bit_from_its_seed(tmp_path):
     from polymix.training.loop import Trainer
 
     mix = make_mix(tmp_path / "mix", count=60)
-    settings = demo.DemoModels(llm_steps=12, vision_steps=12, vision_images=96, drawn_size=64, batch_size=32, fresh_scenes=400)
+    settings = demo.DemoModels(
+        llm_steps=12, vision_steps=12, vision_images=96, drawn_size=64, batch_size=32, llm_batch_size=32, fresh_scenes=400
+    )
     runs = []
     for k in range(2):
         info = demo.build(mix, tmp_path / f"models{k}", settings)
