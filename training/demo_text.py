@@ -53,6 +53,11 @@ class TextExamples:
                 self.question[i] = asked[0]
             answers[(r["lang"], r["target_en"])][r["target"]] += 1
         self.answer = {key: c.most_common(1)[0][0] for key, c in answers.items()}
+        # Each short answer one token, as each slot word is: spelled over pieces ("twee" as
+        # tw+e+e, "nein" as ne+in) the small LLM wrote "twe", "tweee" and "two" (Dutch count 0.6).
+        # "▁" (sentencepiece's word start) keeps a symbol at word starts: "gelb" as a bare symbol
+        # split "gelbes" and came back decoded as "gelb es".
+        self.answer_words = sorted({"▁" + a.strip() for a in self.answer.values() if a.strip() and " " not in a.strip()})
         self.langs = [r["lang"] for r in rows]
         # Fresh scenes (another seed than the mix's), by the questions they ask; no held-out scene.
         self.pool: dict[str, list[tuple[str, str]]] = defaultdict(list)
