@@ -44,7 +44,7 @@ DEMO_SCENES  ?= 1000
 DEMO_MODELS  ?= out/demo-models
 DEMO_RUN     ?= out/train/demo
 DEMO_SEED    ?= 0
-demo-train: install ## train the demo preset on CPU, offline (shapes in 8 languages, about 12 min on 2 shared cores) and print what it learned per language
+demo-train: install ## train the demo preset on CPU, offline (shapes in 8 languages, about 13 min on 2 cores) and print what it learned per language
 	$(BIN)/polymix build-mix --deployment default --out $(DEMO_TRAIN) --set 'sources=[{name: shapes, options: {count: $(DEMO_SCENES)}}]'
 	OMP_NUM_THREADS=1 $(BIN)/python -m polymix.training.demo --data $(DEMO_TRAIN) --out $(DEMO_MODELS) --seed $(DEMO_SEED)
 	rm -rf $(DEMO_RUN)
