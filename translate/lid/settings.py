@@ -61,8 +61,8 @@ class LidSettings:
     """a Japanese text of kana_min_han+ Han characters and no kana is kept only with this much evidence"""
     """min_evidence of languages the calibration did not see"""
     referee: bool = True
-    """ask lingua (translate/lid/referee.py) about a kept text when a detector names a close neighbour of the
-    target (bg/mk/sr/ru/uk/be, kk/ru, cs/sk/pl, nb/da/sv, hi/mr, id/ms, az/tr, zu/xh, af/nl, pt/es/ca, sl/hr)"""
+    """ask lingua about a kept text when a detector names a close neighbour of the target (the families of
+    translate/lid/referee.py: bg/mk/sr/ru/uk/be, kk/ru, cs/sk/pl, nb/da/sv, hi/mr, az/tr, zu/xh, af/nl, pt/es/ca, sl/hr)"""
     referee_veto: float = 0.2
     """... and reject it as wrong_language when lingua gives the target less than this share of the pair (measured
     on the calib part: 0.1 and 0.2 cost the same 2 own texts, 0.2 rejects 499 neighbour texts, not 340; 0.3 costs 6)"""
