@@ -251,9 +251,15 @@ def _sections(info: dict[str, Any]) -> dict[str, str]:
         if lid.get("referee"):  # translate/lid/referee.py
             veto = lid.get("referee_veto")
             detectors += f"; lingua re-checked texts a detector gave to a close neighbour, rejecting below a {veto} share"
+        if lid.get("foreign_letters"):  # translate/lid/letters.py
+            detectors += (
+                f"; a text with {lid['foreign_letters']} letters its language never writes (Cyrillic alphabets, "
+                "Arabic-script marks) was rejected"
+            )
+        dev_files = [calib.get("dev_file", "the UDHR dev file"), *(calib.get("short_dev_files") or {})]
         filter_text = (
             f"Every translated row was scored ({detectors}) and decided by polymix's filter "
-            f"with these settings (calibrated on {calib.get('dev_file', 'the UDHR dev file')}; "
+            f"with these settings (calibrated on {', '.join(dev_files)}; "
             f"per-language length ratios and thresholds omitted):\n\n" + _settings_block(shown, flow=None)
         )
     else:

@@ -341,10 +341,12 @@ def lid_calibrate(
         Path, typer.Option(help="JSON lines with lang (NLLB code) and text; article/para align paragraphs with English")
     ] = Path("../shared/data/udhr-lid-dev.jsonl"),
     short_dev: Annotated[
-        Optional[Path],
+        Optional[list[Path]],
         typer.Option(
-            help="short real texts (lang, text, split = calib|heldout)"
-            ": thresholds are chosen on calib, heldout is only reported (default: data/lid-dev/ud-lid-dev.jsonl)"
+            help="short real texts (lang, text, split = calib|heldout), repeatable: thresholds are chosen on each "
+            "file's calib part (each must keep 0.99), heldout is only reported "
+            "(default: data/lid-dev/ud-lid-dev.jsonl and data/lid-dev/tatoeba-lid-dev.jsonl)",
+            metavar="PATH",
         ),
     ] = None,
     write: Annotated[
@@ -366,13 +368,13 @@ def lid_calibrate(
 ) -> None:
     """Calibrate the language-ID filter on real text; print keep and English / other / same-script /
     confusable-neighbour reject rates per language group, on the calibration and held-out parts."""
-    from polymix.translate.lid.calibrate import SHORT_DEV, calibrate
+    from polymix.translate.lid.calibrate import SHORT_DEVS, calibrate
     from polymix.translate.lid.report import render
     from polymix.translate.lid.settings import SETTINGS_FILE
 
     report = calibrate(
         dev,
-        short_dev or SHORT_DEV,
+        short_dev or SHORT_DEVS,
         processes=processes,
         pairs_per_target=pairs_per_target,
         write=out or (SETTINGS_FILE if write else None),

@@ -114,8 +114,11 @@ def test_yiddish_is_not_hebrew_but_a_weak_rare_label_does_not_silence():
     assert language_reason(yiddish, "ydd_Hebr", s)[0] is None
     spanish = score_text("Grupo de personas abrigadas con mochilas.")
     assert spanish.top("cld2") == "nya_Latn" and spanish.cld2_score[0] < s.cld2_full_score  # a guess
-    strict = dataclasses.replace(s, cld2_full_score=1.0)  # were CLD2's guess taken as sure, it would silence langid
+    # were CLD2's guess taken as sure, on a text of blind_veto_length letters or more it would silence langid
+    strict = dataclasses.replace(s, cld2_full_score=1.0, blind_veto_length=0)
     assert evidence(spanish, "spa_Latn", strict) < evidence(spanish, "spa_Latn", s)
+    # on a short text one detector's label silences no one, sure or not (two detectors name Yiddish above)
+    assert evidence(spanish, "spa_Latn", dataclasses.replace(s, cld2_full_score=1.0)) == evidence(spanish, "spa_Latn", s)
 
 
 def test_rejected_text_in_the_wrong_script_is_checked_even_when_short():
@@ -186,7 +189,7 @@ def test_confusable_neighbours_get_a_calibrated_credit():
         # under min_letters (1-3 short words) the detectors scatter (Slovak, Lojban, Finnish, Fula) and give
         # Cebuano ~0: kept, as no other language is confidently seen (calib texts; rejected before: e < 0.1)
         ("Ako ra man", "ceb_Latn", None),
-        ("Pakitaa ko sa", "ceb_Latn", None),
+        ("Ayawg kaguol.", "ceb_Latn", None),
         # ... but rejected when the detectors agree on another language
         ("Guten Morgen", "ceb_Latn", "wrong_language"),
         ("Dobrý den", "ceb_Latn", "wrong_language"),
@@ -200,3 +203,47 @@ def test_short_texts_are_rejected_only_on_a_confident_rival(text, lang, expected
     assert (score.length < s.min_letters) == (text != "Mura'g naga-ulan.")
     assert evidence(score, lang, s) < s.weak_evidence
     assert language_reason(score, lang, s) == (expected, True)
+
+
+def test_one_detectors_rare_label_silences_no_one_on_a_short_text():
+    """Tatoeba held-out Swahili: CLD2 alone says Nyanja (match score 970, counted in full), which langid and
+    py3langid cannot output; on a short text it takes two detectors naming a language to silence the others."""
+    s = default_settings()
+    swahili = score_text("Ni nyumba ya Anita.")
+    assert swahili.top("cld2") == "nya_Latn" and swahili.top("langid") == "swh_Latn" and swahili.length < s.blind_veto_length
+    assert language_reason(swahili, "swh_Latn", s) == (None, True)
+    one = dataclasses.replace(s, blind_veto_length=0)  # the old rule: CLD2's label alone silences langid and py3langid
+    assert evidence(swahili, "swh_Latn", one) == 0.0 and language_reason(swahili, "swh_Latn", one)[0] == "wrong_language"
+    # Yiddish is still not Hebrew on a short text: CLD2 and fastText both name it
+    yiddish = score_text("איך האָב ליב מײַן הונט")
+    assert language_reason(yiddish, "heb_Hebr", s)[0] == "wrong_language"
+
+
+@pytest.mark.parametrize(
+    "text, claimed, really",
+    [
+        # Ukrainian "і" and "є" (Russian writes neither): rejected as Russian whatever the detectors say
+        ("Ці діти бігають у дворі, і є ще один хлопчик.", "rus_Cyrl", "ukr_Cyrl"),
+        # Kazakh "ә", "ң", "ө", "қ" claimed as Russian
+        ("Бұл әдемі қала, көшелерде көп адам жүр.", "rus_Cyrl", "kaz_Cyrl"),
+        # Sindhi "ڏ", "ٻ", "ڳ" claimed as Urdu
+        ("ٻار ڳوٺ ۾ راند ڪري رهيا آهن ۽ ڏاڍا خوش آهن", "urd_Arab", "snd_Arab"),
+    ],
+)
+def test_letters_the_claimed_language_never_writes(text, claimed, really):
+    s = default_settings()
+    score = score_text(text)
+    assert language_reason(score, claimed, s) == ("wrong_language", True)
+    assert language_reason(score, really, s) == (None, True)
+
+
+def test_a_label_that_cannot_write_the_text_is_struck():
+    """Tatoeba calib Russian: langid and CLD2 say Serbian, which has no "ы"; struck, the text is kept as Russian."""
+    s = default_settings()
+    russian = score_text("Они не скажут тебе правды.")
+    assert russian.top("langid") == "srp_Cyrl" and russian.top("cld2") == "srp_Cyrl"
+    assert language_reason(russian, "rus_Cyrl", s) == (None, True)
+    off = dataclasses.replace(s, foreign_letters=0)  # Serbian counts: evidence 0.48, a rival at 0.52
+    assert evidence(russian, "rus_Cyrl", s) > 0.95 > 0.5 > evidence(russian, "rus_Cyrl", off)
+    assert rival(russian, "rus_Cyrl", s) == 0.0 < s.rival_evidence < rival(russian, "rus_Cyrl", off)
+    assert seen(russian, s) == "rus_Cyrl" and seen(russian, off) == "srp_Cyrl"

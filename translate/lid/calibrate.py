@@ -26,7 +26,7 @@ import statistics
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from polymix import languages as L
 from polymix.schema import ENGLISH
@@ -39,6 +39,9 @@ from polymix.translate.text import no_space
 TARGETS = {"keep_para": 0.98, "keep_cap": 0.90, "keep_short": 0.99, "english": 0.98, "other": 0.90}
 """keep targets per part (paragraph, caption cut, short real text) used to choose thresholds; reject targets of the report"""
 SHORT_DEV = Path(__file__).resolve().parents[2] / "data" / "lid-dev" / "ud-lid-dev.jsonl"  # in the checkout
+TATOEBA_DEV = SHORT_DEV.with_name("tatoeba-lid-dev.jsonl")
+SHORT_DEVS = (SHORT_DEV, TATOEBA_DEV)
+"""the short real texts: UD sentences cut to 3-12 words (news, fiction, web) and Tatoeba's everyday sentences and questions"""
 
 
 def caption_cut(text: str, lang: str) -> str:
@@ -108,7 +111,7 @@ def _digest(path: str | Path) -> str:
 
 def calibrate(
     dev_file: str | Path,
-    short_file: str | Path | None = SHORT_DEV,
+    short_file: str | Path | Sequence[str | Path] | None = SHORT_DEVS,
     base: LidSettings | None = None,
     processes: int = 2,
     pairs_per_target: int | None = None,
@@ -118,7 +121,9 @@ def calibrate(
     """Measure, choose the settings, optionally write them; return the report (see lid_report.render)."""
     started = time.perf_counter()
     rows = read_dev(dev_file)
-    short = read_dev(short_file) if short_file else []
+    short_files = [short_file] if isinstance(short_file, (str, Path)) else list(short_file or ())
+    sources = {Path(f).name: read_dev(f) for f in short_files}
+    short = [r for part in sources.values() for r in part]
     langs = [r["lang"] for r in rows]
     paras = [r["text"] for r in rows]
     caps = [caption_cut(r["text"], r["lang"]) for r in rows]
@@ -126,6 +131,7 @@ def calibrate(
     texts = paras + caps + [r["text"] for name in ("calib", "heldout") for r in parts_rows[name]]
     with LidPool(processes) as pool:
         scores = pool.score(texts)
+    by_text = dict(zip(texts, scores))
     parts: dict[str, tuple[list[str], list[str], list]] = {
         "paragraph": (paras, langs, scores[: len(rows)]),
         "caption": (caps, langs, scores[len(rows) : 2 * len(rows)]),
@@ -139,8 +145,16 @@ def calibrate(
     # let "zwei zwei zwei" loops through
     fixed = {**_repetition_settings(paras + caps, langs + langs), **_length_settings(rows)}
     s = dataclasses.replace(base or default_settings(), **fixed, min_evidence={}, group_credits={}, calibration={})
-    keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"], "calib": TARGETS["keep_short"]}
-    thresholds, credits = choose_thresholds([parts[n] + (t,) for n, t in keep_targets.items() if n in parts], s)
+    # the calib part of each short file is its own part: a threshold must keep 0.99 of UD's news and fiction
+    # cuts and of Tatoeba's everyday sentences alike, not of their mix
+    keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"]}
+    chosen_on = [parts[n] + (t,) for n, t in keep_targets.items()]
+    for part in sources.values():
+        calib = [r for r in part if r.get("split", "calib") == "calib"]
+        if calib:
+            texts_, langs_ = [r["text"] for r in calib], [r["lang"] for r in calib]
+            chosen_on.append((texts_, langs_, [by_text[t] for t in texts_], TARGETS["keep_short"]))
+    thresholds, credits = choose_thresholds(chosen_on, s)
     # UDHR prose alone allows strict thresholds that short captions would not meet: without short
     # real text for a language (Swahili, Maori, Zulu, ...), stay at or below the default
     short_langs = set(parts["calib"][1]) if "calib" in parts else set()
@@ -155,11 +169,16 @@ def calibrate(
         "languages": len(set(langs)),
         **(
             {
-                "short_dev_file": Path(short_file).name,
-                "short_dev_sha256_16": _digest(short_file),
+                "short_dev_files": {
+                    Path(f).name: {
+                        "sha256_16": _digest(f),
+                        **{n: sum(r.get("split", "calib") == n for r in sources[Path(f).name]) for n in ("calib", "heldout")},
+                    }
+                    for f in short_files
+                },
                 "short_rows": {n: len(p) for n, p in parts_rows.items()},
             }
-            if short_file
+            if short_files
             else {}
         ),
         "overall": {name: {k: round(v, 4) for k, v in overall(r).items()} for name, r in rates.items()},
@@ -168,7 +187,8 @@ def calibrate(
     if write:
         header = (
             "# Language-ID filter settings, calibrated on real text by\n"
-            "#   polymix lid-calibrate --write   (UDHR paragraphs + data/lid-dev/ud-lid-dev.jsonl, its calib part)\n"
+            "#   polymix lid-calibrate --write   (UDHR paragraphs + the calib parts of data/lid-dev/ud-lid-dev.jsonl and\n"
+            "#   data/lid-dev/tatoeba-lid-dev.jsonl)\n"
             "# Edit detectors, varieties, groups and the rule's constants here (the command keeps them); it rewrites\n"
             "# min_evidence, group_credits and the repetition and length thresholds. See translate/lid/decide.py.\n"
             "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
@@ -177,6 +197,7 @@ def calibrate(
             "# group_credits (per target, calibrated: the lowest that keeps the target's text), not in full.\n"
             "# Not transitive: Bulgarian accepts Macedonian, not Serbian.\n"
             "# referee / referee_veto: lingua's veto between close languages (translate/lid/referee.py), kept as set.\n"
+            "# foreign_letters: letters a claimed language never writes (translate/lid/letters.py), kept as set.\n"
         )
         chosen.save(write, header)
     return {
@@ -195,11 +216,11 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dev_file")
-    parser.add_argument("short_dev_file", nargs="?", default=SHORT_DEV)
+    parser.add_argument("short_dev_files", nargs="*", default=list(SHORT_DEVS))
     parser.add_argument("--write", action="store_true", help=f"rewrite {SETTINGS_FILE}")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--per-language", action="store_true", help="also print every language's rates")
     parser.add_argument("--misses", action="store_true", help="also print every short text of its own language rejected")
     args = parser.parse_args()
-    report = calibrate(args.dev_file, args.short_dev_file, processes=args.processes, write=SETTINGS_FILE if args.write else None)
+    report = calibrate(args.dev_file, args.short_dev_files, processes=args.processes, write=SETTINGS_FILE if args.write else None)
     print(render(report, per_language=args.per_language, misses=args.misses))

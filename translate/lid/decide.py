@@ -46,6 +46,7 @@ import functools
 from polymix import languages as L
 from polymix.schema import ENGLISH
 from polymix.translate.lid import referee as R
+from polymix.translate.lid.letters import foreign
 from polymix.translate.lid.scoring import KANA, LidScore, coverage, script_words
 from polymix.translate.lid.settings import LidSettings
 
@@ -61,6 +62,8 @@ def probs(score: LidScore, detector: str, s: LidSettings) -> tuple[tuple[str, fl
     ranked = getattr(score, detector)
     if detector == "cld2" and score.cld2_score:
         ranked = tuple((label, p * min(1.0, sc / s.cld2_full_score)) for (label, p), sc in zip(ranked, score.cld2_score))
+    if s.foreign_letters and score.text:  # a language that cannot write one of the text's letters is no candidate
+        ranked = tuple((x, p) for x, p in ranked if not foreign(score.text, x))
     floor = s.vote_min_prob.get(detector)
     return ranked if floor is None else tuple((x, p) for x, p in ranked if p >= floor)
 
@@ -97,6 +100,9 @@ def _tally(score: LidScore, lang: str, s: LidSettings) -> tuple[float, float, bo
         for d, r in ranked.items()
         if r and r[0][1] >= s.blind_veto_prob and r[0][0] not in accepted and r[0][0] in _registry()
     ]
+    if named and score.length < s.blind_veto_length:  # on a short text a label stands only when enough detectors name it
+        tops = [r[0][0] for r in ranked.values() if r]
+        named = [(d, x) for d, x in named if tops.count(x) >= s.blind_veto_detectors]
     total = weight = 0.0
     blind = False
     for d in s.voters(lang):
@@ -172,7 +178,7 @@ def _rule(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]
     if score.letters == 0:
         return None, False
     cjk = _cjk(score, lang, s)
-    if cjk == "other":
+    if cjk == "other" or (s.foreign_letters and foreign(score.text, lang) >= s.foreign_letters):
         return "wrong_language", True
     share = score.script_share(script_words(lang))
     if share < s.mixed_script_share:

@@ -48,7 +48,15 @@ class LidSettings:
     cld2_full_score: float = 400.0
     """CLD2's share of the text counts in full from this match score up, less below (a guess scores ~150-250)"""
     blind_veto_prob: float = 0.9
-    """a registry language named this surely silences the detectors that cannot output it (Yiddish for Hebrew)"""
+    """a registry language named this surely silences the detectors that cannot output it (Yiddish for Hebrew) ..."""
+    blind_veto_detectors: int = 2
+    """... on a text shorter than ``blind_veto_length`` (:attr:`LidScore.length`) only when this many detectors
+    name it (top label): CLD2 alone calling a Swahili question Nyanja or an Arabic one Sindhi silences no one"""
+    blind_veto_length: float = 40.0
+    foreign_letters: int = 2
+    """a text with this many letters its claimed language never writes is not in it (Ukrainian "і", Sindhi "ڏ"
+    in a text claimed as Russian, Urdu; :mod:`polymix.translate.lid.letters`); 0: off. A detector's label
+    is struck on one such letter"""
     min_evidence: dict[str, float] = dataclasses.field(default_factory=dict)
     """per target language: the mean vote a text needs to be kept (calibrated by lid-calibrate)"""
     min_evidence_default: float = 0.5
