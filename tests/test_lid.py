@@ -188,7 +188,8 @@ def test_settings_are_validated_and_groups_are_not_transitive():
         LidSettings(detectors=("langid", "lingua"), round_trip_action="maybe", length_ratio_min=2.0)
     assert "lingua" in str(err.value) and "round_trip_action" in str(err.value) and "length_ratio" in str(err.value)
     s = default_settings()
-    assert "mkd_Cyrl" in s.accepted("bul_Cyrl") and "srp_Cyrl" not in s.accepted("bul_Cyrl")
+    assert {"zsm_Latn", "jav_Latn"} <= s.accepted("ind_Latn") and "jav_Latn" not in s.accepted("zsm_Latn")
+    assert "mkd_Cyrl" in s.accepted("bul_Cyrl") and "rus_Cyrl" not in s.accepted("bul_Cyrl")
     assert "mkd_Cyrl" not in s.same("bul_Cyrl") and s.same("zho_Hant") >= {"zho_Hans", "yue"}
     assert s.calibration["overall"]["heldout"]["keep"] > 0.95 and set(s.min_evidence) >= {"rus_Cyrl", "jpn_Jpan"}
     only_langid = LidSettings.load(detectors=["langid"])

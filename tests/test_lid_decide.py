@@ -144,6 +144,7 @@ def test_scattered_detectors_are_no_evidence_against_a_confident_rival_is():
 
 def test_a_label_only_one_detector_knows_is_never_a_confident_rival():
     s = default_settings()
+    s = dataclasses.replace(s, min_evidence={**s.min_evidence, "spa_Latn": 0.7})  # the weak-evidence path
     # CLD2 sure of Seychellois Creole (no other detector can say it), the others lean Spanish
     score = LidScore(
         30,

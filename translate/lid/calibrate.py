@@ -36,8 +36,11 @@ from polymix.translate.lid.measure import choose_thresholds, measure, missed, ov
 from polymix.translate.lid.settings import SETTINGS_FILE, LidSettings, default_settings
 from polymix.translate.text import no_space
 
-TARGETS = {"keep_para": 0.98, "keep_cap": 0.90, "keep_short": 0.99, "english": 0.98, "other": 0.90}
-"""keep targets per part (paragraph, caption cut, short real text) used to choose thresholds; reject targets of the report"""
+TARGETS = {"keep_para": 0.98, "keep_cap": 0.90, "keep_short": 0.995, "english": 0.98, "other": 0.90}
+"""keep targets per part (paragraph, caption cut, short real text) used to choose thresholds; reject targets of the report.
+Short texts: the goal is 0.99 of held-out text; a threshold chosen to keep 0.99 of ~150-250 calib texts a
+language kept less on held-out (15 and 15 of ~70 languages under 0.99 on UD and Tatoeba), so the calib parts
+ask 0.995 (13 and 10; same-script reject unchanged, confusable neighbours' 0.60 -> 0.58: measured)"""
 SHORT_DEV = Path(__file__).resolve().parents[2] / "data" / "lid-dev" / "ud-lid-dev.jsonl"  # in the checkout
 TATOEBA_DEV = SHORT_DEV.with_name("tatoeba-lid-dev.jsonl")
 SHORT_DEVS = (SHORT_DEV, TATOEBA_DEV)
@@ -193,9 +196,9 @@ def calibrate(
             "# min_evidence, group_credits and the repetition and length thresholds. See translate/lid/decide.py.\n"
             "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
             "# label for Cebuano, Nynorsk). groups: languages every detector confuses on real text (id/ms,\n"
-            "# zu/xh, af/nl, nb/da/sv, hi/mr/ne, sr/mk, bg/mk, su/jv/id, pt/gl, cs/sk, az/tr, ceb/tl): they count\n"
-            "# group_credits (per target, calibrated: the lowest that keeps the target's text), not in full.\n"
-            "# Not transitive: Bulgarian accepts Macedonian, not Serbian.\n"
+            "# zu/xh, af/nl, nb/da/sv, hi/mr/ne, sr/mk, bg/mk, bg/sr, su/jv/id, pt/gl, cs/sk, az/tr, ceb/tl): they\n"
+            "# count group_credits (per target, calibrated: the lowest that keeps the target's text), not in full.\n"
+            "# Not transitive: Indonesian accepts Malay and Javanese, Malay does not accept Javanese.\n"
             "# referee / referee_veto: lingua's veto between close languages (translate/lid/referee.py), kept as set.\n"
             "# foreign_letters: letters a claimed language never writes (translate/lid/letters.py), kept as set.\n"
         )
