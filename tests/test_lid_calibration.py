@@ -200,3 +200,35 @@ def test_the_dev_set_is_clean():
         rows = read_dev(path)
         assert build.clean(rows) == rows and {r["split"] for r in rows} == {"calib", "heldout"}, path
     assert len({(r["lang"], r["text"]) for r in rows}) == len(rows)  # Tatoeba: no sentence twice in a language
+
+
+def test_tatoeba_dev_file_is_built_from_a_laser_checkout(tmp_path):
+    """build_tatoeba.py on a small checkout laid out like LASER's data/tatoeba/v1: lengths, scripts, splits."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lid_dev_tatoeba", TATOEBA_DEV.with_name("build_tatoeba.py"))
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    folder = tmp_path / "data" / "tatoeba" / "v1"
+    folder.mkdir(parents=True)
+    lines = {
+        "srp": ["Marija i ja radimo zajedno.", "Да ли си се чуо са њим?", "Ona radi."],  # Latin, Cyrillic, 2 words
+        "uzb": ["Bu maqolani qisqartirish shart emas.", "Менинг бир ўғлим ва бир қизим бор."],
+        "rus": ["Вы сегодня проверяли почту?", "Вы сегодня проверяли почту?", "Я загорел на пляже."],
+        "cmn": ["我该去睡觉了。", "好。"],  # the second is under 4 characters
+    }
+    for code in build.CODES:
+        (folder / f"tatoeba.{code}-eng.{code}").write_text("\n".join(lines.get(code, [])) + "\n", encoding="utf-8")
+    for code in build.ENGLISH_FROM:
+        (folder / f"tatoeba.{code}-eng.eng").write_text(f"The {code} sentence is here.\n", encoding="utf-8")
+    out = tmp_path / "tatoeba.jsonl"
+    assert build.build(tmp_path, out) == 9
+    rows = read_dev(out)
+    by_lang = {lang: sorted(r["text"] for r in rows if r["lang"] == lang) for lang in {r["lang"] for r in rows}}
+    assert by_lang["srp_Cyrl"] == ["Да ли си се чуо са њим?", "Марија и ја радимо заједно."]  # transliterated
+    assert by_lang["uzn_Latn"] == ["Bu maqolani qisqartirish shart emas."]  # Latin lines only
+    assert by_lang["rus_Cyrl"] == ["Вы сегодня проверяли почту?", "Я загорел на пляже."]  # no sentence twice
+    assert by_lang["zho_Hans"] == ["我该去睡觉了。"] and len(by_lang["eng_Latn"]) == 3
+    assert {r["split"] for r in rows} <= {"calib", "heldout"} and all(r["source"].startswith("tatoeba.") for r in rows)
+    build.build(tmp_path, tmp_path / "again.jsonl")
+    assert (tmp_path / "again.jsonl").read_bytes() == out.read_bytes()  # deterministic
