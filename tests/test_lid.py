@@ -187,6 +187,10 @@ def test_settings_are_validated_and_groups_are_not_transitive():
     with pytest.raises(ConfigError) as err:
         LidSettings(detectors=("langid", "lingua"), round_trip_action="maybe", length_ratio_min=2.0)
     assert "lingua" in str(err.value) and "round_trip_action" in str(err.value) and "length_ratio" in str(err.value)
+    with pytest.raises(ConfigError, match="foreign_letters must be >= 0"):
+        LidSettings(foreign_letters=-1)
+    with pytest.raises(ConfigError, match="blind_veto_detectors >= 1"):
+        LidSettings(blind_veto_detectors=0)
     s = default_settings()
     assert {"zsm_Latn", "jav_Latn"} <= s.accepted("ind_Latn") and "jav_Latn" not in s.accepted("zsm_Latn")
     assert "mkd_Cyrl" in s.accepted("bul_Cyrl") and "rus_Cyrl" not in s.accepted("bul_Cyrl")

@@ -157,6 +157,8 @@ class LidSettings:
             problems.append("min_script_share must lie in [0, 1] and untranslated_similarity in (0, 1]")
         if self.repeat_min < 2:
             problems.append("repeat_min must be >= 2")
+        if self.foreign_letters < 0 or self.blind_veto_detectors < 1 or self.blind_veto_length < 0:
+            problems.append("foreign_letters must be >= 0 (0: off), blind_veto_detectors >= 1 and blind_veto_length >= 0")
         if any(len(g) < 2 for g in self.groups + self.varieties):
             problems.append("every confusable group needs at least two members")
         if problems:
