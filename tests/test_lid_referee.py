@@ -126,3 +126,13 @@ def test_without_lingua_one_line_says_how_to_install_it_or_turn_it_off(monkeypat
 def test_referee_veto_is_validated():
     with pytest.raises(ConfigError, match="referee_veto"):
         LidSettings.load(referee_veto=1.5)
+
+
+def test_a_text_the_rule_rejects_is_named_by_the_detectors_not_by_the_referee():
+    """Tatoeba's Afrikaans file holds a German sentence: the rule rejects it, and lid_seen says German;
+    lingua, asked only Afrikaans or Dutch (langid's label), would have said Dutch."""
+    s = default_settings()
+    german = score_text("Ich bin 1968 in Tokio geboren.")
+    assert german.top("langid") == "nld_Latn" and language_reason(german, "afr_Latn", s) == ("wrong_language", True)
+    assert R.share(german.text, "afr_Latn", "nld_Latn") < s.referee_veto  # what the referee alone would name
+    assert seen(german, s, "afr_Latn") == "deu_Latn"

@@ -205,8 +205,10 @@ def _rule(score: LidScore, lang: str, s: LidSettings) -> tuple[str | None, bool]
 def seen(score: LidScore, s: LidSettings, lang: str | None = None) -> str | None:
     """The language the detectors vouch for most (a top label of one of them; sum of votes, so that
     CLD2 alone naming a language the others cannot output does not win), for reports; with ``lang``
-    (the claimed language), first the close neighbour of it that lingua says the text is (the veto's)."""
-    if lang is not None and (near := vetoed_for(score, lang, s)):
+    (the claimed language), first the close neighbour of it that lingua says the text is where lingua's
+    veto rejected it (a text the rule already rejects is named by the detectors: German claimed as
+    Afrikaans is German, though lingua, asked only Afrikaans or Dutch, says Dutch)."""
+    if lang is not None and _rule(score, lang, s) == (None, True) and (near := vetoed_for(score, lang, s)):
         return near
     candidates = {r[0][0] for d in s.detectors if (r := getattr(score, d))}
     scored = [(_tally(score, x, s)[0], x) for x in sorted(candidates)]
