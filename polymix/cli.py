@@ -344,7 +344,7 @@ def lid_calibrate(
         Optional[list[Path]],
         typer.Option(
             help="short real texts (lang, text, split = calib|heldout), repeatable: thresholds are chosen on each "
-            "file's calib part (each must keep 0.99), heldout is only reported "
+            "file's calib part (each must keep 0.995), heldout is only reported "
             "(default: data/lid-dev/ud-lid-dev.jsonl and data/lid-dev/tatoeba-lid-dev.jsonl)",
             metavar="PATH",
         ),

@@ -1,15 +1,16 @@
 """Calibrate the language-ID filter on real text and report what it keeps and rejects.
 
-    polymix lid-calibrate                          # print the report (UDHR + the short-text dev set)
+    polymix lid-calibrate                          # print the report (UDHR + the short-text dev sets)
     polymix lid-calibrate --write                  # and rewrite translate/lid/settings.yaml
-    python -m polymix.translate.lid.calibrate ../shared/data/udhr-lid-dev.jsonl data/lid-dev/ud-lid-dev.jsonl
+    python -m polymix.translate.lid.calibrate ../shared/data/udhr-lid-dev.jsonl   # + short files (default: both)
 
-Two dev files: UDHR paragraphs in 94 languages (``--dev``; also cut to caption length by
-:func:`caption_cut`), and short real texts (``--short-dev``, data/lid-dev/ud-lid-dev.jsonl:
-Universal Dependencies sentences cut to 3-12 words), whose rows carry ``split``: ``calib`` or
-``heldout``. Per-language thresholds (``min_evidence``) and, for languages with confusable
-neighbours, group credits (``group_credits``, :func:`lid_measure.choose_thresholds`) are chosen on
-the UDHR texts and the ``calib`` part only (at most ``min_evidence_default`` and at least
+Dev files: UDHR paragraphs in 94 languages (``--dev``; also cut to caption length by
+:func:`caption_cut`), and short real texts (``--short-dev``, repeatable; by default
+data/lid-dev/ud-lid-dev.jsonl, Universal Dependencies sentences cut to 3-12 words, and
+data/lid-dev/tatoeba-lid-dev.jsonl, Tatoeba's everyday sentences and questions), whose rows carry
+``split``: ``calib`` or ``heldout``. Per-language thresholds (``min_evidence``) and, for languages with
+confusable neighbours, group credits (``group_credits``, :func:`lid_measure.choose_thresholds`) are
+chosen on the UDHR texts and each short file's ``calib`` part only (at most ``min_evidence_default`` and at least
 ``group_credit`` for languages the short texts lack); the report shows every part, so the
 ``heldout`` column says how well they carry over to text the calibration never saw. The
 repetition thresholds (the smallest that flag no UDHR text), the compression floor and the
@@ -148,8 +149,8 @@ def calibrate(
     # let "zwei zwei zwei" loops through
     fixed = {**_repetition_settings(paras + caps, langs + langs), **_length_settings(rows)}
     s = dataclasses.replace(base or default_settings(), **fixed, min_evidence={}, group_credits={}, calibration={})
-    # the calib part of each short file is its own part: a threshold must keep 0.99 of UD's news and fiction
-    # cuts and of Tatoeba's everyday sentences alike, not of their mix
+    # the calib part of each short file is its own part: a threshold must keep TARGETS["keep_short"] of UD's
+    # news and fiction cuts and of Tatoeba's everyday sentences alike, not of their mix
     keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"]}
     chosen_on = [parts[n] + (t,) for n, t in keep_targets.items()]
     for part in sources.values():

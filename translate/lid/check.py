@@ -90,7 +90,13 @@ def check_frame(
         pl.Series("lid_score", [sc.score for sc in scores], dtype=pl.Float32),
         pl.Series("keep", [r is None for r in reasons], dtype=pl.Boolean),
         pl.Series("reason", reasons, dtype=pl.String),
-        pl.Series("lid_seen", [seen(sc, s, lang) for sc, lang in zip(scores, langs)], dtype=pl.String),
+        # the claimed language matters only where a row was rejected (the referee's neighbour): no second
+        # rule or lingua question for the kept rows
+        pl.Series(
+            "lid_seen",
+            [seen(sc, s, None if r is None else lang) for sc, lang, r in zip(scores, langs, reasons)],
+            dtype=pl.String,
+        ),
         pl.Series("lid_detail", [sc.detail() for sc in scores], dtype=pl.String),
     )
     per_lang: dict[str, Outcome] = {}
