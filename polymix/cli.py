@@ -345,7 +345,7 @@ def lid_calibrate(
         typer.Option(
             help="short real texts (lang, text, split = calib|heldout), repeatable: thresholds are chosen on each "
             "file's calib part (each must keep 0.995), heldout is only reported "
-            "(default: data/lid-dev/ud-lid-dev.jsonl and data/lid-dev/tatoeba-lid-dev.jsonl)",
+            "(default: data/lid-dev/ud-lid-dev.jsonl, tatoeba-lid-dev.jsonl and captions-lid-dev.jsonl)",
             metavar="PATH",
         ),
     ] = None,

@@ -1,6 +1,7 @@
 """The filter's targets on real text: UDHR paragraphs in 94 languages (../shared/data/udhr-lid-dev.jsonl)
-and short real texts (the held-out parts of data/lid-dev/ud-lid-dev.jsonl, 72 target languages, and
-data/lid-dev/tatoeba-lid-dev.jsonl, 69)."""
+and short real texts (the held-out parts of data/lid-dev/ud-lid-dev.jsonl, 72 target languages,
+data/lid-dev/tatoeba-lid-dev.jsonl, 69, and data/lid-dev/captions-lid-dev.jsonl, 13: image captions and
+visual questions)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import pytest
 
 from polymix.schema import ENGLISH
 from polymix.translate.lid.scoring import score_batch
-from polymix.translate.lid.calibrate import SHORT_DEV, TARGETS, TATOEBA_DEV, calibrate, caption_cut, measure, read_dev
+from polymix.translate.lid.calibrate import (
+    CAPTIONS_DEV,
+    SHORT_DEV,
+    TARGETS,
+    TATOEBA_DEV,
+    calibrate,
+    caption_cut,
+    measure,
+    read_dev,
+)
 from polymix.translate.lid.measure import misses, overall, wilson
 from polymix.translate.lid.scoring import coverage
 from polymix.translate.lid.settings import SETTINGS_FILE, LidSettings, default_settings
@@ -100,6 +110,23 @@ def test_held_out_tatoeba_sentences():
         assert rates[x]["keep"] >= 0.98 and rates[x]["same_script"] >= 0.97, (x, rates[x])
 
 
+def test_held_out_captions_and_visual_questions():
+    """The genre polymix filters: human-written image captions and questions about images (COCO-CN, UIT-ViIC,
+    MTVQA, BanglaVerse, ...; not the IGLUE/Multi30k/XM3600 benchmarks). Every language keeps 0.99 of its
+    held-out texts; the only misses are English questions in MTVQA's Italian file and two Dutch captions."""
+    rows = [r for r in read_dev(CAPTIONS_DEV) if r["split"] == "heldout"]
+    texts, langs = [r["text"] for r in rows], [r["lang"] for r in rows]
+    rates = measure(texts, langs, score_batch(texts), default_settings(), pairs_per_target=400, seed=1)
+    assert {"zho_Hans", "jpn_Jpan", "kor_Hang", "rus_Cyrl", "arb_Arab", "vie_Latn", "tur_Latn", ENGLISH} <= set(rates)
+    total = overall(rates)
+    assert total["english"] >= 0.995 and total["other"] >= 0.99 and total["same_script"] >= 0.98, total
+    low_keep = {x: r["keep"] for x, r in rates.items() if r["keep"] < 0.99}  # lowest: Italian 0.994
+    low_same = {x: r["same_script"] for x, r in rates.items() if r.get("same_script", 1) < 0.9}  # Chinese 0.94 ("何時発？")
+    assert not low_keep and not low_same, (low_keep, low_same)
+    for x in ("jpn_Jpan", "zho_Hans"):  # Japanese questions claimed as Chinese and Chinese captions as Japanese
+        assert rates[x]["same_script"] >= 0.9, (x, rates[x])
+
+
 @pytest.mark.slow
 def test_calibration_is_reproducible(shared_data, tmp_path):
     """The shipped settings are what `polymix lid-calibrate --write --pairs-per-target 1500` computes."""
@@ -109,12 +136,15 @@ def test_calibration_is_reproducible(shared_data, tmp_path):
     assert again.to_dict() == shipped.to_dict()
     assert report["seconds"] < 300
     assert report["heldout"] and report["calib"]  # both parts of the short-text files are measured
-    assert set(again.calibration["short_dev_files"]) == {"ud-lid-dev.jsonl", "tatoeba-lid-dev.jsonl"}
+    assert set(again.calibration["short_dev_files"]) == {"ud-lid-dev.jsonl", "tatoeba-lid-dev.jsonl", "captions-lid-dev.jsonl"}
     from polymix.translate.lid.report import render
 
     text = render(report, per_language=True)  # calib and heldout side by side, with the confusable neighbours' reject
     assert "confusable rejected" in text and "weakest confusable reject:" in text
     assert "| calib" in text and "| heldout" in text and "slk_Latn" in text
+    for name in again.calibration["short_dev_files"]:  # each short file's parts on their own
+        assert set(report["by_file"][name]) == {"calib", "heldout"} and f"{name} heldout: keep " in text
+    assert min(r["keep"] for r in report["by_file"]["captions-lid-dev.jsonl"]["heldout"].values()) >= 0.99
     # --misses: the rejected texts behind each keep rate, with each detector's top 3, as many as the rates say
     for part in ("calib", "heldout"):
         rows = report["misses"][part]
@@ -152,10 +182,11 @@ def test_thresholds_keep_their_own_text_and_one_detector_alone_is_not_enough():
         assert kept >= (0.99 if lang != "ceb_Latn" else 0.8), (lang, kept)
 
 
-def _dev_builder():
+def _builder(name: str = "build"):
+    """One of data/lid-dev's builder scripts (build.py, build_tatoeba.py, build_captions.py) as a module."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("lid_dev_build", SHORT_DEV.with_name("build.py"))
+    spec = importlib.util.spec_from_file_location(f"lid_dev_{name}", SHORT_DEV.with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -190,12 +221,12 @@ def test_keep_rates_say_how_many_texts_they_rest_on():
     ],
 )
 def test_dev_set_cleaning_rule(text, lang, evidence):
-    assert _dev_builder().is_language_evidence(text, lang) is evidence
+    assert _builder().is_language_evidence(text, lang) is evidence
 
 
 def test_the_dev_set_is_clean():
     """The rule of data/lid-dev/README.md holds for every row of both parts."""
-    build = _dev_builder()
+    build = _builder()
     for path in (SHORT_DEV, TATOEBA_DEV):
         rows = read_dev(path)
         assert build.clean(rows) == rows and {r["split"] for r in rows} == {"calib", "heldout"}, path
@@ -204,11 +235,7 @@ def test_the_dev_set_is_clean():
 
 def test_tatoeba_dev_file_is_built_from_a_laser_checkout(tmp_path):
     """build_tatoeba.py on a small checkout laid out like LASER's data/tatoeba/v1: lengths, scripts, splits."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("lid_dev_tatoeba", TATOEBA_DEV.with_name("build_tatoeba.py"))
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    build = _builder("build_tatoeba")
     folder = tmp_path / "data" / "tatoeba" / "v1"
     folder.mkdir(parents=True)
     lines = {
@@ -232,3 +259,70 @@ def test_tatoeba_dev_file_is_built_from_a_laser_checkout(tmp_path):
     assert {r["split"] for r in rows} <= {"calib", "heldout"} and all(r["source"].startswith("tatoeba.") for r in rows)
     build.build(tmp_path, tmp_path / "again.jsonl")
     assert (tmp_path / "again.jsonl").read_bytes() == out.read_bytes()  # deterministic
+
+
+def test_captions_dev_file_is_built_from_its_repositories(tmp_path):
+    """build_captions.py on small checkouts laid out like its source repositories: each reader, the
+    Turkish code page, English lines in a Thai file dropped, no text twice, deterministic."""
+    import json
+
+    build = _builder("build_captions")
+
+    def put(repo: str, path: str, data: str | bytes) -> None:
+        target = tmp_path / repo.replace("/", "+") / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+    put("li-xirong/coco-cn", "data/coco-cn_ext.icap2020.txt", "COCO_1#0\t一个男人在骑自行车。\nCOCO_2#0\t一个男人在骑自行车。\n")
+    for split in ("train", "val", "test"):
+        caption = {"train": "Một cậu bé đang chơi bóng.", "val": "Hai con chó", "test": "Chó"}[split]  # "Chó": one word
+        annotations = {"annotations": [{"id": 1, "caption": caption}]}
+        put("yingyong26072001/uit_dataset", f"uitviic_captions_{split}2017.json", json.dumps(annotations))
+    questions = [("en", "how many people are there?"), ("vi", "có bao nhiêu người?"), ("ja", "何人いますか？")]
+    put(
+        "phanxuanphucnd/EVJVQA",
+        "data/test/evjvqa_public_test-lang-qtype-answer.json",
+        json.dumps({"annotations": [{"id": i, "language": lang, "question": q} for i, (lang, q) in enumerate(questions)]}),
+    )
+    heron = json.dumps({"question_id": 0, "text": "鳥の羽の色は何色ですか？"}, ensure_ascii=False)
+    put("turingmotors/heron", "playground/data/japanese-heron-bench/questions_ja.jsonl", heron + "\n")
+    for domain in build.BANGLAVERSE_DOMAINS:
+        captions = [{"caption": "গরম গরম ভুনা খিচুড়ি।"}] if domain == "food" else []
+        put("faiyazabdullah/BanglaVerse", f"data/{domain}/annotations/{domain}_captions.json", json.dumps(captions))
+        put("faiyazabdullah/BanglaVerse", f"data/{domain}/annotations/{domain}_qa_pairs.json", "[]")
+    mtvqa = [("TH", "What is the main ingredient?"), ("TH", "มีทั้งหมดกี่เล่ม"), ("RU", "Где родился Леонардо?")]
+    mtvqa.append(("JA", "テストのメリットは？"))
+    put(
+        "ZHCSJ666/MTVQA-Test",
+        "data/mtvqa_all_data_test_filtered_cleaned_tomodels.jsonl",
+        json.dumps([{"quesion_number": f"{lang}_{i}", "lang": lang, "question": q} for i, (lang, q) in enumerate(mtvqa)]),
+    )
+    put("giddyyupp/turkish-image-captioning", "MSCOCO/val/val_baseline_1.txt", "koltukta oturan kedi.\n")
+    put("giddyyupp/turkish-image-captioning", "MSCOCO/val/val_baseline_2.txt", "masa üstünde iki bilgisayar.\n".encode("cp1254"))
+    for part in ("Test/test", "Val/val"):
+        for n in range(5):
+            put("cltl/DutchDescriptions", f"Data/Dutch/{part}.{n}", "de hond rent over het gras\n" if n == 0 else "")
+    out = tmp_path / "captions.jsonl"
+    assert build.build(tmp_path, out) == 14
+    rows = read_dev(out)
+    by_lang = {lang: sorted(r["text"] for r in rows if r["lang"] == lang) for lang in {r["lang"] for r in rows}}
+    assert by_lang["zho_Hans"] == ["一个男人在骑自行车。"]  # once
+    assert by_lang["vie_Latn"] == ["Hai con chó", "Một cậu bé đang chơi bóng.", "có bao nhiêu người?"]  # not one word
+    assert by_lang["tha_Thai"] == ["มีทั้งหมดกี่เล่ม"]  # the English question is not Thai text
+    assert by_lang["tur_Latn"] == ["koltukta oturan kedi.", "masa üstünde iki bilgisayar."]  # cp1254 read
+    assert len(by_lang["jpn_Jpan"]) == 3 and by_lang["eng_Latn"] == ["how many people are there?"]
+    assert by_lang["nld_Latn"] == ["de hond rent over het gras"]  # in the test and the val file: once
+    assert {"ben_Beng", "rus_Cyrl"} <= set(by_lang) and {r["split"] for r in rows} <= {"calib", "heldout"}
+    build.build(tmp_path, tmp_path / "again.jsonl")
+    assert (tmp_path / "again.jsonl").read_bytes() == out.read_bytes()  # deterministic
+
+
+def test_captions_dev_file_rules_hold():
+    """Every row of the shipped captions file: a caption or question of 2-40 words (3-80 characters without
+    spaces), in its language's script, each text once per language, both parts present."""
+    build = _builder("build_captions")
+    rows = read_dev(CAPTIONS_DEV)
+    assert len(rows) > 5000 and {r["split"] for r in rows} == {"calib", "heldout"}
+    assert all(build.fits(r["text"], r["lang"]) for r in rows)
+    assert len({(r["lang"], r["text"]) for r in rows}) == len(rows)
+    assert all(sum(r["lang"] == x for r in rows) <= build.PER_LANGUAGE for x in {r["lang"] for r in rows})

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from polymix.translate.lid.calibrate import SHORT_DEV, TATOEBA_DEV, read_dev
+from polymix.translate.lid.calibrate import CAPTIONS_DEV, SHORT_DEV, TATOEBA_DEV, read_dev
 from polymix.translate.lid.letters import ALPHABETS, foreign
 
 
 def test_no_own_text_has_two_foreign_letters(shared_data):
     """Every UDHR paragraph and every short real text of a language with a table has fewer than
     ``foreign_letters`` (2) letters its table says it never writes: the tables are not too narrow."""
-    rows = read_dev(shared_data / "udhr-lid-dev.jsonl") + read_dev(SHORT_DEV) + read_dev(TATOEBA_DEV)
+    rows = [r for f in (shared_data / "udhr-lid-dev.jsonl", SHORT_DEV, TATOEBA_DEV, CAPTIONS_DEV) for r in read_dev(f)]
     own = [r for r in rows if r["lang"] in ALPHABETS]
     assert len({r["lang"] for r in own}) >= 14 and len(own) > 7000
     two = [(r["lang"], r["text"]) for r in own if foreign(r["text"], r["lang"]) >= 2]

@@ -2,12 +2,13 @@
 
     polymix lid-calibrate                          # print the report (UDHR + the short-text dev sets)
     polymix lid-calibrate --write                  # and rewrite translate/lid/settings.yaml
-    python -m polymix.translate.lid.calibrate ../shared/data/udhr-lid-dev.jsonl   # + short files (default: both)
+    python -m polymix.translate.lid.calibrate ../shared/data/udhr-lid-dev.jsonl   # + short files (default: all three)
 
 Dev files: UDHR paragraphs in 94 languages (``--dev``; also cut to caption length by
 :func:`caption_cut`), and short real texts (``--short-dev``, repeatable; by default
-data/lid-dev/ud-lid-dev.jsonl, Universal Dependencies sentences cut to 3-12 words, and
-data/lid-dev/tatoeba-lid-dev.jsonl, Tatoeba's everyday sentences and questions), whose rows carry
+data/lid-dev/ud-lid-dev.jsonl, Universal Dependencies sentences cut to 3-12 words,
+data/lid-dev/tatoeba-lid-dev.jsonl, Tatoeba's everyday sentences and questions, and
+data/lid-dev/captions-lid-dev.jsonl, human-written image captions and visual questions), whose rows carry
 ``split``: ``calib`` or ``heldout``. Per-language thresholds (``min_evidence``) and, for languages with
 confusable neighbours, group credits (``group_credits``, :func:`lid_measure.choose_thresholds`) are
 chosen on the UDHR texts and each short file's ``calib`` part only (at most ``min_evidence_default`` and at least
@@ -44,8 +45,10 @@ language kept less on held-out (15 and 15 of ~70 languages under 0.99 on UD and 
 ask 0.995 (13 and 10; same-script reject unchanged, confusable neighbours' 0.60 -> 0.58: measured)"""
 SHORT_DEV = Path(__file__).resolve().parents[2] / "data" / "lid-dev" / "ud-lid-dev.jsonl"  # in the checkout
 TATOEBA_DEV = SHORT_DEV.with_name("tatoeba-lid-dev.jsonl")
-SHORT_DEVS = (SHORT_DEV, TATOEBA_DEV)
-"""the short real texts: UD sentences cut to 3-12 words (news, fiction, web) and Tatoeba's everyday sentences and questions"""
+CAPTIONS_DEV = SHORT_DEV.with_name("captions-lid-dev.jsonl")
+SHORT_DEVS = (SHORT_DEV, TATOEBA_DEV, CAPTIONS_DEV)
+"""the short real texts: UD sentences cut to 3-12 words (news, fiction, web), Tatoeba's everyday sentences and questions,
+and human-written image captions and visual questions (13 languages and English)"""
 
 
 def caption_cut(text: str, lang: str) -> str:
@@ -166,6 +169,21 @@ def calibrate(
     credits = {x: v if x in short_langs else max(v, s.group_credit) for x, v in credits.items()}
     s = dataclasses.replace(s, min_evidence=thresholds, group_credits=credits)
     rates = {name: measure(*part, s, pairs_per_target, seed) for name, part in parts.items()}
+    by_file = {  # each short file's parts on their own: how the filter does on each kind of text
+        name: {
+            split: measure(
+                [r["text"] for r in chosen_rows],
+                [r["lang"] for r in chosen_rows],
+                [by_text[r["text"]] for r in chosen_rows],
+                s,
+                pairs_per_target,
+                seed,
+            )
+            for split in ("calib", "heldout")
+            if (chosen_rows := [r for r in part if r.get("split", "calib") == split])
+        }
+        for name, part in sources.items()
+    }
     summary = {
         "dev_file": Path(dev_file).name,
         "dev_sha256_16": _digest(dev_file),
@@ -191,8 +209,8 @@ def calibrate(
     if write:
         header = (
             "# Language-ID filter settings, calibrated on real text by\n"
-            "#   polymix lid-calibrate --write   (UDHR paragraphs + the calib parts of data/lid-dev/ud-lid-dev.jsonl and\n"
-            "#   data/lid-dev/tatoeba-lid-dev.jsonl)\n"
+            "#   polymix lid-calibrate --write   (UDHR paragraphs + the calib parts of data/lid-dev/ud-lid-dev.jsonl,\n"
+            "#   data/lid-dev/tatoeba-lid-dev.jsonl and data/lid-dev/captions-lid-dev.jsonl)\n"
             "# Edit detectors, varieties, groups and the rule's constants here (the command keeps them); it rewrites\n"
             "# min_evidence, group_credits and the repetition and length thresholds. See translate/lid/decide.py.\n"
             "# varieties: one language, several spellings (zh Hans/Hant/yue/wuu, Arabic arz/ary, CLD2's Waray\n"
@@ -207,6 +225,7 @@ def calibrate(
     return {
         "settings": chosen,
         **rates,
+        "by_file": by_file,
         "misses": {name: missed(*parts[name], s) for name in ("calib", "heldout") if name in parts},
         "seconds": round(time.perf_counter() - started, 1),
         "written": str(write) if write else None,

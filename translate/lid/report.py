@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from polymix import languages as L
-from polymix.translate.lid.measure import misses as missed_of, wilson
+from polymix.translate.lid.measure import misses as missed_of, overall, wilson
 from polymix.translate.lid.scoring import coverage, to_nllb
 from polymix.translate.lid.settings import LidSettings
 
@@ -125,6 +125,15 @@ def render(report: dict[str, Any], per_language: bool = False, misses: bool = Fa
         for key, title in (("same_script", "same-script"), ("near", "confusable")):
             weakest = sorted((r[key], x) for x, r in report[part].items() if r.get(key, float("nan")) == r.get(key))[:5]
             lines.append(f"  weakest {title} reject: " + ", ".join(f"{x} {v:.3f}" for v, x in weakest))
+    for name, split_rates in report.get("by_file", {}).items():
+        for split, r in split_rates.items():
+            o = overall(r)
+            low = sorted((v["keep"], x) for x, v in r.items() if v["keep"] < 0.99)
+            lines.append(
+                f"{name} {split}: keep {o['keep']:.4f}, english {o['english']:.4f}, other {o['other']:.4f}, "
+                f"same_script {o['same_script']:.4f}; keep < 0.99 in {len(low)} of {len(r)} languages"
+                + (": " + ", ".join(f"{x} {v:.3f}" for v, x in low) if low else "")
+            )
     lines.append(
         f"chosen: min_evidence for {len(s.min_evidence)} languages (median "
         f"{sorted(s.min_evidence.values())[len(s.min_evidence) // 2] if s.min_evidence else '-'}), "
