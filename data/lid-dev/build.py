@@ -221,19 +221,18 @@ def build(root: Path, out: Path) -> int:
             cut = caption_cut(text, lang, rng)
             if sum(ch.isalpha() for ch in cut) < 3:
                 continue
-            digest = int(hashlib.sha256(f"{lang}/{sent_id}".encode()).hexdigest()[:8], 16) / 2**32
-            rows.append(
-                {
-                    "lang": lang,
-                    "source": f"{repo}#{sent_id}",
-                    "split": "heldout" if digest < HELDOUT_SHARE else "calib",
-                    "text": cut,
-                }
-            )
+            rows.append(dev_row(lang, f"{repo}#{sent_id}", cut, key=sent_id))
             picked += 1
             if picked == PER_LANGUAGE:
                 break
     return write(clean(rows), out)
+
+
+def dev_row(lang: str, source: str, text: str, key: str | None = None) -> dict:
+    """One row of a dev file; ``split`` from a hash of the language and ``key`` (default: ``source``), so
+    that about ``HELDOUT_SHARE`` of the rows are ``heldout`` and a row keeps its part when the file is rebuilt."""
+    digest = int(hashlib.sha256(f"{lang}/{source if key is None else key}".encode()).hexdigest()[:8], 16) / 2**32
+    return {"lang": lang, "source": source, "split": "heldout" if digest < HELDOUT_SHARE else "calib", "text": text}
 
 
 def write(rows: list[dict], out: Path) -> int:

@@ -17,7 +17,6 @@ will be; a question about the text in an image may name a brand or a title: part
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import re
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import HELDOUT_SHARE, NO_SPACE, write  # noqa: E402
+from build import NO_SPACE, dev_row, write  # noqa: E402
 
 PER_LANGUAGE = 400
 # MTVQA language tags -> NLLB codes (its other languages: Italian, Thai; Korean is "KR").
@@ -154,8 +153,7 @@ def build(mirrors: Path, out: Path) -> int:
                 if q and len(picked) < PER_LANGUAGE:
                     picked.append(q.pop(0))
         for source, text in picked:
-            digest = int(hashlib.sha256(f"{lang}/{source}".encode()).hexdigest()[:8], 16) / 2**32
-            rows.append({"lang": lang, "source": source, "split": "heldout" if digest < HELDOUT_SHARE else "calib", "text": text})
+            rows.append(dev_row(lang, source, text))
     return write(rows, out)
 
 

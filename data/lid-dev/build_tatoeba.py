@@ -13,14 +13,13 @@ language and line, about 40% ``heldout``. Deterministic: the same checkout gives
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import HELDOUT_SHARE, NO_SPACE, is_language_evidence, to_cyrillic, write  # noqa: E402
+from build import NO_SPACE, dev_row, is_language_evidence, to_cyrillic, write  # noqa: E402
 
 # Tatoeba (ISO 639-3) -> NLLB code, or a detector label for languages polymix does not translate into.
 # cmn mixes simplified and traditional characters (one language to the filter: varieties); uzb and srp
@@ -95,8 +94,7 @@ def build(laser: Path, out: Path) -> int:
                 candidates.append((source, text))
         random.Random(f"tatoeba/{lang}").shuffle(candidates)
         for source, text in candidates[:PER_LANGUAGE]:
-            digest = int(hashlib.sha256(f"{lang}/{source}".encode()).hexdigest()[:8], 16) / 2**32
-            rows.append({"lang": lang, "source": source, "split": "heldout" if digest < HELDOUT_SHARE else "calib", "text": text})
+            rows.append(dev_row(lang, source, text))
     return write(rows, out)
 
 
