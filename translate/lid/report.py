@@ -5,8 +5,9 @@ calibration and held-out parts) and every language group (script families, detec
 confusable groups): keep of the language's own text, and the reject rates of English, of other
 languages, of other languages in the same script and of its confusable neighbours (``near``: Danish
 presented as Norwegian; they count in part, see ``group_credits``) -- the lowest over the group's languages
-with the language that has it, and the mean. Then the weakest languages and, optionally, the
-full per-language table.
+with the language that has it, and the mean. Then the weakest languages, one line per short file
+(its calib and held-out parts on their own: UD, Tatoeba and captions are different kinds of text)
+and, optionally, the full per-language table.
 """
 
 from __future__ import annotations
