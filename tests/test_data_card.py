@@ -42,7 +42,7 @@ def test_card_of_a_translated_mix(tmp_path):
     assert "no_repeat_ngram_size: 4" in text and "vote_min_prob" in text
     # how the filter decided: the referee, the letters, and the files it was calibrated on
     assert "lingua re-checked" in text and "2 letters its language never writes" in text
-    assert "calibrated on udhr-lid-dev.jsonl, tatoeba-lid-dev.jsonl, ud-lid-dev.jsonl;" in text
+    assert "calibrated on udhr-lid-dev.jsonl, captions-lid-dev.jsonl, tatoeba-lid-dev.jsonl, ud-lid-dev.jsonl;" in text
     assert "Accounting: 12 rows planned = 9 kept + 3 rejected." in text
     assert "Ein Mann reitet auf einem Pferd" in text and "rows_per_language.png" in text
     for key in ("geigle2024mblip", "nllb2022", "lin2014coco", "goyal2017vqav2"):  # BibTeX of recipe, model, sources
