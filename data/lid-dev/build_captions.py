@@ -2,7 +2,7 @@
 
     python data/lid-dev/build_captions.py --mirrors /work/.mirror
 
-The closest genre to what polymix filters: human-written captions and questions about images in 13
+The closest genre to what polymix filters: human-written captions and questions about images in 24
 languages and English, from public GitHub repositories (``SOURCES``; licenses in README.md). None is
 taken from IGLUE, Multi30k, XM3600 or MaXM: those benchmarks are the held-out check. ``--mirrors`` is a
 folder with one checkout (``owner+name/``) or bare git mirror (``owner+name/repo``) per repository.
@@ -17,6 +17,8 @@ will be; a question about the text in an image may name a brand or a title: part
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import random
 import re
@@ -34,6 +36,16 @@ PER_LANGUAGE = 400
 MTVQA = {"AR": "arb_Arab", "DE": "deu_Latn", "FR": "fra_Latn", "IT": "ita_Latn", "JA": "jpn_Jpan",
          "KR": "kor_Hang", "RU": "rus_Cyrl", "TH": "tha_Thai", "VI": "vie_Latn"}  # fmt: skip
 EVJVQA = {"en": "eng_Latn", "ja": "jpn_Jpan", "vi": "vie_Latn"}
+# WorldCuisines' question templates (columns of generate_vqa/resources/query_ctx.csv) -> NLLB codes; not its
+# Cantonese, Hokkien and Sardinian columns (no polymix language)
+WORLDCUISINES = {
+    "English": "eng_Latn", "Indonesian_Formal": "ind_Latn", "Indonesian_Casual": "ind_Latn", "Chinese_Mandarin": "zho_Hans",
+    "Korean_Formal": "kor_Hang", "Korean_Casual": "kor_Hang", "Japanese_Formal": "jpn_Jpan", "Japanese_Casual": "jpn_Jpan",
+    "Sundanese_Loma": "sun_Latn", "Javanese_Krama": "jav_Latn", "Javanese_Ngoko": "jav_Latn", "Czech": "ces_Latn",
+    "Spanish": "spa_Latn", "French": "fra_Latn", "Arabic_MSA": "arb_Arab", "Hindi": "hin_Deva", "Marathi": "mar_Deva",
+    "Bengali": "ben_Beng", "Sinhala_formal_spoken": "sin_Sinh", "Yoruba": "yor_Latn", "Tagalog": "tgl_Latn", "Thai": "tha_Thai",
+    "Azerbaijani": "azj_Latn", "Russian_Casual": "rus_Cyrl", "Russian_Formal": "rus_Cyrl", "Italian": "ita_Latn",
+}  # fmt: skip
 BANGLAVERSE_DOMAINS = (
     "culture", "food", "history", "media_and_movies", "national_achievements", "nature", "personalities", "politics", "sports",
 )  # fmt: skip
@@ -89,6 +101,14 @@ def _mtvqa(read: Callable[[str], str]) -> Iterator[tuple[str, str, str]]:
             yield MTVQA[q["lang"]], q["quesion_number"], q["question"]
 
 
+def _worldcuisines(read: Callable[[str], str]) -> Iterator[tuple[str, str, str]]:
+    for row in csv.DictReader(io.StringIO(read("generate_vqa/resources/query_ctx.csv"))):
+        for column, lang in WORLDCUISINES.items():
+            text = row[column]
+            if "<" not in text and "‹" not in text:  # templates with a place name to fill in are left out
+                yield lang, f"query_ctx#{row['prompt_id']}#{column}", text
+
+
 def _turkish_coco(read: Callable[[str], str]) -> Iterator[tuple[str, str, str]]:
     for n in (1, 2):  # the hand-written validation captions; the train captions are machine-translated
         for i, text in enumerate(read(f"MSCOCO/val/val_baseline_{n}.txt").splitlines()):
@@ -110,6 +130,7 @@ SOURCES: tuple[tuple[str, Callable[[Callable[[str], str]], Iterator[tuple[str, s
     ("turingmotors/heron", _heron),
     ("faiyazabdullah/BanglaVerse", _banglaverse),
     ("ZHCSJ666/MTVQA-Test", _mtvqa),
+    ("worldcuisines/worldcuisines", _worldcuisines),
     ("giddyyupp/turkish-image-captioning", _turkish_coco),
     ("cltl/DutchDescriptions", _dutch),
 )

@@ -48,7 +48,7 @@ TATOEBA_DEV = SHORT_DEV.with_name("tatoeba-lid-dev.jsonl")
 CAPTIONS_DEV = SHORT_DEV.with_name("captions-lid-dev.jsonl")
 SHORT_DEVS = (SHORT_DEV, TATOEBA_DEV, CAPTIONS_DEV)
 """the short real texts: UD sentences cut to 3-12 words (news, fiction, web), Tatoeba's everyday sentences and questions,
-and human-written image captions and visual questions (13 languages and English)"""
+and human-written image captions and visual questions (24 languages and English)"""
 
 
 def caption_cut(text: str, lang: str) -> str:
