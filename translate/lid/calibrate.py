@@ -153,7 +153,7 @@ def calibrate(
     fixed = {**_repetition_settings(paras + caps, langs + langs), **_length_settings(rows)}
     s = dataclasses.replace(base or default_settings(), **fixed, min_evidence={}, group_credits={}, calibration={})
     # the calib part of each short file is its own part: a threshold must keep TARGETS["keep_short"] of UD's
-    # news and fiction cuts and of Tatoeba's everyday sentences alike, not of their mix
+    # news and fiction cuts, of Tatoeba's everyday sentences and of the captions and visual questions alike, not of their mix
     keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"]}
     chosen_on = [parts[n] + (t,) for n, t in keep_targets.items()]
     for part in sources.values():
