@@ -129,25 +129,29 @@ def calibrate(
     started = time.perf_counter()
     rows = read_dev(dev_file)
     short_files = [short_file] if isinstance(short_file, (str, Path)) else list(short_file or ())
-    sources = {Path(f).name: read_dev(f) for f in short_files}
-    short = [r for part in sources.values() for r in part]
+    # each short file's calib and heldout rows, split once: the thresholds, the union parts and the per-file lines use them
+    by_file_rows = {
+        Path(f).name: {n: [r for r in read_dev(f) if r.get("split", "calib") == n] for n in ("calib", "heldout")}
+        for f in short_files
+    }
+    parts_rows = {n: [r for split in by_file_rows.values() for r in split[n]] for n in ("calib", "heldout")}
     langs = [r["lang"] for r in rows]
     paras = [r["text"] for r in rows]
     caps = [caption_cut(r["text"], r["lang"]) for r in rows]
-    parts_rows = {name: [r for r in short if r.get("split", "calib") == name] for name in ("calib", "heldout")}
     texts = paras + caps + [r["text"] for name in ("calib", "heldout") for r in parts_rows[name]]
     with LidPool(processes) as pool:
         scores = pool.score(texts)
     by_text = dict(zip(texts, scores))
+
+    def part_of(short_rows: list[dict[str, Any]]) -> tuple[list[str], list[str], list]:
+        """(texts, langs, scores) of short-text rows"""
+        return [r["text"] for r in short_rows], [r["lang"] for r in short_rows], [by_text[r["text"]] for r in short_rows]
+
     parts: dict[str, tuple[list[str], list[str], list]] = {
         "paragraph": (paras, langs, scores[: len(rows)]),
         "caption": (caps, langs, scores[len(rows) : 2 * len(rows)]),
+        **{name: part_of(part) for name, part in parts_rows.items() if part},
     }
-    at = 2 * len(rows)
-    for name, part in parts_rows.items():
-        if part:
-            parts[name] = ([r["text"] for r in part], [r["lang"] for r in part], scores[at : at + len(part)])
-        at += len(part)
     # repetition on UDHR only: the short texts hold exclamations ("Barna, barna, barna!") that would
     # let "zwei zwei zwei" loops through
     fixed = {**_repetition_settings(paras + caps, langs + langs), **_length_settings(rows)}
@@ -156,11 +160,7 @@ def calibrate(
     # news and fiction cuts, of Tatoeba's everyday sentences and of the captions and visual questions alike, not of their mix
     keep_targets = {"paragraph": TARGETS["keep_para"], "caption": TARGETS["keep_cap"]}
     chosen_on = [parts[n] + (t,) for n, t in keep_targets.items()]
-    for part in sources.values():
-        calib = [r for r in part if r.get("split", "calib") == "calib"]
-        if calib:
-            texts_, langs_ = [r["text"] for r in calib], [r["lang"] for r in calib]
-            chosen_on.append((texts_, langs_, [by_text[t] for t in texts_], TARGETS["keep_short"]))
+    chosen_on += [part_of(split["calib"]) + (TARGETS["keep_short"],) for split in by_file_rows.values() if split["calib"]]
     thresholds, credits = choose_thresholds(chosen_on, s)
     # UDHR prose alone allows strict thresholds that short captions would not meet: without short
     # real text for a language (Swahili, Maori, Zulu, ...), stay at or below the default
@@ -170,19 +170,8 @@ def calibrate(
     s = dataclasses.replace(s, min_evidence=thresholds, group_credits=credits)
     rates = {name: measure(*part, s, pairs_per_target, seed) for name, part in parts.items()}
     by_file = {  # each short file's parts on their own: how the filter does on each kind of text
-        name: {
-            split: measure(
-                [r["text"] for r in chosen_rows],
-                [r["lang"] for r in chosen_rows],
-                [by_text[r["text"]] for r in chosen_rows],
-                s,
-                pairs_per_target,
-                seed,
-            )
-            for split in ("calib", "heldout")
-            if (chosen_rows := [r for r in part if r.get("split", "calib") == split])
-        }
-        for name, part in sources.items()
+        name: {n: measure(*part_of(part), s, pairs_per_target, seed) for n, part in split.items() if part}
+        for name, split in by_file_rows.items()
     }
     summary = {
         "dev_file": Path(dev_file).name,
@@ -194,7 +183,7 @@ def calibrate(
                 "short_dev_files": {
                     Path(f).name: {
                         "sha256_16": _digest(f),
-                        **{n: sum(r.get("split", "calib") == n for r in sources[Path(f).name]) for n in ("calib", "heldout")},
+                        **{n: len(part) for n, part in by_file_rows[Path(f).name].items()},
                     }
                     for f in short_files
                 },
