@@ -127,9 +127,17 @@ def _git(root: Path, repo: str, *args: str) -> str:
     return subprocess.run(["git", "--git-dir", str(git_dir), *args], check=True, capture_output=True, text=True).stdout
 
 
+def repo_file(checkout: Path, git_dir: Path, path: str) -> bytes:
+    """A file of a source repository: from its checkout when it is there, else from a bare git mirror's HEAD
+    (the three builders read their sources this way)."""
+    plain = checkout / path
+    if plain.exists():
+        return plain.read_bytes()
+    return subprocess.run(["git", "--git-dir", str(git_dir), "show", f"HEAD:{path}"], check=True, capture_output=True).stdout
+
+
 def read_conllu(root: Path, repo: str, name: str) -> str:
-    plain = root / repo / name
-    return plain.read_text(encoding="utf-8") if plain.exists() else _git(root, repo, "show", f"HEAD:{name}")
+    return repo_file(root / repo, root / f"UniversalDependencies+{repo}" / "repo", name).decode("utf-8")
 
 
 def other_files(root: Path, repo: str, name: str) -> list[str]:

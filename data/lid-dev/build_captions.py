@@ -22,14 +22,13 @@ import io
 import json
 import random
 import re
-import subprocess
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import NO_SPACE, dev_row, write  # noqa: E402
+from build import NO_SPACE, dev_row, repo_file, write  # noqa: E402
 
 PER_LANGUAGE = 400
 # MTVQA language tags -> NLLB codes (its other languages: Italian, Thai; Korean is "KR").
@@ -53,11 +52,7 @@ BANGLAVERSE_DOMAINS = (
 
 def _show(mirrors: Path, repo: str, path: str) -> str:
     root = mirrors / repo.replace("/", "+")
-    if (root / path).exists():
-        data = (root / path).read_bytes()
-    else:
-        git_dir = root / "repo" if (root / "repo").exists() else root
-        data = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"HEAD:{path}"], check=True, capture_output=True).stdout
+    data = repo_file(root, root / "repo" if (root / "repo").exists() else root, path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:  # one of the Turkish files is in the Turkish Windows code page

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import NO_SPACE, dev_row, is_language_evidence, to_cyrillic, write  # noqa: E402
+from build import NO_SPACE, dev_row, is_language_evidence, repo_file, to_cyrillic, write  # noqa: E402
 
 # Tatoeba (ISO 639-3) -> NLLB code, or a detector label for languages polymix does not translate into.
 # cmn mixes simplified and traditional characters (one language to the filter: varieties); uzb and srp
@@ -46,14 +45,7 @@ PER_LANGUAGE = 400
 
 
 def read(laser: Path, name: str) -> list[str]:
-    path = laser / "data" / "tatoeba" / "v1" / name
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-    else:  # a bare mirror
-        text = subprocess.run(
-            ["git", "--git-dir", str(laser), "show", f"HEAD:data/tatoeba/v1/{name}"], check=True, capture_output=True, text=True
-        ).stdout
-    return text.splitlines()
+    return repo_file(laser, laser, f"data/tatoeba/v1/{name}").decode("utf-8").splitlines()  # a checkout or a bare mirror
 
 
 def fits(text: str, lang: str) -> bool:
